@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IBillingEscrow} from "./interfaces/IBillingEscrow.sol";
+import {MerchantRegistry} from "./abstracts/MerchantRegistry.sol";
+import {TokenFlows} from "./abstracts/TokenFlows.sol";
+import {Invoice, Payment, PaymentStatus, RefundReason} from "./types/DataTypes.sol";
+
+/// @title BillingEscrow
+/// @notice Escrow for merchant-signed invoices in ETH or ERC-20, with the merchant registry.
+/// @dev Storage per invoice is one packed `Payment` word keyed by the invoice's EIP-712 digest; callers pass the
+/// signed terms back and the digest proves them. Partial refunds add one word (`_refunded`).
+/// Invariant per token: balance == held + claimable + accrued fees.
+contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, Ownable2Step {
+    /// @notice EIP-712 type of an invoice.
+    bytes32 public constant INVOICE_TYPEHASH = keccak256(
+        "Invoice(uint64 merchantId,bytes32 invoiceId,address token,uint256 amount,address payer,address arbiter,"
+        "uint64 expiresAt,uint32 holdDuration,uint64 fulfillBy,bytes32 detailsHash)"
+    );
+    /// @notice Highest protocol fee rate the owner can ever set: 10%.
+    uint16 public constant MAX_FEE_BPS = 1_000;
+    /// @notice Longest escrow hold an invoice may ask for.
+    uint32 public constant MAX_HOLD_DURATION = 365 days;
+    /// @notice Longest dispute period a deployment may choose.
+    uint32 public constant MAX_DISPUTE_PERIOD = 180 days;
+    uint256 private constant BPS = 10_000;
+
+    /// @notice Time after the hold ends by which a dispute must be settled, or the payer is refunded.
+    uint32 public immutable DISPUTE_PERIOD;
+
+    struct Config {
+        address feeRecipient;
+        uint16 feeBps;
+        bool paused;
+    }
+
+    Config private _config;
+    mapping(bytes32 key => Payment) private _payments;
+    mapping(bytes32 key => uint256) private _refunded;
+    mapping(address token => uint256) private _accruedFees;
+
+    /// @param initialOwner Protocol owner (fee settings and pause).
+    /// @param feeRecipient Receives protocol fees.
+    /// @param feeBps Initial fee rate, at most `MAX_FEE_BPS`.
+    /// @param disputePeriod Seconds after a hold ends by which a dispute must be settled.
+    constructor(address initialOwner, address feeRecipient, uint16 feeBps, uint32 disputePeriod)
+        EIP712("chainbill BillingEscrow", "1")
+        Ownable(initialOwner)
+    {
+        if (feeRecipient == address(0)) revert ZeroAddress();
+        if (feeBps > MAX_FEE_BPS) revert FeeTooHigh(feeBps, MAX_FEE_BPS);
+        if (disputePeriod == 0 || disputePeriod > MAX_DISPUTE_PERIOD) revert InvalidDisputePeriod(disputePeriod);
+        _config = Config({feeRecipient: feeRecipient, feeBps: feeBps, paused: false});
+        DISPUTE_PERIOD = disputePeriod;
+    }
+
+    // ------------------------------------------------------------------------------------------------ payer
+
+    /// @inheritdoc IBillingEscrow
+    function pay(Invoice calldata invoice, bytes calldata signature)
+        external
+        payable
+        nonReentrant
+        returns (bytes32 key)
+    {
+        key = _acceptPayment(invoice, signature);
+        if (invoice.token == address(0)) {
+            if (msg.value != invoice.amount) revert WrongNativeAmount(invoice.amount, msg.value);
+        } else {
+            if (msg.value != 0) revert WrongNativeAmount(0, msg.value);
+            _pullExact(invoice.token, msg.sender, invoice.amount);
+        }
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function payWithPermit(
+        Invoice calldata invoice,
+        bytes calldata signature,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant returns (bytes32 key) {
+        if (invoice.token == address(0)) revert TokenNotContract(address(0));
+        key = _acceptPayment(invoice, signature);
+        _tryPermit(invoice.token, invoice.amount, deadline, v, r, s);
+        _pullExact(invoice.token, msg.sender, invoice.amount);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function dispute(Invoice calldata invoice) external {
+        bytes32 key = invoiceKey(invoice);
+        Payment storage record = _payments[key];
+        if (record.status != PaymentStatus.Held) revert NotHeld(record.status);
+        if (msg.sender != record.payer) revert NotPayer(record.payer, msg.sender);
+        uint40 releaseAt = record.releaseAt;
+        if (block.timestamp >= releaseAt) revert HoldEnded(releaseAt);
+        record.status = PaymentStatus.Disputed;
+        emit InvoiceDisputed(key, invoice.merchantId, msg.sender, releaseAt + DISPUTE_PERIOD);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function withdrawDispute(Invoice calldata invoice) external {
+        bytes32 key = invoiceKey(invoice);
+        Payment storage record = _payments[key];
+        if (record.status != PaymentStatus.Disputed) revert NotDisputed(record.status);
+        if (msg.sender != record.payer) revert NotPayer(record.payer, msg.sender);
+        record.status = PaymentStatus.Held;
+        emit DisputeWithdrawn(key, invoice.merchantId);
+    }
+
+    // ------------------------------------------------------------------------------------------------ release and refunds
+
+    /// @inheritdoc IBillingEscrow
+    function release(Invoice calldata invoice) external nonReentrant {
+        bytes32 key = invoiceKey(invoice);
+        Payment memory record = _payments[key];
+        if (record.status == PaymentStatus.Disputed) revert PaymentDisputed();
+        if (record.status != PaymentStatus.Held) revert NotHeld(record.status);
+        // The payer's own release is their confirmation of delivery: it skips the hold and fulfilment checks.
+        if (msg.sender != record.payer) {
+            if (block.timestamp < record.releaseAt) revert HoldNotEnded(record.releaseAt);
+            if (invoice.fulfillBy != 0 && !record.fulfilled) revert NotFulfilled();
+        }
+        uint256 held = _held(invoice, key, record);
+        _payments[key].status = PaymentStatus.Released;
+        _releaseToMerchant(invoice, key, record.feeBps, held);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function refund(Invoice calldata invoice, uint256 amount) external nonReentrant {
+        _requireMerchantOperator(invoice.merchantId);
+        if (amount == 0) revert ZeroAmount();
+        bytes32 key = invoiceKey(invoice);
+        Payment memory record = _payments[key];
+        _requireHeld(record);
+        _refund(invoice, key, record, amount, RefundReason.Merchant);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function refundUnfulfilled(Invoice calldata invoice) external nonReentrant {
+        bytes32 key = invoiceKey(invoice);
+        Payment memory record = _payments[key];
+        _requireHeld(record);
+        if (invoice.fulfillBy == 0) revert NoFulfillmentDeadline();
+        if (record.fulfilled) revert AlreadyFulfilled();
+        if (block.timestamp <= invoice.fulfillBy) revert FulfillmentDeadlineNotPassed(invoice.fulfillBy);
+        _refund(invoice, key, record, _held(invoice, key, record), RefundReason.Unfulfilled);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function refundExpiredDispute(Invoice calldata invoice) external nonReentrant {
+        bytes32 key = invoiceKey(invoice);
+        Payment memory record = _payments[key];
+        if (record.status != PaymentStatus.Disputed) revert NotDisputed(record.status);
+        uint40 deadline = record.releaseAt + DISPUTE_PERIOD;
+        if (block.timestamp < deadline) revert DisputeDeadlineNotPassed(deadline);
+        _refund(invoice, key, record, _held(invoice, key, record), RefundReason.DisputeExpired);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function resolveDispute(Invoice calldata invoice, uint256 refundAmount) external nonReentrant {
+        if (invoice.arbiter == address(0) || msg.sender != invoice.arbiter) {
+            revert NotArbiter(invoice.arbiter, msg.sender);
+        }
+        bytes32 key = invoiceKey(invoice);
+        Payment memory record = _payments[key];
+        if (record.status != PaymentStatus.Disputed) revert NotDisputed(record.status);
+        uint40 deadline = record.releaseAt + DISPUTE_PERIOD;
+        if (block.timestamp >= deadline) revert DisputeDeadlinePassed(deadline);
+        uint256 held = _held(invoice, key, record);
+        if (refundAmount > held) revert RefundExceedsHeld(refundAmount, held);
+        uint256 releasedAmount = held - refundAmount;
+
+        // All state first (the refund record, then the final status), then the two payouts.
+        (uint256 totalRefunded, uint256 remaining) =
+            refundAmount != 0 ? _recordRefund(invoice, key, record, refundAmount) : (0, 0);
+        if (releasedAmount != 0) _payments[key].status = PaymentStatus.Released;
+        if (refundAmount != 0) {
+            _payRefund(invoice, key, record.payer, refundAmount, totalRefunded, remaining, RefundReason.Arbiter);
+        }
+        if (releasedAmount != 0) _releaseToMerchant(invoice, key, record.feeBps, releasedAmount);
+        emit DisputeResolved(key, invoice.merchantId, msg.sender, refundAmount, releasedAmount);
+    }
+
+    // ------------------------------------------------------------------------------------------------ merchant
+
+    /// @inheritdoc IBillingEscrow
+    function markFulfilled(Invoice calldata invoice) external {
+        _requireMerchantOperator(invoice.merchantId);
+        bytes32 key = invoiceKey(invoice);
+        Payment storage record = _payments[key];
+        PaymentStatus status = record.status;
+        if (status != PaymentStatus.Held && status != PaymentStatus.Disputed) revert NotHeld(status);
+        if (record.fulfilled) revert AlreadyFulfilled();
+        if (invoice.fulfillBy != 0 && block.timestamp > invoice.fulfillBy) {
+            revert FulfillmentDeadlinePassed(invoice.fulfillBy);
+        }
+        record.fulfilled = true;
+        emit InvoiceFulfilled(key, invoice.merchantId);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function voidInvoice(Invoice calldata invoice) external {
+        _requireMerchantOperator(invoice.merchantId);
+        bytes32 key = invoiceKey(invoice);
+        Payment storage record = _payments[key];
+        if (record.status != PaymentStatus.None) revert InvoiceNotPayable(record.status);
+        record.status = PaymentStatus.Voided;
+        emit InvoiceVoided(key, invoice.merchantId, invoice.invoiceId);
+    }
+
+    // ------------------------------------------------------------------------------------------------ protocol
+
+    /// @inheritdoc IBillingEscrow
+    function setFee(uint16 feeBps) external onlyOwner {
+        if (feeBps > MAX_FEE_BPS) revert FeeTooHigh(feeBps, MAX_FEE_BPS);
+        _config.feeBps = feeBps;
+        emit FeeChanged(feeBps);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function setFeeRecipient(address feeRecipient) external onlyOwner {
+        if (feeRecipient == address(0)) revert ZeroAddress();
+        _config.feeRecipient = feeRecipient;
+        emit FeeRecipientChanged(feeRecipient);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function setPaused(bool shouldPause) external onlyOwner {
+        _config.paused = shouldPause;
+        emit PausedSet(shouldPause);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function withdrawFees(address token) external nonReentrant returns (uint256 amount) {
+        amount = _accruedFees[token];
+        if (amount == 0) revert NoFees(token);
+        _accruedFees[token] = 0;
+        address to = _config.feeRecipient;
+        _sendStrict(token, to, amount);
+        emit FeesWithdrawn(token, to, amount);
+    }
+
+    // ------------------------------------------------------------------------------------------------ views
+
+    /// @inheritdoc IBillingEscrow
+    function invoiceKey(Invoice calldata invoice) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(INVOICE_TYPEHASH, invoice)));
+    }
+
+    /// @notice The EIP-712 domain separator of this deployment.
+    // solhint-disable-next-line func-name-mixedcase
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function payment(bytes32 key) external view returns (Payment memory) {
+        return _payments[key];
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function heldAmount(Invoice calldata invoice) external view returns (uint256) {
+        bytes32 key = invoiceKey(invoice);
+        Payment memory record = _payments[key];
+        if (record.status != PaymentStatus.Held && record.status != PaymentStatus.Disputed) return 0;
+        return _held(invoice, key, record);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function refundedAmount(Invoice calldata invoice) external view returns (uint256) {
+        bytes32 key = invoiceKey(invoice);
+        Payment memory record = _payments[key];
+        // A single full refund skips the `_refunded` write; every other refund path records the running total.
+        if (record.status == PaymentStatus.Refunded && !record.partiallyRefunded) return invoice.amount;
+        return _refunded[key];
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function accruedFees(address token) external view returns (uint256) {
+        return _accruedFees[token];
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function config() external view returns (address feeRecipient, uint16 feeBps, bool paused) {
+        Config memory current = _config;
+        return (current.feeRecipient, current.feeBps, current.paused);
+    }
+
+    // ------------------------------------------------------------------------------------------------ internals
+
+    /// @dev Checks a payment against the invoice and records it as held. The caller then takes the money.
+    function _acceptPayment(Invoice calldata invoice, bytes calldata signature) private returns (bytes32 key) {
+        Config memory current = _config;
+        if (current.paused) revert PaymentsPaused();
+        if (invoice.amount == 0) revert ZeroAmount();
+        if (block.timestamp >= invoice.expiresAt) revert InvoiceExpired(invoice.expiresAt, block.timestamp);
+        if (invoice.payer != address(0) && invoice.payer != msg.sender) revert WrongPayer(invoice.payer, msg.sender);
+        if (invoice.holdDuration > MAX_HOLD_DURATION) revert HoldTooLong(invoice.holdDuration, MAX_HOLD_DURATION);
+        if (invoice.fulfillBy != 0 && block.timestamp > invoice.fulfillBy) revert FulfillByPassed(invoice.fulfillBy);
+        if (invoice.token != address(0)) _requireContract(invoice.token);
+
+        key = invoiceKey(invoice);
+        PaymentStatus status = _payments[key].status;
+        if (status != PaymentStatus.None) revert InvoiceNotPayable(status);
+        address signer = _merchants[invoice.merchantId].signer;
+        if (signer == address(0)) revert UnknownMerchant(invoice.merchantId);
+        if (!SignatureChecker.isValidSignatureNowCalldata(signer, key, signature)) revert InvalidSignature();
+
+        uint40 releaseAt = uint40(block.timestamp) + invoice.holdDuration;
+        _payments[key] = Payment({
+            payer: msg.sender,
+            releaseAt: releaseAt,
+            status: PaymentStatus.Held,
+            feeBps: current.feeBps,
+            fulfilled: false,
+            partiallyRefunded: false
+        });
+        emit InvoicePaid(
+            key,
+            invoice.merchantId,
+            msg.sender,
+            invoice.invoiceId,
+            invoice.token,
+            invoice.amount,
+            releaseAt,
+            invoice.fulfillBy,
+            current.feeBps
+        );
+    }
+
+    /// @dev Records a refund of `amount` (at most what is held) and pays the payer.
+    function _refund(
+        Invoice calldata invoice,
+        bytes32 key,
+        Payment memory record,
+        uint256 amount,
+        RefundReason reason
+    ) private {
+        (uint256 totalRefunded, uint256 remaining) = _recordRefund(invoice, key, record, amount);
+        _payRefund(invoice, key, record.payer, amount, totalRefunded, remaining, reason);
+    }
+
+    /// @dev Updates the payment for a refund of `amount`; returns the running total and what stays held.
+    function _recordRefund(Invoice calldata invoice, bytes32 key, Payment memory record, uint256 amount)
+        private
+        returns (uint256 totalRefunded, uint256 remaining)
+    {
+        uint256 alreadyRefunded = record.partiallyRefunded ? _refunded[key] : 0;
+        uint256 held = invoice.amount - alreadyRefunded;
+        if (amount > held) revert RefundExceedsHeld(amount, held);
+        totalRefunded = alreadyRefunded + amount;
+        remaining = held - amount;
+        Payment storage stored = _payments[key];
+        if (remaining == 0) stored.status = PaymentStatus.Refunded;
+        if (amount != invoice.amount) {
+            // Only a single refund of the whole amount leaves the running total unrecorded (the common case).
+            stored.partiallyRefunded = true;
+            _refunded[key] = totalRefunded;
+        }
+    }
+
+    function _payRefund(
+        Invoice calldata invoice,
+        bytes32 key,
+        address payer,
+        uint256 amount,
+        uint256 totalRefunded,
+        uint256 remaining,
+        RefundReason reason
+    ) private {
+        _payOrCredit(invoice.token, payer, amount);
+        emit InvoiceRefunded(key, invoice.merchantId, payer, invoice.token, amount, totalRefunded, remaining, reason);
+    }
+
+    /// @dev Splits `amount` into the snapshotted protocol fee and the merchant's part, and pays the merchant.
+    function _releaseToMerchant(Invoice calldata invoice, bytes32 key, uint16 feeBps, uint256 amount) private {
+        uint256 fee = (amount * feeBps) / BPS;
+        if (fee != 0) _accruedFees[invoice.token] += fee;
+        address payout = _merchants[invoice.merchantId].payout;
+        uint256 merchantAmount = amount - fee;
+        _payOrCredit(invoice.token, payout, merchantAmount);
+        emit InvoiceReleased(key, invoice.merchantId, payout, invoice.token, merchantAmount, fee);
+    }
+
+    function _held(Invoice calldata invoice, bytes32 key, Payment memory record) private view returns (uint256) {
+        return record.partiallyRefunded ? invoice.amount - _refunded[key] : invoice.amount;
+    }
+
+    function _requireHeld(Payment memory record) private pure {
+        if (record.status != PaymentStatus.Held && record.status != PaymentStatus.Disputed) {
+            revert NotHeld(record.status);
+        }
+    }
+}

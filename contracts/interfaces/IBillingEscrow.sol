@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Invoice, Payment, PaymentStatus, RefundReason} from "../types/DataTypes.sol";
+
+/// @title IBillingEscrow
+/// @notice Escrow for one-off invoices: pay against a merchant-signed EIP-712 invoice, hold, then release to the
+/// merchant or refund to the payer by rule (merchant refund, missed fulfilment deadline, unresolved dispute).
+/// @dev Every function after `pay` takes the signed invoice terms back; the contract recomputes the key.
+interface IBillingEscrow {
+    // ------------------------------------------------------------------------------------------------ events
+
+    /// @notice An invoice was paid and its amount is now held.
+    /// @param key EIP-712 digest of the invoice (its on-chain id).
+    /// @param feeBps Protocol fee rate snapshotted for this payment.
+    event InvoicePaid(
+        bytes32 indexed key,
+        uint64 indexed merchantId,
+        address indexed payer,
+        bytes32 invoiceId,
+        address token,
+        uint256 amount,
+        uint40 releaseAt,
+        uint64 fulfillBy,
+        uint16 feeBps
+    );
+    /// @notice Held money went to the merchant's payout address (`amount`) and the protocol (`fee`).
+    event InvoiceReleased(
+        bytes32 indexed key,
+        uint64 indexed merchantId,
+        address indexed payout,
+        address token,
+        uint256 amount,
+        uint256 fee
+    );
+    /// @notice Held money went back to the payer.
+    /// @param totalRefunded Sum of all refunds of this invoice so far.
+    /// @param remaining Amount still held after this refund.
+    event InvoiceRefunded(
+        bytes32 indexed key,
+        uint64 indexed merchantId,
+        address indexed payer,
+        address token,
+        uint256 amount,
+        uint256 totalRefunded,
+        uint256 remaining,
+        RefundReason reason
+    );
+    /// @notice The payer disputed the payment; release is frozen until `deadline`.
+    event InvoiceDisputed(bytes32 indexed key, uint64 indexed merchantId, address indexed payer, uint40 deadline);
+    /// @notice The payer withdrew the dispute; the payment is held again.
+    event DisputeWithdrawn(bytes32 indexed key, uint64 indexed merchantId);
+    /// @notice The arbiter settled the dispute.
+    event DisputeResolved(
+        bytes32 indexed key, uint64 indexed merchantId, address indexed arbiter, uint256 refunded, uint256 released
+    );
+    /// @notice The merchant marked the invoice fulfilled.
+    event InvoiceFulfilled(bytes32 indexed key, uint64 indexed merchantId);
+    /// @notice The merchant voided an unpaid invoice; it can no longer be paid.
+    event InvoiceVoided(bytes32 indexed key, uint64 indexed merchantId, bytes32 invoiceId);
+    /// @notice The protocol fee rate for new payments changed.
+    event FeeChanged(uint16 feeBps);
+    /// @notice The protocol fee recipient changed.
+    event FeeRecipientChanged(address feeRecipient);
+    /// @notice New payments were paused or resumed.
+    event PausedSet(bool paused);
+    /// @notice Accrued protocol fees were sent to the fee recipient.
+    event FeesWithdrawn(address indexed token, address indexed to, uint256 amount);
+
+    // ------------------------------------------------------------------------------------------------ errors
+
+    /// @notice New payments are paused.
+    error PaymentsPaused();
+    /// @notice The invoice can no longer be paid (`block.timestamp >= expiresAt`).
+    error InvoiceExpired(uint64 expiresAt, uint256 nowTime);
+    /// @notice The invoice names another payer.
+    error WrongPayer(address expected, address caller);
+    /// @notice The signature is not the merchant's current signer's over this invoice on this chain and contract.
+    error InvalidSignature();
+    /// @notice The invoice was already paid (or voided) and cannot be paid again.
+    error InvoiceNotPayable(PaymentStatus status);
+    /// @notice The hold duration exceeds the maximum.
+    error HoldTooLong(uint32 holdDuration, uint32 maxHoldDuration);
+    /// @notice The invoice's fulfilment deadline has already passed.
+    error FulfillByPassed(uint64 fulfillBy);
+    /// @notice The operation needs the payment to be held (or disputed) and it is not.
+    error NotHeld(PaymentStatus status);
+    /// @notice The operation needs the payment to be disputed and it is not.
+    error NotDisputed(PaymentStatus status);
+    /// @notice Release is frozen while the payment is disputed.
+    error PaymentDisputed();
+    /// @notice The hold has not ended yet.
+    error HoldNotEnded(uint40 releaseAt);
+    /// @notice The hold has ended: disputes are no longer possible.
+    error HoldEnded(uint40 releaseAt);
+    /// @notice The invoice has a fulfilment deadline and was not marked fulfilled.
+    error NotFulfilled();
+    /// @notice The invoice was already marked fulfilled.
+    error AlreadyFulfilled();
+    /// @notice The invoice has no fulfilment deadline.
+    error NoFulfillmentDeadline();
+    /// @notice The fulfilment deadline has not passed yet.
+    error FulfillmentDeadlineNotPassed(uint64 fulfillBy);
+    /// @notice The fulfilment deadline has passed.
+    error FulfillmentDeadlinePassed(uint64 fulfillBy);
+    /// @notice The dispute deadline has not passed yet.
+    error DisputeDeadlineNotPassed(uint40 deadline);
+    /// @notice The dispute deadline has passed; only the automatic refund remains.
+    error DisputeDeadlinePassed(uint40 deadline);
+    /// @notice The refund is larger than what is still held.
+    error RefundExceedsHeld(uint256 requested, uint256 held);
+    /// @notice The caller is not the invoice's payer.
+    error NotPayer(address payer, address caller);
+    /// @notice The caller is not the invoice's arbiter (or it has none).
+    error NotArbiter(address arbiter, address caller);
+    /// @notice The fee rate exceeds the cap.
+    error FeeTooHigh(uint16 feeBps, uint16 maxFeeBps);
+    /// @notice The dispute period is zero or above the maximum.
+    error InvalidDisputePeriod(uint32 disputePeriod);
+    /// @notice No protocol fees to withdraw.
+    error NoFees(address token);
+
+    // ------------------------------------------------------------------------------------------------ payer
+
+    /// @notice Pays an invoice: the exact amount is pulled (or sent as ETH) and held.
+    /// @param invoice The terms the merchant signed.
+    /// @param signature The merchant signer's EIP-712 signature (65-byte ECDSA, or ERC-1271 for contract signers).
+    /// @return key The invoice's EIP-712 digest.
+    function pay(Invoice calldata invoice, bytes calldata signature) external payable returns (bytes32 key);
+
+    /// @notice Pays an ERC-20 invoice using an EIP-2612 permit for the approval (one transaction).
+    /// @dev A permit already used (e.g. front-run) is ignored; the payment then needs an existing allowance.
+    function payWithPermit(
+        Invoice calldata invoice,
+        bytes calldata signature,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (bytes32 key);
+
+    /// @notice Opens a dispute during the hold, freezing release. Payer only.
+    function dispute(Invoice calldata invoice) external;
+
+    /// @notice Withdraws the caller's dispute; the payment is held again. Payer only.
+    function withdrawDispute(Invoice calldata invoice) external;
+
+    // ------------------------------------------------------------------------------------------------ release and refunds
+
+    /// @notice Sends the held amount, minus the snapshotted fee, to the merchant's payout address.
+    /// @dev Anyone after the hold (and after fulfilment when the invoice has a deadline); the payer at any time.
+    function release(Invoice calldata invoice) external;
+
+    /// @notice Refunds part or all of what is held to the payer. Merchant owner or signer.
+    function refund(Invoice calldata invoice, uint256 amount) external;
+
+    /// @notice Refunds everything held when the merchant missed `fulfillBy`. Anyone.
+    function refundUnfulfilled(Invoice calldata invoice) external;
+
+    /// @notice Refunds everything held when a dispute is unresolved at its deadline. Anyone.
+    function refundExpiredDispute(Invoice calldata invoice) external;
+
+    /// @notice Settles a dispute: `refundAmount` to the payer, the rest released to the merchant. Arbiter only.
+    function resolveDispute(Invoice calldata invoice, uint256 refundAmount) external;
+
+    // ------------------------------------------------------------------------------------------------ merchant
+
+    /// @notice Marks the invoice fulfilled, before its `fulfillBy`. Merchant owner or signer.
+    function markFulfilled(Invoice calldata invoice) external;
+
+    /// @notice Voids an unpaid invoice so its signature can no longer be used. Merchant owner or signer.
+    function voidInvoice(Invoice calldata invoice) external;
+
+    // ------------------------------------------------------------------------------------------------ protocol
+
+    /// @notice Sets the fee rate for future payments, at most `MAX_FEE_BPS`. Owner only.
+    function setFee(uint16 feeBps) external;
+
+    /// @notice Sets who receives protocol fees. Owner only.
+    function setFeeRecipient(address feeRecipient) external;
+
+    /// @notice Pauses or resumes new payments; releases, refunds and claims always work. Owner only.
+    function setPaused(bool shouldPause) external;
+
+    /// @notice Sends accrued protocol fees in `token` to the fee recipient. Anyone.
+    function withdrawFees(address token) external returns (uint256 amount);
+
+    // ------------------------------------------------------------------------------------------------ views
+
+    /// @notice The invoice's key: its EIP-712 digest on this chain and contract.
+    function invoiceKey(Invoice calldata invoice) external view returns (bytes32);
+
+    /// @notice The payment record for a key.
+    function payment(bytes32 key) external view returns (Payment memory);
+
+    /// @notice What is still held for the invoice.
+    function heldAmount(Invoice calldata invoice) external view returns (uint256);
+
+    /// @notice Sum refunded so far for the invoice.
+    function refundedAmount(Invoice calldata invoice) external view returns (uint256);
+
+    /// @notice Protocol fees accrued and not withdrawn, per token.
+    function accruedFees(address token) external view returns (uint256);
+
+    /// @notice Current fee rate (bps), fee recipient and pause flag.
+    function config() external view returns (address feeRecipient, uint16 feeBps, bool paused);
+}

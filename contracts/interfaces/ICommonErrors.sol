@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title ICommonErrors
+/// @notice Errors shared by every chainbill contract.
+interface ICommonErrors {
+    /// @notice A required address was zero.
+    error ZeroAddress();
+    /// @notice A required amount was zero.
+    error ZeroAmount();
+}

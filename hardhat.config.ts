@@ -1,0 +1,62 @@
+/**
+ * Hardhat configuration: compiler (offline, from the npm `solc` package), networks, and plugins.
+ *
+ * Networks beyond the local ones are enabled from the environment:
+ *   SEPOLIA_RPC_URL, BASE_SEPOLIA_RPC_URL (and DEPLOYER_PRIVATE_KEY to sign).
+ */
+import { subtask } from "hardhat/config";
+import type { HardhatUserConfig, NetworkUserConfig } from "hardhat/types";
+import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
+import "@nomicfoundation/hardhat-toolbox";
+
+// The compiler ships with the npm `solc` package (WebAssembly), so compiling never downloads anything.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const solcPackage = require("solc/package.json") as { version: string };
+const SOLC_VERSION = solcPackage.version;
+
+subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string }, _hre, runSuper) => {
+  if (args.solcVersion !== SOLC_VERSION) return runSuper(args);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const solc = require("solc") as { version(): string };
+  return {
+    compilerPath: require.resolve("solc/soljson.js"),
+    isSolcJs: true,
+    version: args.solcVersion,
+    longVersion: solc.version(),
+  };
+});
+
+const deployerKey = process.env.DEPLOYER_PRIVATE_KEY;
+
+function remote(urlVariable: string, chainId: number): NetworkUserConfig | undefined {
+  const url = process.env[urlVariable];
+  if (!url) return undefined;
+  return { url, chainId, accounts: deployerKey ? [deployerKey] : [] };
+}
+
+const remoteNetworks = Object.fromEntries(
+  Object.entries({
+    sepolia: remote("SEPOLIA_RPC_URL", 11155111),
+    baseSepolia: remote("BASE_SEPOLIA_RPC_URL", 84532),
+  }).filter(([, network]) => network !== undefined),
+) as Record<string, NetworkUserConfig>;
+
+const config: HardhatUserConfig = {
+  solidity: {
+    version: SOLC_VERSION,
+    settings: {
+      optimizer: { enabled: true, runs: 10_000 },
+      evmVersion: "cancun",
+    },
+  },
+  networks: {
+    hardhat: {},
+    localhost: { url: process.env.LOCAL_RPC_URL ?? "http://127.0.0.1:8545" },
+    ...remoteNetworks,
+  },
+  typechain: { outDir: "typechain-types", target: "ethers-v6" },
+  gasReporter: { enabled: process.env.REPORT_GAS === "true", offline: true },
+  mocha: { timeout: 120_000 },
+};
+
+export default config;
