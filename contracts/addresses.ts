@@ -1,0 +1,39 @@
+/**
+ * Deployed addresses per chain, read from `deployments/<chainId>.json` (written by scripts/deploy.ts).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import type { Address, Hash } from "viem";
+
+export interface ContractDeployment {
+  address: Address;
+  /** Block of the deployment transaction: where indexers start. */
+  blockNumber: number;
+  transactionHash: Hash;
+}
+
+export interface Deployment {
+  chainId: number;
+  network: string;
+  deployer: Address;
+  deployedAt: string;
+  contracts: {
+    BillingEscrow: ContractDeployment;
+    SubscriptionManager: ContractDeployment;
+    /** Only on local chains: a mock stablecoin for demos and tests. */
+    MockStablecoin?: ContractDeployment;
+  };
+}
+
+export const DEPLOYMENTS_DIR = path.join(__dirname, "..", "deployments");
+
+export function deploymentPath(chainId: number, directory = DEPLOYMENTS_DIR): string {
+  return path.join(directory, `${chainId}.json`);
+}
+
+/** The deployment on `chainId`, or undefined when there is none. */
+export function readDeployment(chainId: number, directory = DEPLOYMENTS_DIR): Deployment | undefined {
+  const file = deploymentPath(chainId, directory);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, "utf8")) as Deployment;
+}

@@ -1,0 +1,108 @@
+/**
+ * EIP-712 invoice typed data: the domain, the types, and viem helpers to build, sign and key an invoice
+ * exactly as the BillingEscrow contract checks it. Wallets, the API and the tests all go through here.
+ */
+import {
+  hashTypedData,
+  type Account,
+  type Address,
+  type Hex,
+  type LocalAccount,
+  type TypedDataDomain,
+  type WalletClient,
+  zeroAddress,
+  zeroHash,
+} from "viem";
+
+/** EIP-712 domain name and version of BillingEscrow (must match its constructor). */
+export const BILLING_ESCROW_DOMAIN_NAME = "chainbill BillingEscrow";
+export const BILLING_ESCROW_DOMAIN_VERSION = "1";
+
+/** EIP-712 types of an invoice, in the order of the Solidity struct. */
+export const invoiceTypes = {
+  Invoice: [
+    { name: "merchantId", type: "uint64" },
+    { name: "invoiceId", type: "bytes32" },
+    { name: "token", type: "address" },
+    { name: "amount", type: "uint256" },
+    { name: "payer", type: "address" },
+    { name: "arbiter", type: "address" },
+    { name: "expiresAt", type: "uint64" },
+    { name: "holdDuration", type: "uint32" },
+    { name: "fulfillBy", type: "uint64" },
+    { name: "detailsHash", type: "bytes32" },
+  ],
+} as const;
+
+/** Invoice terms as signed and as passed to every BillingEscrow function. Money in base units. */
+export interface Invoice {
+  merchantId: bigint;
+  invoiceId: Hex;
+  /** ERC-20 token; the zero address means native ETH. */
+  token: Address;
+  amount: bigint;
+  /** Only this address may pay; zero address = anyone. */
+  payer: Address;
+  /** May settle disputes; zero address = no arbiter. */
+  arbiter: Address;
+  /** Unix seconds from which the invoice can no longer be paid. */
+  expiresAt: bigint;
+  /** Seconds the payment is held after it is made. */
+  holdDuration: number;
+  /** Unix seconds by which the merchant must mark it fulfilled; 0 = no deadline. */
+  fulfillBy: bigint;
+  /** Commitment to off-chain details (line items, memo). */
+  detailsHash: Hex;
+}
+
+/** The domain of one BillingEscrow deployment on one chain. */
+export function billingEscrowDomain(chainId: number | bigint, verifyingContract: Address) {
+  return {
+    name: BILLING_ESCROW_DOMAIN_NAME,
+    version: BILLING_ESCROW_DOMAIN_VERSION,
+    chainId: BigInt(chainId),
+    verifyingContract,
+  } as const satisfies TypedDataDomain;
+}
+
+export type BillingEscrowDomain = ReturnType<typeof billingEscrowDomain>;
+
+/** Fills optional terms with their "none" values. */
+export function buildInvoice(
+  terms: Pick<Invoice, "merchantId" | "invoiceId" | "amount" | "expiresAt"> & Partial<Invoice>,
+): Invoice {
+  return {
+    token: zeroAddress,
+    payer: zeroAddress,
+    arbiter: zeroAddress,
+    holdDuration: 0,
+    fulfillBy: 0n,
+    detailsHash: zeroHash,
+    ...terms,
+  };
+}
+
+/** The full typed-data payload a wallet signs (`eth_signTypedData_v4`). */
+export function invoiceTypedData(domain: BillingEscrowDomain, invoice: Invoice) {
+  return { domain, types: invoiceTypes, primaryType: "Invoice" as const, message: invoice };
+}
+
+/** The invoice's on-chain key: its EIP-712 digest (what `BillingEscrow.invoiceKey` returns). */
+export function invoiceKey(domain: BillingEscrowDomain, invoice: Invoice): Hex {
+  return hashTypedData(invoiceTypedData(domain, invoice));
+}
+
+/** Signs an invoice with a local account (a merchant signer key held by a service). */
+export function signInvoice(signer: LocalAccount, domain: BillingEscrowDomain, invoice: Invoice): Promise<Hex> {
+  return signer.signTypedData(invoiceTypedData(domain, invoice));
+}
+
+/** Signs an invoice through a wallet client (a browser wallet or a JSON-RPC account). */
+export function signInvoiceWithWallet(
+  wallet: WalletClient,
+  account: Account | Address,
+  domain: BillingEscrowDomain,
+  invoice: Invoice,
+): Promise<Hex> {
+  return wallet.signTypedData({ account, ...invoiceTypedData(domain, invoice) });
+}
