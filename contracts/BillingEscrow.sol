@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IBillingEscrow} from "./interfaces/IBillingEscrow.sol";
@@ -176,11 +177,10 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
         uint256 releasedAmount = held - refundAmount;
 
         // All state first (the refund record, then the final status), then the two payouts.
-        (uint256 totalRefunded, uint256 remaining) =
-            refundAmount != 0 ? _recordRefund(invoice, key, record, refundAmount) : (0, 0);
+        uint256 totalRefunded = refundAmount != 0 ? _recordRefund(invoice, key, record, refundAmount) : 0;
         if (releasedAmount != 0) _payments[key].status = PaymentStatus.Released;
         if (refundAmount != 0) {
-            _payRefund(invoice, key, record.payer, refundAmount, totalRefunded, remaining, RefundReason.Arbiter);
+            _payRefund(invoice, key, record.payer, refundAmount, totalRefunded, RefundReason.Arbiter);
         }
         if (releasedAmount != 0) _releaseToMerchant(invoice, key, record.feeBps, releasedAmount);
         emit DisputeResolved(key, invoice.merchantId, msg.sender, refundAmount, releasedAmount);
@@ -249,7 +249,18 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
 
     /// @inheritdoc IBillingEscrow
     function invoiceKey(Invoice calldata invoice) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(INVOICE_TYPEHASH, invoice)));
+        // The struct is ten static words, so its EIP-712 encoding is the type hash followed by the calldata as is.
+        // Hashing the calldata directly saves ~600 gas on every operation over abi.encode. A non-canonical
+        // encoding (dirty high bits) yields a different digest, so it can match neither a signature nor a payment.
+        bytes32 structHash;
+        bytes32 typeHash = INVOICE_TYPEHASH;
+        assembly ("memory-safe") {
+            let buffer := mload(0x40)
+            mstore(buffer, typeHash)
+            calldatacopy(add(buffer, 0x20), invoice, 0x140)
+            structHash := keccak256(buffer, 0x160)
+        }
+        return _hashTypedDataV4(structHash);
     }
 
     /// @notice The EIP-712 domain separator of this deployment.
@@ -309,7 +320,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
         if (status != PaymentStatus.None) revert InvoiceNotPayable(status);
         address signer = _merchants[invoice.merchantId].signer;
         if (signer == address(0)) revert UnknownMerchant(invoice.merchantId);
-        if (!SignatureChecker.isValidSignatureNowCalldata(signer, key, signature)) revert InvalidSignature();
+        if (!_isSignedBy(signer, key, signature)) revert InvalidSignature();
 
         uint40 releaseAt = uint40(block.timestamp) + invoice.holdDuration;
         _payments[key] = Payment({
@@ -341,22 +352,23 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
         uint256 amount,
         RefundReason reason
     ) private {
-        (uint256 totalRefunded, uint256 remaining) = _recordRefund(invoice, key, record, amount);
-        _payRefund(invoice, key, record.payer, amount, totalRefunded, remaining, reason);
+        uint256 totalRefunded = _recordRefund(invoice, key, record, amount);
+        _payRefund(invoice, key, record.payer, amount, totalRefunded, reason);
     }
 
-    /// @dev Updates the payment for a refund of `amount`; returns the running total and what stays held.
+    /// @dev Updates the payment for a refund of `amount`; returns the running total refunded.
     function _recordRefund(Invoice calldata invoice, bytes32 key, Payment memory record, uint256 amount)
         private
-        returns (uint256 totalRefunded, uint256 remaining)
+        returns (uint256 totalRefunded)
     {
         uint256 alreadyRefunded = record.partiallyRefunded ? _refunded[key] : 0;
         uint256 held = invoice.amount - alreadyRefunded;
         if (amount > held) revert RefundExceedsHeld(amount, held);
-        totalRefunded = alreadyRefunded + amount;
-        remaining = held - amount;
+        unchecked {
+            totalRefunded = alreadyRefunded + amount; // <= invoice.amount
+        }
         Payment storage stored = _payments[key];
-        if (remaining == 0) stored.status = PaymentStatus.Refunded;
+        if (amount == held) stored.status = PaymentStatus.Refunded;
         if (amount != invoice.amount) {
             // Only a single refund of the whole amount leaves the running total unrecorded (the common case).
             stored.partiallyRefunded = true;
@@ -370,11 +382,10 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
         address payer,
         uint256 amount,
         uint256 totalRefunded,
-        uint256 remaining,
         RefundReason reason
     ) private {
         _payOrCredit(invoice.token, payer, amount);
-        emit InvoiceRefunded(key, invoice.merchantId, payer, invoice.token, amount, totalRefunded, remaining, reason);
+        emit InvoiceRefunded(key, invoice.merchantId, payer, invoice.token, amount, totalRefunded, reason);
     }
 
     /// @dev Splits `amount` into the snapshotted protocol fee and the merchant's part, and pays the merchant.
@@ -385,6 +396,14 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
         uint256 merchantAmount = amount - fee;
         _payOrCredit(invoice.token, payout, merchantAmount);
         emit InvoiceReleased(key, invoice.merchantId, payout, invoice.token, merchantAmount, fee);
+    }
+
+    /// @dev ECDSA first, ERC-1271 only when that fails: unlike OpenZeppelin's `isValidSignatureNow`, the common
+    /// case (an EOA signer) skips the signer's code-size check, a cold account access (2,600 gas) on every payment.
+    function _isSignedBy(address signer, bytes32 digest, bytes calldata signature) private view returns (bool) {
+        (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (error == ECDSA.RecoverError.NoError && recovered == signer) return true;
+        return SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
     }
 
     function _held(Invoice calldata invoice, bytes32 key, Payment memory record) private view returns (uint256) {

@@ -795,12 +795,6 @@ export const billingEscrowAbi = [
       },
       {
         "indexed": false,
-        "internalType": "uint256",
-        "name": "remaining",
-        "type": "uint256"
-      },
-      {
-        "indexed": false,
         "internalType": "enum RefundReason",
         "name": "reason",
         "type": "uint8"

@@ -34,8 +34,8 @@ interface IBillingEscrow {
         uint256 fee
     );
     /// @notice Held money went back to the payer.
-    /// @param totalRefunded Sum of all refunds of this invoice so far.
-    /// @param remaining Amount still held after this refund.
+    /// @param totalRefunded Sum of all refunds of this invoice so far; the invoice is fully refunded when it equals
+    /// the invoice amount (what stays held is the amount minus this total, unless released).
     event InvoiceRefunded(
         bytes32 indexed key,
         uint64 indexed merchantId,
@@ -43,7 +43,6 @@ interface IBillingEscrow {
         address token,
         uint256 amount,
         uint256 totalRefunded,
-        uint256 remaining,
         RefundReason reason
     );
     /// @notice The payer disputed the payment; release is frozen until `deadline`.
