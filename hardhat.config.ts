@@ -4,7 +4,7 @@
  * Networks beyond the local ones are enabled from the environment:
  *   SEPOLIA_RPC_URL, BASE_SEPOLIA_RPC_URL (and DEPLOYER_PRIVATE_KEY to sign).
  */
-import { subtask } from "hardhat/config";
+import { subtask, task, types } from "hardhat/config";
 import type { HardhatUserConfig, NetworkUserConfig } from "hardhat/types";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import "@nomicfoundation/hardhat-toolbox";
@@ -26,6 +26,17 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
   };
 });
 
+task("deploy", "Deploys the chainbill contracts and writes deployments/<chainId>.json (idempotent)")
+  .addOptionalParam("owner", "Protocol owner (fee settings, pause); default: the deployer")
+  .addOptionalParam("feeRecipient", "Receives protocol fees; default: the owner")
+  .addOptionalParam("feeBps", "Protocol fee in basis points for new payments (max 1000)", 0, types.int)
+  .addOptionalParam("disputePeriod", "Seconds after a hold ends to settle a dispute", 7 * 86_400, types.int)
+  .addFlag("force", "Deploy again even if deployments/<chainId>.json lists live contracts")
+  .setAction(async (args, hre) => {
+    const { deployChainbill } = await import("./scripts/deploy");
+    await deployChainbill(hre, args);
+  });
+
 const deployerKey = process.env.DEPLOYER_PRIVATE_KEY;
 
 function remote(urlVariable: string, chainId: number): NetworkUserConfig | undefined {
@@ -38,6 +49,10 @@ const remoteNetworks = Object.fromEntries(
   Object.entries({
     sepolia: remote("SEPOLIA_RPC_URL", 11155111),
     baseSepolia: remote("BASE_SEPOLIA_RPC_URL", 84532),
+    // Any other chain: CUSTOM_RPC_URL (chain id read from the node).
+    custom: process.env.CUSTOM_RPC_URL
+      ? { url: process.env.CUSTOM_RPC_URL, accounts: deployerKey ? [deployerKey] : "remote" }
+      : undefined,
   }).filter(([, network]) => network !== undefined),
 ) as Record<string, NetworkUserConfig>;
 

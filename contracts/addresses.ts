@@ -17,6 +17,8 @@ export interface Deployment {
   network: string;
   deployer: Address;
   deployedAt: string;
+  /** Constructor parameters of the protocol contracts. */
+  parameters: { owner: Address; feeRecipient: Address; feeBps: number; disputePeriod: number };
   contracts: {
     BillingEscrow: ContractDeployment;
     SubscriptionManager: ContractDeployment;

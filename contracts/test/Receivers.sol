@@ -23,13 +23,13 @@ contract RevertingReceiver {
 
 /// @notice A payout address that tries to re-enter the billing contract when it receives ETH.
 contract ReentrantReceiver {
-    address public target;
+    address public victim;
     bytes public payload;
     bool public attackAttempted;
     bool public attackSucceeded;
 
     function arm(address target_, bytes calldata payload_) external {
-        target = target_;
+        victim = target_;
         payload = payload_;
     }
 
@@ -44,9 +44,9 @@ contract ReentrantReceiver {
     }
 
     receive() external payable {
-        if (target == address(0)) return;
+        if (victim == address(0)) return;
         attackAttempted = true;
-        (bool ok,) = target.call(payload);
+        (bool ok,) = victim.call(payload);
         attackSucceeded = ok;
         // Fail the payout when the re-entry was refused, as an attacker's contract would.
         require(ok, "reentry refused");

@@ -6,7 +6,7 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 /// @notice On every transfer, calls `target` with `payload` first (like an ERC-777 hook) and records the
 /// outcome, so tests can prove the billing contracts refuse to be re-entered.
 contract ReentrantToken is ERC20 {
-    address public target;
+    address public victim;
     bytes public payload;
     bool public attackSucceeded;
     bytes public attackRevertData;
@@ -19,14 +19,14 @@ contract ReentrantToken is ERC20 {
     }
 
     function arm(address target_, bytes calldata payload_) external {
-        target = target_;
+        victim = target_;
         payload = payload_;
     }
 
     function _update(address from, address to, uint256 value) internal override {
-        if (target != address(0) && !_attacking && from != address(0)) {
+        if (victim != address(0) && !_attacking && from != address(0)) {
             _attacking = true;
-            (attackSucceeded, attackRevertData) = target.call(payload);
+            (attackSucceeded, attackRevertData) = victim.call(payload);
             _attacking = false;
         }
         super._update(from, to, value);

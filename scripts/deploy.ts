@@ -1,0 +1,142 @@
+/**
+ * Deploys BillingEscrow and SubscriptionManager (plus a mock stablecoin on local chains) to the selected
+ * network and records them in `deployments/<chainId>.json`. Idempotent: contracts already recorded for the
+ * chain and still present on it are kept; only missing ones are deployed.
+ *
+ *   npx hardhat deploy --network <hardhat|localhost|sepolia|baseSepolia> [--fee-bps 0] [--dispute-period 604800]
+ *                      [--fee-recipient 0x…] [--owner 0x…] [--force]
+ *   npx hardhat run scripts/deploy.ts --network <name>     (same, options from DEPLOY_* environment variables)
+ *
+ * Remote networks need SEPOLIA_RPC_URL / BASE_SEPOLIA_RPC_URL and DEPLOYER_PRIVATE_KEY (see .env.example).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+import type { Address, Hash } from "viem";
+import { deploymentPath, DEPLOYMENTS_DIR, readDeployment, type ContractDeployment, type Deployment } from "../contracts/addresses";
+
+export const LOCAL_CHAIN_IDS = new Set([31337, 1337]);
+const DAY = 86_400;
+
+export interface DeployOptions {
+  /** Protocol owner (fee settings, pause). Defaults to the deployer. */
+  owner?: string;
+  /** Receives protocol fees. Defaults to the owner. */
+  feeRecipient?: string;
+  /** Protocol fee rate for new payments, in basis points (max 1000). */
+  feeBps: number;
+  /** Seconds after a hold ends by which a dispute must be settled. */
+  disputePeriod: number;
+  /** Deploy again even when a recorded deployment exists on the chain. */
+  force: boolean;
+  /** Where to record the deployment; default deployments/. Nothing is recorded for the in-process network. */
+  directory?: string;
+  /** Progress output (defaults to stderr). */
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = { feeBps: 0, disputePeriod: 7 * DAY, force: false };
+
+type ContractName = keyof Deployment["contracts"];
+
+/** Deploys what is missing on the connected chain and returns the full deployment record. */
+export async function deployChainbill(hre: HardhatRuntimeEnvironment, options: DeployOptions): Promise<Deployment> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const { ethers } = hre;
+  const [deployer] = await ethers.getSigners();
+  if (!deployer) {
+    throw new Error(
+      `No account to deploy with on network "${hre.network.name}". Set DEPLOYER_PRIVATE_KEY (see .env.example).`,
+    );
+  }
+  const chainId = Number((await ethers.provider.getNetwork()).chainId);
+  const owner = options.owner ?? deployer.address;
+  const feeRecipient = options.feeRecipient ?? owner;
+  const balance = await ethers.provider.getBalance(deployer.address);
+  log(`chainbill deploy → network ${hre.network.name} (chain ${chainId}), deployer ${deployer.address}`);
+  log(`  deployer balance ${ethers.formatEther(balance)} ETH`);
+  if (balance === 0n) throw new Error(`The deployer ${deployer.address} has no ETH on chain ${chainId}: fund it first.`);
+
+  // The in-process network vanishes with the process: recording it would point later runs at nothing.
+  const record = hre.network.name !== "hardhat";
+  const directory = options.directory ?? DEPLOYMENTS_DIR;
+  const previous = options.force || !record ? undefined : readDeployment(chainId, directory);
+  const contracts: Partial<Record<ContractName, ContractDeployment>> = {};
+  let deployedAny = false;
+
+  async function ensure(name: ContractName, args: unknown[]): Promise<ContractDeployment> {
+    const recorded = previous?.contracts[name];
+    if (recorded && (await ethers.provider.getCode(recorded.address)) !== "0x") {
+      log(`  ✓ ${name} already at ${recorded.address} (block ${recorded.blockNumber})`);
+      return recorded;
+    }
+    log(`  … deploying ${name}`);
+    deployedAny = true;
+    const contract = await ethers.deployContract(name, args);
+    const transaction = contract.deploymentTransaction();
+    if (!transaction) throw new Error(`${name}: no deployment transaction`);
+    const receipt = await transaction.wait();
+    if (!receipt) throw new Error(`${name}: deployment transaction ${transaction.hash} was dropped`);
+    const deployed: ContractDeployment = {
+      address: (await contract.getAddress()) as Address,
+      blockNumber: receipt.blockNumber,
+      transactionHash: receipt.hash as Hash,
+    };
+    log(`  ✓ ${name} at ${deployed.address} (block ${deployed.blockNumber}, tx ${deployed.transactionHash})`);
+    return deployed;
+  }
+
+  contracts.BillingEscrow = await ensure("BillingEscrow", [owner, feeRecipient, options.feeBps, options.disputePeriod]);
+  contracts.SubscriptionManager = await ensure("SubscriptionManager", [owner, contracts.BillingEscrow.address]);
+  if (LOCAL_CHAIN_IDS.has(chainId)) {
+    contracts.MockStablecoin = await ensure("MockStablecoin", ["Mock USD Coin", "USDC", 6]);
+  }
+
+  const deployment: Deployment =
+    previous && !deployedAny
+      ? previous
+      : {
+        chainId,
+        network: hre.network.name,
+        deployer: deployer.address as Address,
+        deployedAt: new Date().toISOString(),
+        parameters: { owner: owner as Address, feeRecipient: feeRecipient as Address, feeBps: options.feeBps, disputePeriod: options.disputePeriod },
+        contracts: contracts as Deployment["contracts"],
+      };
+  if (!record) {
+    log("  in-process network: nothing recorded (use --network localhost with `npx hardhat node`)");
+  } else if (deployedAny) {
+    await mkdir(directory, { recursive: true });
+    await writeFile(deploymentPath(chainId, directory), `${JSON.stringify(deployment, null, 2)}\n`);
+    log(`  wrote ${deploymentPath(chainId, directory)}`);
+  } else {
+    log(`  nothing to deploy: ${deploymentPath(chainId, directory)} is current`);
+  }
+  return deployment;
+}
+
+/** Options from DEPLOY_* environment variables, for `hardhat run scripts/deploy.ts`. */
+export function deployOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DeployOptions {
+  const number = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+    return value;
+  };
+  return {
+    owner: env.DEPLOY_OWNER || undefined,
+    feeRecipient: env.DEPLOY_FEE_RECIPIENT || undefined,
+    feeBps: number("DEPLOY_FEE_BPS", DEFAULT_DEPLOY_OPTIONS.feeBps),
+    disputePeriod: number("DEPLOY_DISPUTE_PERIOD", DEFAULT_DEPLOY_OPTIONS.disputePeriod),
+    force: env.DEPLOY_FORCE === "1" || env.DEPLOY_FORCE === "true",
+  };
+}
+
+if (require.main === module) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const hre = require("hardhat") as HardhatRuntimeEnvironment;
+  deployChainbill(hre, deployOptionsFromEnv()).catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+  });
+}
