@@ -43,6 +43,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
     mapping(bytes32 key => uint256) private _refunded;
     mapping(address token => uint256) private _accruedFees;
 
+    /// @notice Deploys the escrow with its fee settings and dispute period.
     /// @param initialOwner Protocol owner (fee settings and pause).
     /// @param feeRecipient Receives protocol fees.
     /// @param feeBps Initial fee rate, at most `MAX_FEE_BPS`.
@@ -245,6 +246,11 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
         emit FeesWithdrawn(token, to, amount);
     }
 
+    /// @notice Disabled: an ownerless contract could never be unpaused.
+    function renounceOwnership() public view override onlyOwner {
+        revert RenounceOwnershipDisabled();
+    }
+
     // ------------------------------------------------------------------------------------------------ views
 
     /// @inheritdoc IBillingEscrow
@@ -254,6 +260,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
         // encoding (dirty high bits) yields a different digest, so it can match neither a signature nor a payment.
         bytes32 structHash;
         bytes32 typeHash = INVOICE_TYPEHASH;
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             let buffer := mload(0x40)
             mstore(buffer, typeHash)
@@ -264,8 +271,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
     }
 
     /// @notice The EIP-712 domain separator of this deployment.
-    // solhint-disable-next-line func-name-mixedcase
-    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+    function DOMAIN_SEPARATOR() external view returns (bytes32) { // solhint-disable-line func-name-mixedcase
         return _domainSeparatorV4();
     }
 

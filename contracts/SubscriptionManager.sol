@@ -38,6 +38,7 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
     mapping(uint256 subscriptionId => Subscription) private _subscriptions;
     mapping(uint64 merchantId => mapping(address token => uint256)) private _merchantBalance;
 
+    /// @notice Deploys the manager on top of a merchant registry.
     /// @param initialOwner Can pause new subscriptions.
     /// @param registry Merchant registry, the BillingEscrow deployment.
     constructor(address initialOwner, IMerchantRegistry registry) Ownable(initialOwner) {
@@ -217,6 +218,11 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
     function setPaused(bool shouldPause) external onlyOwner {
         _counters.paused = shouldPause;
         emit PausedSet(shouldPause);
+    }
+
+    /// @notice Disabled: an ownerless contract could never be unpaused.
+    function renounceOwnership() public view override onlyOwner {
+        revert RenounceOwnershipDisabled();
     }
 
     // ------------------------------------------------------------------------------------------------ views

@@ -47,6 +47,7 @@ abstract contract TokenFlows is ITokenFlows, ReentrancyGuardTransient {
     /// @dev Applies an EIP-2612 permit, ignoring failure: a permit front-run by someone else already set the
     /// allowance, and a real shortfall then fails in the pull with the token's own error.
     function _tryPermit(address token, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) internal {
+        // solhint-disable-next-line no-empty-blocks
         try IERC20Permit(token).permit(msg.sender, address(this), value, deadline, v, r, s) {} catch {}
     }
 

@@ -8,4 +8,6 @@ interface ICommonErrors {
     error ZeroAddress();
     /// @notice A required amount was zero.
     error ZeroAmount();
+    /// @notice Renouncing ownership is disabled: an ownerless contract could stay paused forever.
+    error RenounceOwnershipDisabled();
 }
