@@ -1,0 +1,172 @@
+/**
+ * Reads the indexer's tables (Ponder's schema) for the API. Every query names its chain and merchant, so one
+ * merchant never sees another's rows. Hex columns are stored lowercase by Ponder.
+ */
+import { and, asc, eq, gt, gte, inArray, lt, or, sql, sum } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { Address, Hex } from "viem";
+import * as tables from "../indexer/ponder.schema";
+
+// Ponder's API database is a read-only drizzle client over the same tables.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type IndexedDb = PgDatabase<PgQueryResultHKT, any>;
+
+export type IndexedInvoice = typeof tables.invoice.$inferSelect;
+export type IndexedMerchant = typeof tables.merchant.$inferSelect;
+export type IndexedPlan = typeof tables.plan.$inferSelect;
+export type IndexedSubscription = typeof tables.subscription.$inferSelect;
+export type IndexedCharge = typeof tables.charge.$inferSelect;
+export type IndexedRefund = typeof tables.refund.$inferSelect;
+export type LedgerEntry = typeof tables.ledger.$inferSelect;
+
+/** One on-chain identity of a merchant (its registry record on one chain). */
+export interface OnchainMerchant {
+  chainId: number;
+  merchantId: bigint;
+}
+
+export interface LedgerCursor {
+  timestamp: bigint;
+  id: string;
+}
+
+export function createIndexedReader(db: IndexedDb) {
+  const lower = (value: string) => value.toLowerCase() as Hex;
+
+  return {
+    /** Registry records whose signer is `signer`, on every chain. */
+    async merchantsBySigner(signer: Address): Promise<IndexedMerchant[]> {
+      return db.select().from(tables.merchant).where(eq(tables.merchant.signer, lower(signer)));
+    },
+
+    async invoice(chainId: number, key: Hex): Promise<IndexedInvoice | undefined> {
+      const rows = await db
+        .select()
+        .from(tables.invoice)
+        .where(and(eq(tables.invoice.chainId, chainId), eq(tables.invoice.key, lower(key))))
+        .limit(1);
+      return rows[0];
+    },
+
+    /** Indexed state of many invoices of one chain, by key. */
+    async invoices(chainId: number, keys: Hex[]): Promise<Map<string, IndexedInvoice>> {
+      if (keys.length === 0) return new Map();
+      const rows = await db
+        .select()
+        .from(tables.invoice)
+        .where(and(eq(tables.invoice.chainId, chainId), inArray(tables.invoice.key, keys.map(lower))));
+      return new Map(rows.map((row) => [row.key, row]));
+    },
+
+    async refunds(chainId: number, key: Hex): Promise<IndexedRefund[]> {
+      return db
+        .select()
+        .from(tables.refund)
+        .where(and(eq(tables.refund.chainId, chainId), eq(tables.refund.key, lower(key))))
+        .orderBy(asc(tables.refund.timestamp));
+    },
+
+    async plans(owner: OnchainMerchant): Promise<IndexedPlan[]> {
+      return db
+        .select()
+        .from(tables.plan)
+        .where(and(eq(tables.plan.chainId, owner.chainId), eq(tables.plan.merchantId, owner.merchantId)))
+        .orderBy(asc(tables.plan.planId));
+    },
+
+    async plan(chainId: number, planId: number): Promise<IndexedPlan | undefined> {
+      const rows = await db
+        .select()
+        .from(tables.plan)
+        .where(and(eq(tables.plan.chainId, chainId), eq(tables.plan.planId, planId)))
+        .limit(1);
+      return rows[0];
+    },
+
+    async subscriptions(owner: OnchainMerchant): Promise<IndexedSubscription[]> {
+      return db
+        .select()
+        .from(tables.subscription)
+        .where(and(eq(tables.subscription.chainId, owner.chainId), eq(tables.subscription.merchantId, owner.merchantId)))
+        .orderBy(asc(tables.subscription.subscriptionId));
+    },
+
+    async subscription(chainId: number, subscriptionId: bigint): Promise<IndexedSubscription | undefined> {
+      const rows = await db
+        .select()
+        .from(tables.subscription)
+        .where(and(eq(tables.subscription.chainId, chainId), eq(tables.subscription.subscriptionId, subscriptionId)))
+        .limit(1);
+      return rows[0];
+    },
+
+    async subscriptionsOf(owner: OnchainMerchant, subscribers: Address[]): Promise<IndexedSubscription[]> {
+      if (subscribers.length === 0) return [];
+      return db
+        .select()
+        .from(tables.subscription)
+        .where(
+          and(
+            eq(tables.subscription.chainId, owner.chainId),
+            eq(tables.subscription.merchantId, owner.merchantId),
+            inArray(tables.subscription.subscriber, subscribers.map(lower)),
+          ),
+        );
+    },
+
+    async charges(chainId: number, subscriptionId: bigint): Promise<IndexedCharge[]> {
+      return db
+        .select()
+        .from(tables.charge)
+        .where(and(eq(tables.charge.chainId, chainId), eq(tables.charge.subscriptionId, subscriptionId)))
+        .orderBy(asc(tables.charge.timestamp));
+    },
+
+    /** Sum of ledger amounts strictly before `before` (the statement's opening balance). */
+    async ledgerBalance(owner: OnchainMerchant, token: Address, before: bigint): Promise<bigint> {
+      const rows = await db
+        .select({ total: sum(tables.ledger.amount) })
+        .from(tables.ledger)
+        .where(
+          and(
+            eq(tables.ledger.chainId, owner.chainId),
+            eq(tables.ledger.merchantId, owner.merchantId),
+            eq(tables.ledger.token, lower(token)),
+            lt(tables.ledger.timestamp, before),
+          ),
+        );
+      return BigInt(rows[0]?.total ?? 0);
+    },
+
+    /** Ledger entries in [from, to), oldest first, `limit` at a time after `cursor` (keyset pagination). */
+    async ledgerPage(
+      owner: OnchainMerchant,
+      token: Address,
+      from: bigint,
+      to: bigint,
+      limit: number,
+      cursor?: LedgerCursor,
+    ): Promise<LedgerEntry[]> {
+      const table = tables.ledger;
+      return db
+        .select()
+        .from(table)
+        .where(
+          and(
+            eq(table.chainId, owner.chainId),
+            eq(table.merchantId, owner.merchantId),
+            eq(table.token, lower(token)),
+            gte(table.timestamp, from),
+            lt(table.timestamp, to),
+            cursor
+              ? or(gt(table.timestamp, cursor.timestamp), and(eq(table.timestamp, cursor.timestamp), gt(table.id, cursor.id)))
+              : sql`true`,
+          ),
+        )
+        .orderBy(asc(table.timestamp), asc(table.id))
+        .limit(limit);
+    },
+  };
+}
+
+export type IndexedReader = ReturnType<typeof createIndexedReader>;

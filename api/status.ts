@@ -1,0 +1,53 @@
+/**
+ * The invoice status machine, in one place for every consumer (API responses, statements, tests):
+ *
+ *   open ──pay──▶ paid ──release──▶ released
+ *     │            │ ├──refund (all)──▶ refunded
+ *     │            │ ├──refund (part)─▶ partially_refunded ──▶ released | refunded
+ *     │            │ └──dispute──▶ disputed ──▶ paid | released | refunded | partially_refunded
+ *     ├──expiry──▶ expired
+ *     └──void────▶ void
+ *
+ * Status is derived from the indexed on-chain record, so a reorg that removes a payment moves the invoice back
+ * to open (or expired) by itself.
+ */
+import type { IndexedInvoice } from "./indexed";
+
+export const INVOICE_STATUSES = [
+  "open",
+  "expired",
+  "void",
+  "paid",
+  "disputed",
+  "partially_refunded",
+  "released",
+  "refunded",
+] as const;
+export type InvoiceStatus = (typeof INVOICE_STATUSES)[number];
+
+export function invoiceStatus(
+  onchain: IndexedInvoice | undefined,
+  terms: { expiresAt: bigint; voided: boolean },
+  nowSeconds: bigint,
+): InvoiceStatus {
+  if (onchain && onchain.status !== "voided") {
+    switch (onchain.status) {
+      case "released":
+        return "released";
+      case "refunded":
+        return "refunded";
+      case "disputed":
+        return "disputed";
+      default:
+        return onchain.refundedAmount > 0n ? "partially_refunded" : "paid";
+    }
+  }
+  if (terms.voided || onchain?.status === "voided") return "void";
+  return nowSeconds >= terms.expiresAt ? "expired" : "open";
+}
+
+/** Blocks on top of (and including) the payment's block; 0 while unpaid. */
+export function confirmations(onchain: IndexedInvoice | undefined, headBlock: bigint): number {
+  if (!onchain?.paidBlock || headBlock < onchain.paidBlock) return 0;
+  return Number(headBlock - onchain.paidBlock + 1n);
+}

@@ -1,0 +1,244 @@
+/**
+ * BillingEscrow handlers: merchants, invoices and their payments, refunds, releases and disputes, plus the
+ * ledger movements. Pure functions of the event and the database, so Ponder can replay them after a reorg.
+ */
+import { ponder } from "ponder:registry";
+import { dispute, invoice, merchant, payment, refund, release } from "ponder:schema";
+import { eventId, locate, recordMovement } from "./ledger";
+import { recordClaimable, recordProtocolEvent } from "./shared";
+
+const REFUND_REASONS = ["merchant", "unfulfilled", "dispute_expired", "arbiter"] as const;
+
+ponder.on("BillingEscrow:MerchantRegistered", async ({ event, context }) => {
+  await context.db.insert(merchant).values({
+    chainId: context.chain.id,
+    merchantId: event.args.merchantId,
+    owner: event.args.owner,
+    payout: event.args.payout,
+    signer: event.args.signer,
+    registeredAt: event.block.timestamp,
+    registeredBlock: event.block.number,
+  });
+});
+
+ponder.on("BillingEscrow:MerchantPayoutChanged", async ({ event, context }) => {
+  await context.db
+    .update(merchant, { chainId: context.chain.id, merchantId: event.args.merchantId })
+    .set({ payout: event.args.payout });
+});
+
+ponder.on("BillingEscrow:MerchantSignerChanged", async ({ event, context }) => {
+  await context.db
+    .update(merchant, { chainId: context.chain.id, merchantId: event.args.merchantId })
+    .set({ signer: event.args.signer });
+});
+
+ponder.on("BillingEscrow:MerchantOwnershipTransferred", async ({ event, context }) => {
+  await context.db
+    .update(merchant, { chainId: context.chain.id, merchantId: event.args.merchantId })
+    .set({ owner: event.args.owner });
+});
+
+ponder.on("BillingEscrow:MerchantOwnershipTransferStarted", async ({ event, context }) => {
+  await recordProtocolEvent(context, event, "MerchantOwnershipTransferStarted");
+});
+
+ponder.on("BillingEscrow:InvoicePaid", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const { key, merchantId, payer, invoiceId, token, amount, releaseAt, fulfillBy, feeBps } = event.args;
+  await context.db.insert(invoice).values({
+    chainId: at.chainId,
+    key,
+    merchantId,
+    invoiceId,
+    status: "held",
+    payer,
+    token,
+    amount,
+    feeBps,
+    releaseAt: BigInt(releaseAt),
+    fulfillBy: fulfillBy === 0n ? null : fulfillBy,
+    paidAt: at.timestamp,
+    paidBlock: at.blockNumber,
+    paidTransaction: at.transactionHash,
+    updatedAt: at.timestamp,
+    updatedBlock: at.blockNumber,
+  });
+  await context.db.insert(payment).values({
+    id: eventId(at),
+    chainId: at.chainId,
+    key,
+    merchantId,
+    invoiceId,
+    payer,
+    token,
+    amount,
+    feeBps,
+    releaseAt: BigInt(releaseAt),
+    timestamp: at.timestamp,
+    blockNumber: at.blockNumber,
+    transactionHash: at.transactionHash,
+  });
+  await recordMovement(context.db, at, { merchantId, counterparty: payer, token, amount, kind: "payment", reference: key });
+});
+
+ponder.on("BillingEscrow:InvoiceReleased", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const { key, merchantId, payout, token, amount, fee } = event.args;
+  await context.db.update(invoice, { chainId: at.chainId, key }).set((row) => ({
+    status: "released",
+    releasedAmount: row.releasedAmount + amount,
+    feeAmount: row.feeAmount + fee,
+    updatedAt: at.timestamp,
+    updatedBlock: at.blockNumber,
+  }));
+  await context.db.insert(release).values({
+    id: eventId(at),
+    chainId: at.chainId,
+    key,
+    merchantId,
+    payout,
+    token,
+    amount,
+    fee,
+    timestamp: at.timestamp,
+    blockNumber: at.blockNumber,
+    transactionHash: at.transactionHash,
+  });
+  await recordMovement(context.db, at, { merchantId, counterparty: payout, token, amount: -amount, kind: "release", reference: key });
+  await recordMovement(
+    context.db,
+    at,
+    { merchantId, counterparty: event.log.address, token, amount: -fee, kind: "fee", reference: key },
+    1,
+  );
+});
+
+ponder.on("BillingEscrow:InvoiceRefunded", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const { key, merchantId, payer, token, amount, totalRefunded, reason } = event.args;
+  const reasonName = REFUND_REASONS[reason] ?? "merchant";
+  const current = await context.db.find(invoice, { chainId: at.chainId, key });
+  const fullyRefunded = current !== null && totalRefunded === current.amount;
+  const latestDispute = current?.lastDisputeId ? await context.db.find(dispute, { id: current.lastDisputeId }) : null;
+  if (latestDispute?.status === "open" && (fullyRefunded || reasonName === "dispute_expired")) {
+    await context.db.update(dispute, { id: latestDispute.id }).set({
+      status: reasonName === "dispute_expired" ? "expired" : "refunded",
+      closedAt: at.timestamp,
+      refunded: amount,
+    });
+  }
+  await context.db.update(invoice, { chainId: at.chainId, key }).set({
+    refundedAmount: totalRefunded,
+    ...(fullyRefunded ? { status: "refunded" } : {}),
+    updatedAt: at.timestamp,
+    updatedBlock: at.blockNumber,
+  });
+  await context.db.insert(refund).values({
+    id: eventId(at),
+    chainId: at.chainId,
+    key,
+    merchantId,
+    payer,
+    token,
+    amount,
+    totalRefunded,
+    reason: reasonName,
+    timestamp: at.timestamp,
+    blockNumber: at.blockNumber,
+    transactionHash: at.transactionHash,
+  });
+  await recordMovement(context.db, at, { merchantId, counterparty: payer, token, amount: -amount, kind: "refund", reference: key });
+});
+
+ponder.on("BillingEscrow:InvoiceDisputed", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const id = eventId(at);
+  await context.db.insert(dispute).values({
+    id,
+    chainId: at.chainId,
+    key: event.args.key,
+    merchantId: event.args.merchantId,
+    payer: event.args.payer,
+    status: "open",
+    deadline: BigInt(event.args.deadline),
+    openedAt: at.timestamp,
+  });
+  await context.db.update(invoice, { chainId: at.chainId, key: event.args.key }).set({
+    status: "disputed",
+    disputeDeadline: BigInt(event.args.deadline),
+    lastDisputeId: id,
+    updatedAt: at.timestamp,
+    updatedBlock: at.blockNumber,
+  });
+});
+
+ponder.on("BillingEscrow:DisputeWithdrawn", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const current = await context.db.find(invoice, { chainId: at.chainId, key: event.args.key });
+  if (current?.lastDisputeId) {
+    await context.db.update(dispute, { id: current.lastDisputeId }).set({ status: "withdrawn", closedAt: at.timestamp });
+  }
+  await context.db.update(invoice, { chainId: at.chainId, key: event.args.key }).set({
+    status: "held",
+    disputeDeadline: null,
+    updatedAt: at.timestamp,
+    updatedBlock: at.blockNumber,
+  });
+});
+
+ponder.on("BillingEscrow:DisputeResolved", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const current = await context.db.find(invoice, { chainId: at.chainId, key: event.args.key });
+  if (current?.lastDisputeId) {
+    await context.db.update(dispute, { id: current.lastDisputeId }).set({
+      status: "resolved",
+      closedAt: at.timestamp,
+      arbiter: event.args.arbiter,
+      refunded: event.args.refunded,
+      released: event.args.released,
+    });
+  }
+});
+
+ponder.on("BillingEscrow:InvoiceFulfilled", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  await context.db
+    .update(invoice, { chainId: at.chainId, key: event.args.key })
+    .set({ fulfilled: true, updatedAt: at.timestamp, updatedBlock: at.blockNumber });
+});
+
+ponder.on("BillingEscrow:InvoiceVoided", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  await context.db.insert(invoice).values({
+    chainId: at.chainId,
+    key: event.args.key,
+    merchantId: event.args.merchantId,
+    invoiceId: event.args.invoiceId,
+    status: "voided",
+    updatedAt: at.timestamp,
+    updatedBlock: at.blockNumber,
+  });
+});
+
+ponder.on("BillingEscrow:PayoutDeferred", async ({ event, context }) => {
+  await recordClaimable(context, event, event.args.account, event.args.token, event.args.amount);
+});
+
+ponder.on("BillingEscrow:Claimed", async ({ event, context }) => {
+  await recordClaimable(context, event, event.args.account, event.args.token, -event.args.amount);
+});
+
+for (const name of [
+  "FeeChanged",
+  "FeeRecipientChanged",
+  "PausedSet",
+  "FeesWithdrawn",
+  "OwnershipTransferred",
+  "OwnershipTransferStarted",
+  "EIP712DomainChanged",
+] as const) {
+  ponder.on(`BillingEscrow:${name}`, async ({ event, context }) => {
+    await recordProtocolEvent(context, event, name);
+  });
+}
