@@ -34,7 +34,7 @@ task("deploy", "Deploys the chainbill contracts and writes deployments/<chainId>
   .addFlag("force", "Deploy again even if deployments/<chainId>.json lists live contracts")
   .setAction(async (args, hre) => {
     const { deployChainbill } = await import("./scripts/deploy");
-    await deployChainbill(hre, args);
+    await deployChainbill(hre, { ...args, directory: process.env.DEPLOYMENTS_DIR || undefined });
   });
 
 const deployerKey = process.env.DEPLOYER_PRIVATE_KEY;
@@ -70,7 +70,8 @@ const config: HardhatUserConfig = {
     },
   },
   networks: {
-    hardhat: {},
+    // HARDHAT_CHAIN_ID lets tests run a second local chain (e.g. 31338) beside the default 31337.
+    hardhat: { chainId: Number(process.env.HARDHAT_CHAIN_ID ?? 31337) },
     localhost: { url: process.env.LOCAL_RPC_URL ?? "http://127.0.0.1:8545" },
     ...remoteNetworks,
   },

@@ -14,7 +14,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { Address, Hash } from "viem";
 import { deploymentPath, DEPLOYMENTS_DIR, readDeployment, type ContractDeployment, type Deployment } from "../contracts/addresses";
 
-export const LOCAL_CHAIN_IDS = new Set([31337, 1337]);
+export const LOCAL_CHAIN_IDS = new Set([31337, 31338, 1337]);
 const DAY = 86_400;
 
 export interface DeployOptions {
@@ -129,6 +129,7 @@ export function deployOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Depl
     feeBps: number("DEPLOY_FEE_BPS", DEFAULT_DEPLOY_OPTIONS.feeBps),
     disputePeriod: number("DEPLOY_DISPUTE_PERIOD", DEFAULT_DEPLOY_OPTIONS.disputePeriod),
     force: env.DEPLOY_FORCE === "1" || env.DEPLOY_FORCE === "true",
+    directory: env.DEPLOYMENTS_DIR || undefined,
   };
 }
 
