@@ -1,0 +1,242 @@
+import { expect } from "chai";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import {
+  DAY,
+  GRACE,
+  MONTH,
+  PREMIUM,
+  PRICE,
+  Status,
+  TRIAL,
+  USDC,
+  createPlan,
+  earnedAt,
+  expectSolvent,
+  fundAndApprove,
+  subsFixture,
+  subscribe,
+} from "./helpers";
+
+describe("SubscriptionManager: changePlan", () => {
+  it("upgrade mid-period: earned part to the merchant, unearned rest credited, the difference charged, new period from now", async () => {
+    const f = await loadFixture(subsFixture);
+    const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+    const now = start + 10 * DAY;
+    const earned = earnedAt(PRICE, 10 * DAY, MONTH);
+    const credit = PRICE - earned;
+    const charge = PREMIUM - credit;
+    await time.setNextBlockTimestamp(now);
+    const tx = f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, USDC(30));
+    await expect(tx)
+      .to.emit(f.subscriptions, "SubscriptionPlanChanged")
+      .withArgs(id, f.merchantId, f.plans.monthly, f.plans.premium, earned, credit, charge, 0, now + MONTH);
+    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [-charge, charge]);
+    const sub = await f.subscriptions.subscription(id);
+    expect(sub.planId).to.equal(f.plans.premium);
+    expect(sub.status).to.equal(Status.Active);
+    expect(sub.unearned).to.equal(PREMIUM);
+    expect(sub.collectedUntil).to.equal(now);
+    expect(sub.periodEnd).to.equal(now + MONTH);
+    expect(sub.maxPrice).to.equal(USDC(30));
+    expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(earned);
+    await expectSolvent(f, [f.usdcAddress]);
+
+    // The next renewal charges the new plan's price.
+    await time.setNextBlockTimestamp(now + MONTH);
+    await expect(f.subscriptions.renew([id]))
+      .to.emit(f.subscriptions, "SubscriptionCharged")
+      .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PREMIUM, now + MONTH, now + 2 * MONTH);
+  });
+
+  it("downgrade mid-period: credit above the new price is refunded, nothing charged; the new plan's period applies", async () => {
+    const f = await loadFixture(subsFixture);
+    const weekly = await createPlan(f, { price: USDC(3), period: 7 * DAY, grace: DAY });
+    const { id, start } = await subscribe(f, f.payer, f.plans.premium);
+    const now = start + 6 * DAY;
+    const earned = earnedAt(PREMIUM, 6 * DAY, MONTH); // 5 USDC
+    const credit = PREMIUM - earned;
+    const excess = credit - USDC(3);
+    expect(earned).to.equal(USDC(5));
+    await time.setNextBlockTimestamp(now);
+    const tx = f.subscriptions.connect(f.payer).changePlan(id, weekly, USDC(3));
+    await expect(tx)
+      .to.emit(f.subscriptions, "SubscriptionPlanChanged")
+      .withArgs(id, f.merchantId, f.plans.premium, weekly, earned, credit, 0, excess, now + 7 * DAY);
+    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [excess, -excess]);
+    const sub = await f.subscriptions.subscription(id);
+    expect(sub.unearned).to.equal(USDC(3));
+    expect(sub.periodEnd).to.equal(now + 7 * DAY);
+    expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(earned);
+    await expectSolvent(f, [f.usdcAddress]);
+  });
+
+  it("during a trial: the trial carries over unchanged, nothing moves, and the new price is charged when it ends", async () => {
+    const f = await loadFixture(subsFixture);
+    const { id, start } = await subscribe(f, f.payer, f.plans.trial);
+    await time.setNextBlockTimestamp(start + DAY);
+    const tx = f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, PREMIUM);
+    await expect(tx)
+      .to.emit(f.subscriptions, "SubscriptionPlanChanged")
+      .withArgs(id, f.merchantId, f.plans.trial, f.plans.premium, 0, 0, 0, 0, start + TRIAL);
+    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [0, 0]);
+    const sub = await f.subscriptions.subscription(id);
+    expect(sub.status).to.equal(Status.Trialing);
+    expect(sub.planId).to.equal(f.plans.premium);
+    expect(sub.periodEnd).to.equal(start + TRIAL);
+    expect(sub.maxPrice).to.equal(PREMIUM);
+
+    await time.setNextBlockTimestamp(start + TRIAL);
+    await expect(f.subscriptions.renew([id]))
+      .to.emit(f.subscriptions, "SubscriptionCharged")
+      .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PREMIUM, start + TRIAL, start + TRIAL + MONTH);
+  });
+
+  it("after the period ended but before renewal: the old charge is fully earned and the full new price is charged", async () => {
+    const f = await loadFixture(subsFixture);
+    const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+    const now = start + MONTH + DAY;
+    await time.setNextBlockTimestamp(now);
+    const tx = f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, PREMIUM);
+    await expect(tx)
+      .to.emit(f.subscriptions, "SubscriptionPlanChanged")
+      .withArgs(id, f.merchantId, f.plans.monthly, f.plans.premium, PRICE, 0, PREMIUM, 0, now + MONTH);
+    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer], [-PREMIUM]);
+    expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(PRICE);
+    await expectSolvent(f, [f.usdcAddress]);
+  });
+
+  it("to the same plan: restarts the period now, charging only what was earned", async () => {
+    const f = await loadFixture(subsFixture);
+    const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+    const now = start + MONTH / 2;
+    await time.setNextBlockTimestamp(now);
+    const tx = f.subscriptions.connect(f.payer).changePlan(id, f.plans.monthly, PRICE);
+    await expect(tx)
+      .to.emit(f.subscriptions, "SubscriptionPlanChanged")
+      .withArgs(id, f.merchantId, f.plans.monthly, f.plans.monthly, PRICE / 2n, PRICE / 2n, PRICE / 2n, 0, now + MONTH);
+    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer], [-PRICE / 2n]);
+    await expectSolvent(f, [f.usdcAddress]);
+  });
+
+  it("refunds the excess to claimable when the subscriber is blocklisted", async () => {
+    const f = await loadFixture(subsFixture);
+    const busd = await f.blocklist.getAddress();
+    const big = await createPlan(f, { token: busd, price: USDC(20) });
+    const small = await createPlan(f, { token: busd, price: USDC(5) });
+    await fundAndApprove(f.blocklist, f.alice, f.sm, USDC(100));
+    const { id, start } = await subscribe(f, f.alice, big);
+    await f.blocklist.setBlocklisted(f.alice.address, true);
+    await time.setNextBlockTimestamp(start + MONTH / 4);
+    const excess = USDC(20) - USDC(5) - USDC(5); // 5 earned, 15 credit, 10 excess
+    const tx = f.subscriptions.connect(f.alice).changePlan(id, small, USDC(5));
+    await expect(tx).to.emit(f.subscriptions, "PayoutDeferred").withArgs(f.alice.address, busd, excess);
+    await expect(tx)
+      .to.emit(f.subscriptions, "SubscriptionPlanChanged")
+      .withArgs(id, f.merchantId, big, small, USDC(5), USDC(15), 0, excess, start + MONTH / 4 + MONTH);
+    expect(await f.blocklist.balanceOf(f.alice.address)).to.equal(USDC(80));
+    expect(await f.subscriptions.claimable(f.alice.address, busd)).to.equal(excess);
+    await expectSolvent(f, [busd]);
+    // Claimed to a clean address while still blocklisted.
+    await expect(f.subscriptions.connect(f.alice).claim(busd, f.bob.address))
+      .to.emit(f.subscriptions, "Claimed")
+      .withArgs(f.alice.address, busd, f.bob.address, excess);
+    expect(await f.blocklist.balanceOf(f.bob.address)).to.equal(excess);
+    await expectSolvent(f, [busd]);
+  });
+
+  it("reverts and changes nothing when the difference cannot be pulled (allowance, fee-on-transfer)", async () => {
+    const f = await loadFixture(subsFixture);
+    await f.usdc.connect(f.alice).approve(f.sm, PRICE);
+    const { id, start } = await subscribe(f, f.alice, f.plans.monthly);
+    await time.setNextBlockTimestamp(start + MONTH / 2);
+    await expect(f.subscriptions.connect(f.alice).changePlan(id, f.plans.premium, PREMIUM))
+      .to.be.revertedWithCustomError(f.usdc, "ERC20InsufficientAllowance")
+      .withArgs(f.sm, 0, PREMIUM - PRICE / 2n);
+    const sub = await f.subscriptions.subscription(id);
+    expect(sub.planId).to.equal(f.plans.monthly);
+    expect(sub.unearned).to.equal(PRICE);
+
+    const fot = await f.fot.getAddress();
+    const cheap = await createPlan(f, { token: fot, price: 1_000n });
+    const dear = await createPlan(f, { token: fot, price: 3_000n });
+    await fundAndApprove(f.fot, f.bob, f.sm, 10_000n);
+    const b = await subscribe(f, f.bob, cheap);
+    await f.fot.setFeeBps(100);
+    await time.setNextBlockTimestamp(b.start + MONTH / 2);
+    await expect(f.subscriptions.connect(f.bob).changePlan(b.id, dear, 3_000n))
+      .to.be.revertedWithCustomError(f.subscriptions, "InexactTransfer")
+      .withArgs(2_500n, 2_475n);
+    expect((await f.subscriptions.subscription(b.id)).planId).to.equal(cheap);
+  });
+
+  it("works while paused", async () => {
+    const f = await loadFixture(subsFixture);
+    const { id } = await subscribe(f, f.payer, f.plans.monthly);
+    await f.subscriptions.connect(f.owner).setPaused(true);
+    await expect(f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, PREMIUM)).to.emit(
+      f.subscriptions,
+      "SubscriptionPlanChanged",
+    );
+  });
+
+  describe("reverts", () => {
+    it("for unknown subscriptions and callers other than the subscriber (even the merchant)", async () => {
+      const f = await loadFixture(subsFixture);
+      await expect(f.subscriptions.connect(f.payer).changePlan(3, f.plans.premium, PREMIUM))
+        .to.be.revertedWithCustomError(f.subscriptions, "UnknownSubscription")
+        .withArgs(3);
+      const { id } = await subscribe(f, f.payer, f.plans.monthly);
+      for (const caller of [f.other, f.merchantOwner, f.merchantSigner]) {
+        await expect(f.subscriptions.connect(caller).changePlan(id, f.plans.premium, PREMIUM))
+          .to.be.revertedWithCustomError(f.subscriptions, "NotSubscriber")
+          .withArgs(f.payer.address, caller.address);
+      }
+    });
+
+    it("for past-due, cancelled and lapsed subscriptions", async () => {
+      const f = await loadFixture(subsFixture);
+      const a = await subscribe(f, f.alice, f.plans.trial); // alice has no allowance
+      await time.setNextBlockTimestamp(a.start + TRIAL);
+      await f.subscriptions.renew([a.id]);
+      await expect(f.subscriptions.connect(f.alice).changePlan(a.id, f.plans.monthly, PRICE))
+        .to.be.revertedWithCustomError(f.subscriptions, "InvalidSubscriptionStatus")
+        .withArgs(Status.PastDue);
+      await time.setNextBlockTimestamp(a.start + TRIAL + GRACE);
+      await f.subscriptions.renew([a.id]);
+      await expect(f.subscriptions.connect(f.alice).changePlan(a.id, f.plans.monthly, PRICE))
+        .to.be.revertedWithCustomError(f.subscriptions, "InvalidSubscriptionStatus")
+        .withArgs(Status.Lapsed);
+      const b = await subscribe(f, f.payer, f.plans.monthly);
+      await f.subscriptions.connect(f.payer).cancel(b.id);
+      await expect(f.subscriptions.connect(f.payer).changePlan(b.id, f.plans.premium, PREMIUM))
+        .to.be.revertedWithCustomError(f.subscriptions, "InvalidSubscriptionStatus")
+        .withArgs(Status.Canceled);
+    });
+
+    it("for unknown, inactive and mismatched plans (other merchant, other token) and a price above the new maximum", async () => {
+      const f = await loadFixture(subsFixture);
+      const { id } = await subscribe(f, f.payer, f.plans.monthly);
+      const sm = f.subscriptions.connect(f.payer);
+      await expect(sm.changePlan(id, 99, PRICE)).to.be.revertedWithCustomError(f.subscriptions, "UnknownPlan").withArgs(99);
+      await f.subscriptions.connect(f.merchantOwner).setPlanActive(f.plans.premium, false);
+      await expect(sm.changePlan(id, f.plans.premium, PREMIUM))
+        .to.be.revertedWithCustomError(f.subscriptions, "PlanInactive")
+        .withArgs(f.plans.premium);
+      await expect(sm.changePlan(id, f.plans.merchant2, PRICE))
+        .to.be.revertedWithCustomError(f.subscriptions, "PlanMismatch")
+        .withArgs(f.plans.monthly, f.plans.merchant2);
+      const daiPlan = await createPlan(f, { token: await f.dai.getAddress(), price: 10n ** 19n });
+      await expect(sm.changePlan(id, daiPlan, 10n ** 19n))
+        .to.be.revertedWithCustomError(f.subscriptions, "PlanMismatch")
+        .withArgs(f.plans.monthly, daiPlan);
+      await f.subscriptions.connect(f.merchantOwner).setPlanActive(f.plans.premium, true);
+      await expect(sm.changePlan(id, f.plans.premium, PREMIUM - 1n))
+        .to.be.revertedWithCustomError(f.subscriptions, "PriceAboveMaximum")
+        .withArgs(PREMIUM, PREMIUM - 1n);
+      const sub = await f.subscriptions.subscription(id);
+      expect(sub.planId).to.equal(f.plans.monthly);
+      expect(sub.maxPrice).to.equal(PRICE);
+      expect(await f.usdc.balanceOf(f.sm)).to.equal(PRICE);
+    });
+  });
+});
