@@ -18,6 +18,17 @@ import { statementRoutes } from "./routes/statements";
 
 export const API_VERSION = "0.1.0";
 
+/** The OpenAPI document's header, shared by `/openapi.json` and scripts/export-openapi.ts. */
+export const OPENAPI_CONFIG = {
+  openapi: "3.1.0",
+  info: {
+    title: "chainbill API",
+    version: API_VERSION,
+    description:
+      "Crypto billing: invoices paid into an on-chain escrow, subscriptions, statements. Amounts are decimal strings plus integer base-unit strings; errors are RFC 9457 problem details.",
+  },
+};
+
 export function createApp(deps: ApiDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const auth = createAuth(deps);
@@ -42,15 +53,7 @@ export function createApp(deps: ApiDeps) {
   app.route("/v1", statementRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer" });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "chainbill API",
-      version: API_VERSION,
-      description:
-        "Crypto billing: invoices paid into an on-chain escrow, subscriptions, statements. Amounts are decimal strings plus integer base-unit strings; errors are RFC 9457 problem details.",
-    },
-  });
+  app.doc31("/openapi.json", OPENAPI_CONFIG);
   app.route("/", docsRoutes());
 
   app.notFound((c) => c.body(JSON.stringify(problem.notFound(`Route ${c.req.method} ${c.req.path}`).toProblem(c.get("requestId"))), 404, { "content-type": "application/problem+json" }));
