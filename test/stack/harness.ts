@@ -69,8 +69,10 @@ export interface Stack {
   logFile: string;
   /** Calls the API with a bearer key; JSON in and out. */
   api(method: string, route: string, options?: { key?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
-  /** Stops Ponder (SIGINT) and starts it again on the same data: for restart tests. */
-  restartIndexer(): Promise<void>;
+  /** Stops Ponder (SIGINT) and starts it again: on the same data, or `fresh` (empty database: a full backfill). */
+  restartIndexer(options?: { fresh?: boolean }): Promise<void>;
+  /** Process id of the Ponder process (indexer + API), for memory measurements. */
+  indexerPid(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -153,7 +155,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
   };
-  const schema = `cb_${Date.now().toString(36)}`;
+  let schema = `cb_${Date.now().toString(36)}`;
   let ponder: ChildProcess | undefined;
   const startPonder = async () => {
     ponder = launch(path.join(BIN, "ponder"), ["start", "--root", "indexer", "--schema", schema, "--port", String(apiPort)], ponderEnv, logFile);
@@ -178,9 +180,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
       });
     },
-    async restartIndexer() {
+    async restartIndexer({ fresh = false } = {}) {
       await stopProcess(ponder);
+      if (fresh) {
+        schema = `cb_${Date.now().toString(36)}`;
+        await rm(ponderEnv.PGLITE_DIR as string, { recursive: true, force: true });
+      }
       await startPonder();
+    },
+    indexerPid() {
+      return ponder?.pid;
     },
     async stop() {
       await stopProcess(ponder);

@@ -1,0 +1,275 @@
+/**
+ * API benchmark (issue #3 / SPEC §8), each figure beside a baseline measured in the same run:
+ *   1. mined payment → GET /v1/invoices/:id shows `paid`: p50/p95, beside Ponder alone (GraphQL) on the same chain
+ *   2. GET /v1/invoices/:id req/s and p99, beside a bare Hono route (autocannon, 32 connections, 10 s)
+ *   3. POST /v1/invoices req/s (unique Idempotency-Key per request)
+ *   4. a 100k-entry statement as CSV: time and peak memory of the Ponder+API process (streamed)
+ *   5. indexer backfill events/s from a fresh database, blocks of 200 events
+ * Writes the table with date and machine to bench/api.md.
+ *
+ * Usage: npm run bench:api [-- --entries 100000]
+ */
+import { execFile, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { encodeFunctionData, parseEther, type Address, type Hex } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { billingEscrowAbi } from "../contracts/abi";
+import { billingEscrowDomain, buildInvoice, signInvoice, type Invoice } from "../contracts/invoice";
+import { createMerchant, freePort, startStack, testAccount, waitUntil, type Stack } from "../test/stack/harness";
+
+const run = promisify(execFile);
+const ROOT = path.join(__dirname, "..");
+const ENTRIES = Number(process.argv[process.argv.indexOf("--entries") + 1] || 100_000);
+const LATENCY_SAMPLES = 40;
+const BATCH = 200;
+
+interface Row {
+  measure: string;
+  value: string;
+  baseline: string;
+  target: string;
+  met: string;
+}
+const rows: Row[] = [];
+
+function step(message: string): void {
+  process.stderr.write(`▸ ${message}\n`);
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function autocannon(url: string, options: { method?: string; headers?: Record<string, string>; body?: string; unique?: boolean }) {
+  const args = ["-c", "32", "-d", "10", "-j", "-m", options.method ?? "GET"];
+  for (const [name, value] of Object.entries(options.headers ?? {})) args.push("-H", `${name}=${value}`);
+  if (options.body) args.push("-b", options.body);
+  if (options.unique) args.push("-I");
+  args.push(url);
+  const { stdout } = await run(path.join(ROOT, "node_modules", ".bin", "autocannon"), args, { maxBuffer: 64 * 1024 * 1024 });
+  const result = JSON.parse(stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
+  return { rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+}
+
+async function measureLatency(stack: Stack, apiKey: string): Promise<void> {
+  step(`mined payment → visible: ${LATENCY_SAMPLES} invoices through the API and ${LATENCY_SAMPLES} through Ponder's GraphQL`);
+  const chain = stack.chains[0];
+  const payer = chain.wallet(5);
+  const api: number[] = [];
+  const ponder: number[] = [];
+  for (let index = 0; index < LATENCY_SAMPLES * 2; index += 1) {
+    const created = await stack.api("POST", "/v1/invoices", {
+      key: apiKey,
+      headers: { "Idempotency-Key": `latency-${index}-${Date.now()}` },
+      body: { amount: "0.01", currency: "ETH", chainId: chain.id },
+    });
+    if (created.status !== 201) throw new Error(`create invoice: ${created.status} ${await created.text()}`);
+    const invoice = (await created.json()) as { id: string; payment: { evm: { invoiceKey: Hex; transactions: { to: Address; data: Hex; value: string }[] } } };
+    const pay = invoice.payment.evm.transactions.at(-1)!;
+    const hash = await payer.sendTransaction({ to: pay.to, data: pay.data, value: BigInt(pay.value), chain: null });
+    await chain.client.waitForTransactionReceipt({ hash, pollingInterval: 5 });
+    const mined = performance.now();
+    if (index % 2 === 0) {
+      await waitUntil("paid", async () => {
+        const response = await stack.api("GET", `/v1/invoices/${invoice.id}`, { key: apiKey });
+        return ((await response.json()) as { status: string }).status === "paid";
+      });
+      api.push(performance.now() - mined);
+    } else {
+      const query = JSON.stringify({ query: `{ invoice(chainId: ${chain.id}, key: "${invoice.payment.evm.invoiceKey.toLowerCase()}") { status } }` });
+      await waitUntil("indexed", async () => {
+        const response = await fetch(`${stack.apiUrl}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: query });
+        return ((await response.json()) as { data?: { invoice: { status: string } | null } }).data?.invoice?.status === "held";
+      });
+      ponder.push(performance.now() - mined);
+    }
+  }
+  const fmt = (values: number[]) => `p50 ${percentile(values, 50).toFixed(0)} ms, p95 ${percentile(values, 95).toFixed(0)} ms`;
+  rows.push({
+    measure: "mined payment → GET /v1/invoices/:id shows paid",
+    value: fmt(api),
+    baseline: `Ponder alone (GraphQL): ${fmt(ponder)}`,
+    target: "p50 ≤ 150 ms, p95 ≤ 400 ms",
+    met: percentile(api, 50) <= 150 && percentile(api, 95) <= 400 ? "yes" : "no",
+  });
+}
+
+async function measureThroughput(stack: Stack, apiKey: string): Promise<void> {
+  step("GET /v1/invoices/:id under load, and a bare Hono route");
+  const chain = stack.chains[0];
+  const created = await stack.api("POST", "/v1/invoices", {
+    key: apiKey,
+    headers: { "Idempotency-Key": `throughput-${Date.now()}` },
+    body: { amount: "1.00", currency: "USDC", chainId: chain.id },
+  });
+  const { id } = (await created.json()) as { id: string };
+  const port = await freePort();
+  const bare = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), [path.join(__dirname, "bare-hono.ts"), String(port)], { stdio: "ignore" });
+  try {
+    await waitUntil("bare hono", async () => (await fetch(`http://127.0.0.1:${port}/invoice`)).ok);
+    const baseline = await autocannon(`http://127.0.0.1:${port}/invoice`, {});
+    const get = await autocannon(`${stack.apiUrl}/v1/invoices/${id}`, { headers: { authorization: `Bearer ${apiKey}` } });
+    rows.push({
+      measure: "GET /v1/invoices/:id throughput",
+      value: `${get.rps} req/s, p50 ${get.p50} ms, p99 ${get.p99} ms (${get.non2xx} non-2xx)`,
+      baseline: `bare Hono route: ${baseline.rps} req/s, p99 ${baseline.p99} ms`,
+      target: "≥ 2,000 req/s, p99 ≤ 50 ms",
+      met: get.rps >= 2000 && get.p99 <= 50 && get.non2xx === 0 ? "yes" : "no",
+    });
+  } finally {
+    bare.kill();
+  }
+  step("POST /v1/invoices under load (unique Idempotency-Key per request)");
+  const post = await autocannon(`${stack.apiUrl}/v1/invoices`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json", "Idempotency-Key": "bench-[<id>]" },
+    body: JSON.stringify({ amount: "1.00", currency: "USDC", chainId: chain.id }),
+    unique: true,
+  });
+  rows.push({
+    measure: "POST /v1/invoices throughput",
+    value: `${post.rps} req/s, p50 ${post.p50} ms, p99 ${post.p99} ms (${post.non2xx} non-2xx)`,
+    baseline: "",
+    target: "≥ 500 req/s",
+    met: post.rps >= 500 && post.non2xx === 0 ? "yes" : "no",
+  });
+}
+
+/** Pays `count` ETH invoices of the merchant in blocks of BATCH events, signing with a temporary signer. */
+async function payMany(stack: Stack, onchainMerchantId: bigint, ownerIndex: number, operator: Address, count: number): Promise<void> {
+  const chain = stack.chains[0];
+  const owner = chain.wallet(ownerIndex);
+  const escrow = chain.deployment.contracts.BillingEscrow.address;
+  const temporarySigner = privateKeyToAccount(generatePrivateKey());
+  const setSigner = (signer: Address) =>
+    owner.sendTransaction({ to: escrow, data: encodeFunctionData({ abi: billingEscrowAbi, functionName: "setMerchantSigner", args: [onchainMerchantId, signer] }), chain: null });
+  await chain.client.waitForTransactionReceipt({ hash: await setSigner(temporarySigner.address) });
+  const artifact = JSON.parse(readFileSync(path.join(ROOT, "artifacts/contracts/test/BatchPayer.sol/BatchPayer.json"), "utf8")) as { abi: never; bytecode: Hex };
+  const payer = chain.wallet(6);
+  const deployHash = await payer.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, chain: null });
+  const batchPayer = (await chain.client.waitForTransactionReceipt({ hash: deployHash })).contractAddress!;
+  const domain = billingEscrowDomain(chain.id, escrow);
+  const expiresAt = BigInt(Math.floor(Date.now() / 1000) + 30 * 86_400);
+  const started = performance.now();
+  for (let offset = 0; offset < count; offset += BATCH) {
+    const invoices: Invoice[] = [];
+    const signatures: Hex[] = [];
+    for (let index = offset; index < Math.min(count, offset + BATCH); index += 1) {
+      const invoice = buildInvoice({ merchantId: onchainMerchantId, invoiceId: `0x${(index + 1).toString(16).padStart(64, "0")}`, amount: 1_000n + BigInt(index), expiresAt });
+      invoices.push(invoice);
+      signatures.push(await signInvoice(temporarySigner, domain, invoice));
+    }
+    const value = invoices.reduce((sum, invoice) => sum + invoice.amount, 0n);
+    const hash = await payer.writeContract({ address: batchPayer, abi: batchPayerAbi, functionName: "payAll", args: [escrow, invoices, signatures], value, chain: null, gas: 16_000_000n });
+    await chain.client.waitForTransactionReceipt({ hash, pollingInterval: 20 });
+    if ((offset / BATCH) % 50 === 0) step(`  paid ${offset + invoices.length}/${count} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  }
+  await chain.client.waitForTransactionReceipt({ hash: await setSigner(operator) });
+}
+
+const batchPayerAbi = [
+  {
+    type: "function",
+    name: "payAll",
+    stateMutability: "payable",
+    inputs: [
+      { name: "escrow", type: "address" },
+      { name: "invoices", type: "tuple[]", components: billingEscrowAbi.find((item) => item.type === "function" && item.name === "pay")!.inputs[0].components },
+      { name: "signatures", type: "bytes[]" },
+    ],
+    outputs: [],
+  },
+] as const;
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function measureStatement(stack: Stack, apiKey: string, entries: number): Promise<void> {
+  step(`statement of ${entries} entries as CSV`);
+  const pid = stack.indexerPid()!;
+  const before = rssMiB(pid);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 10);
+  const started = performance.now();
+  const response = await fetch(`${stack.apiUrl}/v1/statements?currency=ETH&from=2000-01-01T00:00:00Z`, { headers: { authorization: `Bearer ${apiKey}`, accept: "text/csv" } });
+  let lines = 0;
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body!) lines += (decoder.decode(chunk as Uint8Array, { stream: true }).match(/\n/g) ?? []).length;
+  const elapsed = performance.now() - started;
+  clearInterval(sampler);
+  rows.push({
+    measure: `statement CSV, ${lines - 1} entries`,
+    value: `${(elapsed / 1000).toFixed(2)} s; process RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MiB (+${(peak - before).toFixed(0)})`,
+    baseline: "",
+    target: "≤ 2 s, flat memory",
+    met: elapsed <= 2000 ? "yes" : "no",
+  });
+}
+
+async function measureBackfill(stack: Stack, events: number): Promise<void> {
+  step("indexer backfill from an empty database");
+  const chain = stack.chains[0];
+  const head = await chain.client.getBlockNumber();
+  const started = performance.now();
+  await stack.restartIndexer({ fresh: true });
+  await waitUntil("backfill", async () => {
+    const status = (await (await fetch(`${stack.apiUrl}/status`)).json()) as Record<string, { block?: { number: number } }>;
+    return (status[`chain${chain.id}`]?.block?.number ?? 0) >= Number(head);
+  }, 600_000);
+  const seconds = (performance.now() - started) / 1000;
+  rows.push({
+    measure: `indexer backfill, ${events} events in blocks of ${BATCH}`,
+    value: `${Math.round(events / seconds)} events/s (${seconds.toFixed(1)} s incl. start-up)`,
+    baseline: "Ponder's default reaches ~4,200 events/s here (TOOLCHAIN)",
+    target: "≥ 5,000 events/s",
+    met: events / seconds >= 5000 ? "yes" : "no",
+  });
+}
+
+async function main(): Promise<void> {
+  step("starting the stack (hardhat node, deploy, Ponder + API)");
+  const stack = await startStack({ env: { RATE_LIMIT_PER_MINUTE: "100000000", LOG_LEVEL: "error" } });
+  try {
+    const merchant = await createMerchant(stack, 1, "Bench merchant");
+    await measureLatency(stack, merchant.apiKey);
+    await measureThroughput(stack, merchant.apiKey);
+    step(`paying ${ENTRIES} invoices in blocks of ${BATCH}`);
+    await payMany(stack, merchant.onchainIds.get(stack.chains[0].id)!, 1, merchant.operator, ENTRIES);
+    await waitUntil("ledger indexed", async () => {
+      const status = (await (await fetch(`${stack.apiUrl}/status`)).json()) as Record<string, { block?: { number: number } }>;
+      return (status[`chain${stack.chains[0].id}`]?.block?.number ?? 0) >= Number(await stack.chains[0].client.getBlockNumber());
+    }, 600_000);
+    await measureStatement(stack, merchant.apiKey, ENTRIES);
+    await measureBackfill(stack, ENTRIES + LATENCY_SAMPLES * 2);
+  } finally {
+    await stack.stop();
+  }
+  const table = ["| measure | result | baseline (same run) | target | met |", "|---|---|---|---|:-:|", ...rows.map((row) => `| ${row.measure} | ${row.value} | ${row.baseline} | ${row.target} | ${row.met} |`)].join("\n");
+  console.log(table);
+  const machine = `${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  writeFileSync(
+    path.join(__dirname, "api.md"),
+    [
+      "# API benchmark",
+      "",
+      `Generated by \`npm run bench:api\` (bench/api.ts) on ${new Date().toISOString().slice(0, 10)}; machine: ${machine}.`,
+      "Local Hardhat node (automine), Ponder 0.16 on PGlite with the API mounted in its server, load from autocannon",
+      "(32 connections, 10 s) on the same 2 cores.",
+      "",
+      table,
+      "",
+    ].join("\n"),
+  );
+  step("wrote bench/api.md");
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
