@@ -3,13 +3,12 @@
  * merchant never sees another's rows. Hex columns are stored lowercase by Ponder.
  */
 import { and, asc, eq, gt, gte, inArray, lt, or, sql, sum } from "drizzle-orm";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { ReadonlyDrizzle } from "ponder";
 import type { Address, Hex } from "viem";
 import * as tables from "../indexer/ponder.schema";
 
-// Ponder's API database is a read-only drizzle client over the same tables.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type IndexedDb = PgDatabase<PgQueryResultHKT, any>;
+/** Ponder's API database: a read-only drizzle client over the indexed tables. */
+export type IndexedDb = ReadonlyDrizzle<typeof tables>;
 
 export type IndexedInvoice = typeof tables.invoice.$inferSelect;
 export type IndexedMerchant = typeof tables.merchant.$inferSelect;

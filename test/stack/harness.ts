@@ -19,6 +19,7 @@ import {
   type PublicClient,
   type WalletClient,
   type Account,
+  type Transport,
 } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { readDeployment, type Deployment } from "../../contracts/addresses";
@@ -52,13 +53,15 @@ export async function waitUntil(what: string, probe: () => Promise<boolean>, tim
   }
 }
 
+export type TestWallet = WalletClient<Transport, undefined, Account>;
+
 export interface LocalChain {
   id: number;
   rpcUrl: string;
   client: PublicClient;
   deployment: Deployment;
   /** A wallet client for Hardhat test account `index`. */
-  wallet(index: number): WalletClient & { account: Account };
+  wallet(index: number): TestWallet;
 }
 
 export interface Stack {
@@ -137,7 +140,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       rpcUrl,
       client,
       deployment,
-      wallet: (index: number) => createWalletClient({ account: testAccount(index), transport: http(rpcUrl) }) as WalletClient & { account: Account },
+      wallet: (index: number) => createWalletClient({ account: testAccount(index), transport: http(rpcUrl) }),
     });
   }
 
