@@ -226,6 +226,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
     /// @inheritdoc IBillingEscrow
     function setFeeRecipient(address feeRecipient) external onlyOwner {
         if (feeRecipient == address(0)) revert ZeroAddress();
+        _requireRecipient(feeRecipient);
         _config.feeRecipient = feeRecipient;
         emit FeeRecipientChanged(feeRecipient);
     }

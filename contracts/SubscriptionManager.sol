@@ -115,6 +115,8 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         if (amount == 0) revert NothingToWithdraw(merchantId, token);
         _merchantBalance[merchantId][token] = 0;
         address payout = REGISTRY.merchant(merchantId).payout;
+        // Paid to itself, the money would leave the accounting and be stranded.
+        if (payout == address(this)) revert InvalidRecipient(payout);
         _payOrCredit(token, payout, amount);
         emit MerchantWithdrawal(merchantId, token, payout, amount);
     }

@@ -15,6 +15,7 @@ abstract contract MerchantRegistry is IMerchantRegistry {
     /// @inheritdoc IMerchantRegistry
     function registerMerchant(address payout, address signer) external returns (uint64 merchantId) {
         if (payout == address(0) || signer == address(0)) revert ZeroAddress();
+        _requireRecipient(payout);
         merchantId = ++_merchantCount;
         _merchants[merchantId] = Merchant({owner: msg.sender, payout: payout, signer: signer, pendingOwner: address(0)});
         emit MerchantRegistered(merchantId, msg.sender, payout, signer);
@@ -24,6 +25,7 @@ abstract contract MerchantRegistry is IMerchantRegistry {
     function setMerchantPayout(uint64 merchantId, address payout) external {
         _requireMerchantOwner(merchantId);
         if (payout == address(0)) revert ZeroAddress();
+        _requireRecipient(payout);
         _merchants[merchantId].payout = payout;
         emit MerchantPayoutChanged(merchantId, payout);
     }
@@ -74,6 +76,11 @@ abstract contract MerchantRegistry is IMerchantRegistry {
         address owner = _merchants[merchantId].owner;
         if (owner == address(0)) revert UnknownMerchant(merchantId);
         if (owner != msg.sender) revert NotMerchantOwner(merchantId, msg.sender);
+    }
+
+    /// @dev Tokens paid to the escrow itself would be stranded outside its accounting.
+    function _requireRecipient(address recipient) internal view {
+        if (recipient == address(this)) revert InvalidRecipient(recipient);
     }
 
     function _requireMerchantOperator(uint64 merchantId) internal view {

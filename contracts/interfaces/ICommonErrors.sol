@@ -6,6 +6,8 @@ pragma solidity 0.8.30;
 interface ICommonErrors {
     /// @notice A required address was zero.
     error ZeroAddress();
+    /// @notice Money cannot be sent to this address (the contract itself, where it would be stranded).
+    error InvalidRecipient(address recipient);
     /// @notice A required amount was zero.
     error ZeroAmount();
     /// @notice Renouncing ownership is disabled: an ownerless contract could stay paused forever.

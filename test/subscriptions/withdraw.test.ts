@@ -170,3 +170,19 @@ describe("SubscriptionManager: withdraw", () => {
     await expect(f.subscriptions.withdraw(f.merchantId, f.usdcAddress, [id])).to.changeTokenBalances(f.usdc, [f.payout], [PRICE]);
   });
 });
+
+describe("SubscriptionManager: withdraw to the manager itself", () => {
+  it("refuses a payout address that is the manager, where the money would leave the accounting", async () => {
+    const f = await loadFixture(subsFixture);
+    const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+    await time.setNextBlockTimestamp(start + MONTH);
+    await f.subscriptions.renew([id]);
+    const manager = await f.subscriptions.getAddress();
+    await f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, manager);
+    await expect(f.subscriptions.withdraw(f.merchantId, f.usdcAddress, []))
+      .to.be.revertedWithCustomError(f.subscriptions, "InvalidRecipient")
+      .withArgs(manager);
+    expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(PRICE);
+    await expectSolvent(f, [f.usdcAddress]);
+  });
+});

@@ -1,0 +1,291 @@
+/**
+ * Disputes: dispute and withdrawDispute (payer), resolveDispute (arbiter named in the invoice), the merchant's
+ * refund during a dispute, and refundExpiredDispute (anyone, once the deadline has passed).
+ * Timestamp boundaries (dispute at releaseAt, the dispute deadline) and release during a dispute are SPEC 9
+ * cases (spec9.test.ts).
+ */
+import { expect } from "chai";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { zeroAddress, type Address } from "viem";
+import type { Invoice } from "../../contracts/invoice";
+import { DISPUTE_PERIOD, FEE_BPS, USDC } from "../helpers/fixture";
+import {
+  ETH_AMOUNT,
+  PaymentStatus,
+  RefundReason,
+  disputeDeadlineOf,
+  escrowFixture,
+  expectEscrowSolvent,
+  feeOf,
+  nextBlockAt,
+  releaseAtOf,
+  type EscrowFixture,
+} from "./helpers";
+
+/** Pays an invoice naming the fixture's arbiter, and disputes it. */
+async function payAndDispute(f: EscrowFixture, overrides: Partial<Invoice> = {}) {
+  const paid = await f.payInvoice({ arbiter: f.arbiter.address as Address, ...overrides });
+  await f.escrow.connect(f.payer).dispute(paid.invoice);
+  return paid;
+}
+
+describe("BillingEscrow.dispute", () => {
+  it("lets the payer dispute during the hold, freezing release until the dispute deadline", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await f.payInvoice();
+    const deadline = (await releaseAtOf(f.escrow, key)) + BigInt(DISPUTE_PERIOD);
+
+    await expect(f.escrow.connect(f.payer).dispute(invoice))
+      .to.emit(f.escrow, "InvoiceDisputed")
+      .withArgs(key, f.merchantId, f.payer.address, deadline);
+
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Disputed);
+    expect(await f.escrow.heldAmount(invoice)).to.equal(invoice.amount);
+  });
+
+  it("refuses anyone but the payer (NotPayer)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await f.payInvoice();
+
+    for (const caller of [f.other, f.merchantOwner]) {
+      await expect(f.escrow.connect(caller).dispute(invoice))
+        .to.be.revertedWithCustomError(f.escrow, "NotPayer")
+        .withArgs(f.payer.address, caller.address);
+    }
+  });
+
+  it("refuses an unpaid, already disputed or released payment (NotHeld)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const unpaid = await f.makeInvoice();
+    await expect(f.escrow.connect(f.payer).dispute(unpaid))
+      .to.be.revertedWithCustomError(f.escrow, "NotHeld")
+      .withArgs(PaymentStatus.None);
+
+    const { invoice: disputed } = await payAndDispute(f);
+    await expect(f.escrow.connect(f.payer).dispute(disputed))
+      .to.be.revertedWithCustomError(f.escrow, "NotHeld")
+      .withArgs(PaymentStatus.Disputed);
+
+    const { invoice: released } = await f.payInvoice();
+    await f.escrow.connect(f.payer).release(released);
+    await expect(f.escrow.connect(f.payer).dispute(released))
+      .to.be.revertedWithCustomError(f.escrow, "NotHeld")
+      .withArgs(PaymentStatus.Released);
+  });
+
+  it("is impossible with a zero hold: the hold ends as the payment is made (HoldEnded)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await f.payInvoice({ holdDuration: 0 });
+
+    await expect(f.escrow.connect(f.payer).dispute(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "HoldEnded")
+      .withArgs(await releaseAtOf(f.escrow, key));
+  });
+});
+
+describe("BillingEscrow.withdrawDispute", () => {
+  it("lets the payer withdraw: the payment is held again and releasable after the hold", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f);
+
+    await expect(f.escrow.connect(f.payer).withdrawDispute(invoice))
+      .to.emit(f.escrow, "DisputeWithdrawn")
+      .withArgs(key, f.merchantId);
+
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Held);
+    await time.increaseTo(await releaseAtOf(f.escrow, key));
+    await expect(f.escrow.connect(f.keeper).release(invoice)).to.emit(f.escrow, "InvoiceReleased");
+  });
+
+  it("refuses anyone but the payer (NotPayer)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await payAndDispute(f);
+
+    await expect(f.escrow.connect(f.merchantOwner).withdrawDispute(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "NotPayer")
+      .withArgs(f.payer.address, f.merchantOwner.address);
+  });
+
+  it("refuses a payment that is not disputed (NotDisputed)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await f.payInvoice();
+
+    await expect(f.escrow.connect(f.payer).withdrawDispute(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "NotDisputed")
+      .withArgs(PaymentStatus.Held);
+  });
+});
+
+describe("BillingEscrow.resolveDispute", () => {
+  it("splits as the arbiter decides: the refund to the payer, the rest (minus fee) to the merchant", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f, { amount: USDC(100) });
+    const refunded = USDC(30);
+    const released = USDC(70);
+    const fee = feeOf(released, FEE_BPS);
+
+    const resolution = f.escrow.connect(f.arbiter).resolveDispute(invoice, refunded);
+
+    await expect(resolution)
+      .to.emit(f.escrow, "InvoiceRefunded")
+      .withArgs(key, f.merchantId, f.payer.address, invoice.token, refunded, refunded, RefundReason.Arbiter);
+    await expect(resolution)
+      .to.emit(f.escrow, "InvoiceReleased")
+      .withArgs(key, f.merchantId, f.payout.address, invoice.token, released - fee, fee);
+    await expect(resolution)
+      .to.emit(f.escrow, "DisputeResolved")
+      .withArgs(key, f.merchantId, f.arbiter.address, refunded, released);
+    await expect(resolution).to.changeTokenBalances(
+      f.usdc,
+      [f.escrow, f.payer, f.payout],
+      [-(invoice.amount - fee), refunded, released - fee],
+    );
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Released);
+    expect(await f.escrow.refundedAmount(invoice)).to.equal(refunded);
+    expect(await f.escrow.heldAmount(invoice)).to.equal(0);
+    await expectEscrowSolvent(f.escrow, [invoice]);
+  });
+
+  it("refunds everything when the arbiter sides with the payer", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f);
+
+    const resolution = f.escrow.connect(f.arbiter).resolveDispute(invoice, invoice.amount);
+
+    await expect(resolution)
+      .to.emit(f.escrow, "DisputeResolved")
+      .withArgs(key, f.merchantId, f.arbiter.address, invoice.amount, 0);
+    await expect(resolution).not.to.emit(f.escrow, "InvoiceReleased");
+    await expect(resolution).to.changeTokenBalance(f.usdc, f.payer, invoice.amount);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Refunded);
+    expect(await f.escrow.refundedAmount(invoice)).to.equal(invoice.amount);
+  });
+
+  it("releases everything when the arbiter sides with the merchant", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f);
+    const fee = feeOf(invoice.amount, FEE_BPS);
+
+    const resolution = f.escrow.connect(f.arbiter).resolveDispute(invoice, 0);
+
+    await expect(resolution)
+      .to.emit(f.escrow, "DisputeResolved")
+      .withArgs(key, f.merchantId, f.arbiter.address, 0, invoice.amount);
+    await expect(resolution).not.to.emit(f.escrow, "InvoiceRefunded");
+    await expect(resolution).to.changeTokenBalance(f.usdc, f.payout, invoice.amount - fee);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Released);
+    expect(await f.escrow.refundedAmount(invoice)).to.equal(0);
+  });
+
+  it("settles ETH payments too", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await payAndDispute(f, { token: zeroAddress, amount: ETH_AMOUNT });
+    const half = ETH_AMOUNT / 2n;
+    const fee = feeOf(half, FEE_BPS);
+
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, half)).to.changeEtherBalances(
+      [f.escrow, f.payer, f.payout],
+      [-(ETH_AMOUNT - fee), half, half - fee],
+    );
+    await expectEscrowSolvent(f.escrow, [invoice]);
+  });
+
+  it("splits only what is still held after a merchant's partial refund (RefundExceedsHeld above it)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await payAndDispute(f, { amount: USDC(100) });
+    await f.escrow.connect(f.merchantOwner).refund(invoice, USDC(40));
+
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, USDC(60) + 1n))
+      .to.be.revertedWithCustomError(f.escrow, "RefundExceedsHeld")
+      .withArgs(USDC(60) + 1n, USDC(60));
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, USDC(60))).to.changeTokenBalance(
+      f.usdc,
+      f.payer,
+      USDC(60),
+    );
+    expect(await f.escrow.refundedAmount(invoice)).to.equal(USDC(100));
+    await expectEscrowSolvent(f.escrow, [invoice]);
+  });
+
+  it("refuses anyone but the invoice's arbiter, the payer and merchant included (NotArbiter)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await payAndDispute(f);
+
+    for (const caller of [f.payer, f.merchantOwner, f.owner]) {
+      await expect(f.escrow.connect(caller).resolveDispute(invoice, 0))
+        .to.be.revertedWithCustomError(f.escrow, "NotArbiter")
+        .withArgs(f.arbiter.address, caller.address);
+    }
+  });
+
+  it("refuses everyone when the invoice names no arbiter (NotArbiter(0))", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await payAndDispute(f, { arbiter: zeroAddress });
+
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, 0))
+      .to.be.revertedWithCustomError(f.escrow, "NotArbiter")
+      .withArgs(zeroAddress, f.arbiter.address);
+  });
+
+  it("refuses a payment that is not disputed (NotDisputed)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await f.payInvoice({ arbiter: f.arbiter.address as Address });
+
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, 0))
+      .to.be.revertedWithCustomError(f.escrow, "NotDisputed")
+      .withArgs(PaymentStatus.Held);
+  });
+});
+
+describe("BillingEscrow.refund during a dispute", () => {
+  it("lets the merchant settle a dispute by refunding in full", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f);
+
+    await expect(f.escrow.connect(f.merchantOwner).refund(invoice, invoice.amount)).to.changeTokenBalance(
+      f.usdc,
+      f.payer,
+      invoice.amount,
+    );
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Refunded);
+  });
+
+  it("keeps the payment disputed after a partial refund", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f);
+
+    await f.escrow.connect(f.merchantOwner).refund(invoice, USDC(10));
+
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Disputed);
+    expect(await f.escrow.heldAmount(invoice)).to.equal(invoice.amount - USDC(10));
+  });
+});
+
+describe("BillingEscrow.refundExpiredDispute", () => {
+  it("once the deadline passes, lets anyone refund everything still held", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f);
+    await f.escrow.connect(f.merchantOwner).refund(invoice, USDC(10));
+    await nextBlockAt(await disputeDeadlineOf(f.escrow, key));
+
+    const refund = f.escrow.connect(f.keeper).refundExpiredDispute(invoice);
+
+    const rest = invoice.amount - USDC(10);
+    await expect(refund)
+      .to.emit(f.escrow, "InvoiceRefunded")
+      .withArgs(key, f.merchantId, f.payer.address, invoice.token, rest, invoice.amount, RefundReason.DisputeExpired);
+    await expect(refund).to.changeTokenBalances(f.usdc, [f.escrow, f.payer], [-rest, rest]);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Refunded);
+    await expectEscrowSolvent(f.escrow, [invoice]);
+  });
+
+  it("refuses a payment that is not disputed, even long after the hold (NotDisputed)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await f.payInvoice();
+    await nextBlockAt(await disputeDeadlineOf(f.escrow, key));
+
+    await expect(f.escrow.connect(f.keeper).refundExpiredDispute(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "NotDisputed")
+      .withArgs(PaymentStatus.Held);
+  });
+});
