@@ -51,6 +51,11 @@ export function createApp(deps: ApiDeps) {
   app.route("/v1", invoiceRoutes(deps));
   app.route("/v1", subscriptionRoutes(deps));
   app.route("/v1", statementRoutes(deps));
+  // Mounted in another Hono app (Ponder's server), `app.notFound` below is never consulted: the host's plain-text
+  // 404 answers instead. Unknown /v1 routes therefore get their problem response from this last route.
+  app.all("/v1/*", (c) => {
+    throw problem.notFound(`Route ${c.req.method} ${c.req.path}`);
+  });
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", OPENAPI_CONFIG);

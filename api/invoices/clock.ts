@@ -1,0 +1,53 @@
+/**
+ * Chain time. The escrow compares `block.timestamp` with an invoice's `expiresAt` and `fulfillBy`, so the API
+ * does too: "now" on a chain is the later of the wall clock and the head block's timestamp (a chain whose
+ * clock runs ahead, like a test node after `evm_increaseTime`, is believed). The head's timestamp is fetched
+ * once per new head (the head number itself comes from the chain runtime's short cache), so reading the clock
+ * costs no RPC call while the head does not move.
+ */
+import type { ChainRuntime } from "../chains";
+
+interface HeadTime {
+  block: bigint;
+  timestamp: bigint;
+}
+
+const heads = new WeakMap<ChainRuntime, HeadTime>();
+const pending = new WeakMap<ChainRuntime, Promise<HeadTime>>();
+
+function wallSeconds(): bigint {
+  return BigInt(Math.floor(Date.now() / 1000));
+}
+
+async function headTime(chain: ChainRuntime): Promise<HeadTime> {
+  const block = await chain.headBlock();
+  const known = heads.get(chain);
+  if (known && known.block >= block) return known;
+  let request = pending.get(chain);
+  if (!request) {
+    request = chain.client
+      .getBlock({ blockNumber: block })
+      .then((fetched) => {
+        const value = { block: fetched.number ?? block, timestamp: fetched.timestamp };
+        const current = heads.get(chain);
+        if (!current || current.block < value.block) heads.set(chain, value);
+        return value;
+      })
+      .finally(() => pending.delete(chain));
+    pending.set(chain, request);
+  }
+  return request;
+}
+
+/** Unix seconds "now" on `chain`. Falls back to the wall clock when the node cannot be reached. */
+export async function chainNow(chain: ChainRuntime | undefined): Promise<bigint> {
+  const wall = wallSeconds();
+  if (!chain) return wall;
+  try {
+    const head = await headTime(chain);
+    return head.timestamp > wall ? head.timestamp : wall;
+  } catch {
+    const known = heads.get(chain);
+    return known && known.timestamp > wall ? known.timestamp : wall;
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * Request and response schemas of the invoice routes (zod 4 with OpenAPI metadata). Requests are strict:
+ * unknown fields are refused, so a misspelt field never silently falls back to a default.
+ */
+import { z } from "@hono/zod-openapi";
+import { AddressSchema } from "../schemas";
+import { INVOICE_STATUSES } from "../status";
+
+const DAY = 86_400;
+export const MIN_EXPIRY_SECONDS = 60;
+export const MAX_EXPIRY_SECONDS = 30 * DAY;
+export const MAX_HOLD_SECONDS = 365 * DAY;
+export const MAX_METADATA_KEYS = 20;
+
+const DECIMAL = /^(0|[1-9]\d{0,40})(?:\.\d+)?$/;
+const ZERO = /^0(\.0+)?$/;
+
+/** A positive decimal string; its precision is checked against the currency's decimals later. */
+export const PositiveAmountSchema = z
+  .string()
+  .max(64)
+  .refine((text) => DECIMAL.test(text), {
+    message: 'must be a positive decimal string such as "25.00" (no sign, exponent or separators)',
+  })
+  .refine((text) => !DECIMAL.test(text) || !ZERO.test(text), { message: "must be greater than zero" })
+  .openapi({ example: "25.00", description: "Decimal amount in the currency's units, as a string" });
+
+const NonNegativeAmountSchema = z
+  .string()
+  .max(64)
+  .refine((text) => DECIMAL.test(text), {
+    message: 'must be a decimal string such as "12.50" (no sign, exponent or separators)',
+  })
+  .openapi({ example: "12.50" });
+
+export const LineItemSchema = z
+  .object({
+    description: z.string().min(1).max(500),
+    quantity: z.number().int().positive().max(1_000_000_000),
+    unitAmount: NonNegativeAmountSchema,
+  })
+  .strict()
+  .openapi("LineItem");
+
+export const CustomerSchema = z
+  .object({
+    id: z.string().min(1).max(100).openapi({ description: "Your id for the customer", example: "cus_42" }),
+    email: z.email().max(254).optional(),
+  })
+  .strict()
+  .openapi("Customer");
+
+export const MetadataSchema = z
+  .record(
+    z
+      .string()
+      .min(1)
+      .max(40)
+      .refine((key) => key !== "__proto__", { message: "is a reserved key" }),
+    z.string().max(500),
+  )
+  .refine((value) => Object.keys(value).length <= MAX_METADATA_KEYS, {
+    message: `must have at most ${MAX_METADATA_KEYS} keys`,
+  })
+  .openapi({ description: `Up to ${MAX_METADATA_KEYS} string keys (≤ 40 characters) with string values (≤ 500 characters)` });
+
+const FutureDateSchema = z.iso.datetime({ offset: true });
+
+export const CreateInvoiceBody = z
+  .object({
+    amount: PositiveAmountSchema,
+    currency: z
+      .string()
+      .min(1)
+      .max(64)
+      .openapi({ description: '"ETH", a token symbol known on the chain (e.g. "USDC"), or an ERC-20 token address', example: "USDC" }),
+    chainId: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .openapi({ description: "Chain to be paid on; optional when the API serves a single chain", example: 31337 }),
+    description: z.string().max(500).optional(),
+    lineItems: z.array(LineItemSchema).max(100).optional(),
+    customer: CustomerSchema.optional(),
+    payer: AddressSchema.optional().openapi({ description: "Only this wallet may pay (default: anyone)" }),
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(MIN_EXPIRY_SECONDS)
+      .max(MAX_EXPIRY_SECONDS)
+      .optional()
+      .openapi({ description: "Seconds until the invoice can no longer be paid (default from the server configuration)" }),
+    holdSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_HOLD_SECONDS)
+      .optional()
+      .openapi({ description: "Seconds the payment stays in escrow before it can be released (default from the server configuration)" }),
+    fulfillBy: FutureDateSchema.optional().openapi({
+      description: "ISO 8601 date by which you must mark the invoice fulfilled, or the payer can take a full refund",
+    }),
+    arbiter: AddressSchema.optional().openapi({ description: "May settle disputes (default: no arbiter)" }),
+    metadata: MetadataSchema.optional(),
+  })
+  .strict()
+  .openapi("CreateInvoice");
+
+export type CreateInvoiceInput = z.infer<typeof CreateInvoiceBody>;
+
+export const RefundBody = z
+  .object({
+    amount: PositiveAmountSchema.optional().openapi({ description: "Default: everything still held" }),
+  })
+  .strict()
+  .openapi("RefundInvoice");
+
+export const InvoiceIdParams = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" }, example: "inv_9sJc2m1kQ0aZ3xYt" }),
+});
+
+export const ListInvoicesQuery = z
+  .object({
+    status: z.enum(INVOICE_STATUSES).optional(),
+    customerId: z.string().min(1).max(100).optional(),
+    chainId: z.coerce.number().int().positive().optional(),
+    createdAfter: z.iso.datetime({ offset: true }).optional().openapi({ description: "Only invoices created after this instant" }),
+    createdBefore: z.iso.datetime({ offset: true }).optional().openapi({ description: "Only invoices created before this instant" }),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    startingAfter: z
+      .string()
+      .max(200)
+      .optional()
+      .openapi({ description: "The `nextCursor` of the previous page" }),
+  })
+  .strict();
+
+const TermsSchema = z
+  .object({
+    merchantId: z.string(),
+    invoiceId: z.string(),
+    token: z.string(),
+    amount: z.string(),
+    payer: z.string(),
+    arbiter: z.string(),
+    expiresAt: z.string(),
+    holdDuration: z.number().int(),
+    fulfillBy: z.string(),
+    detailsHash: z.string(),
+  })
+  .openapi("InvoiceTerms", { description: "The signed terms (BillingEscrow `Invoice` struct), integers as strings" });
+
+const TransactionSchema = z
+  .object({
+    description: z.string(),
+    to: z.string(),
+    data: z.string(),
+    value: z.string().openapi({ description: "Wei, decimal string" }),
+  })
+  .openapi("PaymentTransaction");
+
+export const EvmPaymentSchema = z
+  .object({
+    chainId: z.number().int(),
+    contract: z.string().openapi({ description: "BillingEscrow address" }),
+    invoiceKey: z.string().openapi({ description: "EIP-712 digest of the terms: the invoice's key in the escrow" }),
+    invoice: TermsSchema,
+    typedData: z.object({
+      domain: z.object({ name: z.string(), version: z.string(), chainId: z.number().int(), verifyingContract: z.string() }),
+      types: z.record(z.string(), z.array(z.object({ name: z.string(), type: z.string() }))),
+      primaryType: z.literal("Invoice"),
+      message: TermsSchema,
+    }),
+    signature: z.string().openapi({ description: "The merchant signer's EIP-712 signature over the terms" }),
+    transactions: z.array(TransactionSchema).openapi({
+      description: "Send these in order from the paying wallet (ERC-20: approve, then pay; ETH: pay)",
+    }),
+    uri: z.string().openapi({ description: "EIP-681 URI of the first transaction" }),
+  })
+  .openapi("EvmPayment");
+
+export const InvoiceSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(INVOICE_STATUSES),
+    amount: z.string().openapi({ example: "25.00" }),
+    amountBaseUnits: z.string().openapi({ example: "25000000" }),
+    currency: z.string().openapi({ example: "USDC" }),
+    token: z.string().openapi({ description: "Token address; the zero address is ETH" }),
+    decimals: z.number().int(),
+    chainId: z.number().int(),
+    createdAt: z.string(),
+    expiresAt: z.string(),
+    description: z.string().nullable(),
+    lineItems: z.array(LineItemSchema),
+    customer: CustomerSchema.nullable(),
+    metadata: z.record(z.string(), z.string()),
+    allowedPayer: z.string().nullable().openapi({ description: "Only this wallet may pay; null = anyone" }),
+    arbiter: z.string().nullable(),
+    holdSeconds: z.number().int(),
+    fulfillBy: z.string().nullable(),
+    fulfilled: z.boolean(),
+    voidedAt: z.string().nullable(),
+    payer: z.string().nullable().openapi({ description: "The wallet that paid" }),
+    paidAt: z.string().nullable(),
+    paidTransaction: z.string().nullable(),
+    confirmations: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "Blocks including and on top of the payment's block (0 while unpaid; null if the node is unreachable)" }),
+    releaseAt: z.string().nullable().openapi({ description: "When the hold ends" }),
+    heldAmount: z.string().openapi({ description: "Still in escrow" }),
+    refundedAmount: z.string(),
+    releasedAmount: z.string().openapi({ description: "Paid out to the merchant, after the protocol fee" }),
+    feeAmount: z.string(),
+    disputeDeadline: z.string().nullable(),
+    invoiceKey: z.string(),
+    detailsHash: z.string(),
+    payment: z.object({ evm: EvmPaymentSchema }),
+  })
+  .openapi("Invoice");
+
+export type InvoiceView = z.infer<typeof InvoiceSchema>;
+
+export const InvoiceListSchema = z
+  .object({
+    data: z.array(InvoiceSchema),
+    hasMore: z.boolean(),
+    nextCursor: z.string().nullable().openapi({ description: "Pass as `startingAfter` for the next page" }),
+  })
+  .openapi("InvoiceList");
+
+export const InvoiceActionSchema = z
+  .object({
+    transactionHash: z.string(),
+    invoice: InvoiceSchema,
+  })
+  .openapi("InvoiceAction");
