@@ -39,4 +39,27 @@ describe("stack: chain reorganisation", function () {
     await chain.client.waitForTransactionReceipt({ hash: await wallet.sendTransaction({ to, data, value: BigInt(value), chain: null }) });
     await waitUntil("registration indexed again", async () => (await me()).chains[0].registered === true, 60_000);
   });
+
+  it("a payment removed by a reorg moves the invoice back from paid to open", async () => {
+    const chain = stack.chains[0];
+    const merchant = await createMerchant(stack, 9, "Reorged payment merchant");
+    const created = await stack.api("POST", "/v1/invoices", {
+      key: merchant.apiKey,
+      headers: { "Idempotency-Key": "reorg-invoice" },
+      body: { amount: "0.25", currency: "ETH", chainId: chain.id },
+    });
+    expect(created.status).to.equal(201);
+    const invoice = (await created.json()) as { id: string; payment: { evm: { transactions: { to: `0x${string}`; data: `0x${string}`; value: string }[] } } };
+    const status = async () => ((await (await stack.api("GET", `/v1/invoices/${invoice.id}`, { key: merchant.apiKey })).json()) as { status: string }).status;
+
+    const snapshot = (await chain.client.request({ method: "evm_snapshot" as never })) as string;
+    const pay = invoice.payment.evm.transactions.at(-1)!;
+    const wallet = chain.wallet(11);
+    await chain.client.waitForTransactionReceipt({ hash: await wallet.sendTransaction({ to: pay.to, data: pay.data, value: BigInt(pay.value), chain: null }) });
+    await waitUntil("paid", async () => (await status()) === "paid", 60_000);
+
+    await chain.client.request({ method: "evm_revert" as never, params: [snapshot] as never });
+    for (let index = 0; index < 3; index += 1) await chain.client.request({ method: "evm_mine" as never });
+    await waitUntil("the invoice back to open", async () => (await status()) === "open", 60_000);
+  });
 });
