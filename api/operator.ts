@@ -7,7 +7,7 @@ import { createWalletClient, http, type Hex, type PrivateKeyAccount, type Transa
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import type { ChainRuntime } from "./chains";
 import type { MerchantRecord } from "./env";
-import { problem } from "./problems";
+import { problem, ProblemError } from "./problems";
 
 export function newOperatorKey(secret: Buffer): { address: Hex; encrypted: string } {
   const key = generatePrivateKey();
@@ -40,18 +40,42 @@ export function operatorAccount(merchant: MerchantRecord, secret: Buffer): Priva
   return account;
 }
 
-/** Sends a contract call with the merchant's operator key and waits for it to be mined. */
+const queues = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs `task` after every earlier task of the same operator on the same chain, so two requests never pick the
+ * same nonce. Every transaction the service sends goes through here (via `sendAsOperator`).
+ */
+async function withOperatorQueue<T>(chainId: number, operator: Hex, task: () => Promise<T>): Promise<T> {
+  const key = `${chainId}:${operator.toLowerCase()}`;
+  const previous = queues.get(key) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(task);
+  queues.set(key, run);
+  try {
+    return await run;
+  } finally {
+    if (queues.get(key) === run) queues.delete(key);
+  }
+}
+
+/** Sends a contract call with the merchant's operator key (one at a time per operator) and waits for it to be mined. */
 export async function sendAsOperator(
   chain: ChainRuntime,
   account: PrivateKeyAccount,
   request: { to: Hex; data: Hex; value?: bigint },
+  /** Runs in the operator's turn just before sending (e.g. a simulation that turns a revert into a 409). */
+  prepare?: () => Promise<void>,
 ): Promise<TransactionReceipt> {
   const wallet = createWalletClient({ account, transport: http(chain.client.transport.url as string | undefined) });
   let hash: Hex;
   try {
-    const gas = await chain.client.estimateGas({ account, ...request });
-    hash = await wallet.sendTransaction({ ...request, gas, chain: null });
+    hash = await withOperatorQueue(chain.id, account.address, async () => {
+      await prepare?.();
+      const gas = await chain.client.estimateGas({ account, ...request });
+      return wallet.sendTransaction({ ...request, gas, chain: null });
+    });
   } catch (error) {
+    if (error instanceof ProblemError) throw error;
     const reason = error instanceof Error ? (error as { shortMessage?: string }).shortMessage ?? error.message : String(error);
     throw problem.chainFailure(
       `${reason}. The operator account ${account.address} sends this transaction: it needs ETH for gas on chain ${chain.id}.`,

@@ -389,20 +389,6 @@ export async function listInvoices(
 
 // ------------------------------------------------------------------------------------------------ actions
 
-const queues = new Map<string, Promise<unknown>>();
-
-/** Runs `task` after every earlier task of the same operator on the same chain (one nonce at a time). */
-async function serialized<T>(key: string, task: () => Promise<T>): Promise<T> {
-  const previous = queues.get(key) ?? Promise.resolve();
-  const run = previous.catch(() => undefined).then(task);
-  queues.set(key, run);
-  try {
-    return await run;
-  } finally {
-    if (queues.get(key) === run) queues.delete(key);
-  }
-}
-
 /**
  * Sends an escrow call with the merchant's operator key. It is simulated first so a call the escrow would
  * refuse becomes a 409 naming the contract's error instead of a failed transaction.
@@ -418,7 +404,9 @@ async function sendEscrowCall(
   if (!chain) throw problem.unavailable(`Chain ${row.chainId} is not served by this API any more.`);
   const account = operatorAccount(merchant, deps.config.operatorKeySecret);
   const escrow = row.escrowAddress as Address;
-  return serialized(`${chain.id}:${account.address}`, async () => {
+  const data = encodeFunctionData({ abi: billingEscrowAbi, ...call } as Parameters<typeof encodeFunctionData<typeof billingEscrowAbi>>[0]);
+  // The simulation runs in the operator's turn, so it sees the state the transaction will meet.
+  return sendAsOperator(chain, account, { to: escrow, data }, async () => {
     try {
       await chain.client.simulateContract({ account, address: escrow, abi: billingEscrowAbi, ...call } as Parameters<ChainRuntime["client"]["simulateContract"]>[0]);
     } catch (error) {
@@ -432,11 +420,9 @@ async function sendEscrowCall(
           { reason: name },
         );
       }
-      // Anything else (gas, node) surfaces from the send below with its own explanation.
+      // Anything else (gas, node) surfaces from the send with its own explanation.
     }
     await beforeSend?.();
-    const data = encodeFunctionData({ abi: billingEscrowAbi, ...call } as Parameters<typeof encodeFunctionData<typeof billingEscrowAbi>>[0]);
-    return sendAsOperator(chain, account, { to: escrow, data });
   });
 }
 
