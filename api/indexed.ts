@@ -2,7 +2,7 @@
  * Reads the indexer's tables (Ponder's schema) for the API. Every query names its chain and merchant, so one
  * merchant never sees another's rows. Hex columns are stored lowercase by Ponder.
  */
-import { and, asc, eq, gt, gte, inArray, lt, or, sql, sum } from "drizzle-orm";
+import { and, asc, count, eq, gt, gte, inArray, lt, or, sql, sum } from "drizzle-orm";
 import type { ReadonlyDrizzle } from "ponder";
 import type { Address, Hex } from "viem";
 import * as tables from "../indexer/ponder.schema";
@@ -27,6 +27,27 @@ export interface OnchainMerchant {
 export interface LedgerCursor {
   timestamp: bigint;
   id: string;
+}
+
+export interface SubscriptionFilter {
+  chainId?: number;
+  planId?: number;
+  status?: string;
+  subscriber?: Address;
+}
+
+export interface SubscriptionCursor {
+  chainId: number;
+  subscriptionId: bigint;
+}
+
+export type IndexedPayment = typeof tables.payment.$inferSelect;
+
+/** Sum and count of one kind of ledger movement over a period. */
+export interface LedgerKindTotal {
+  kind: string;
+  total: bigint;
+  count: number;
 }
 
 export function createIndexedReader(db: IndexedDb) {
@@ -157,13 +178,88 @@ export function createIndexedReader(db: IndexedDb) {
             eq(table.token, lower(token)),
             gte(table.timestamp, from),
             lt(table.timestamp, to),
+            // (timestamp, id) > cursor, written so that `timestamp >= cursor` bounds the index scan: each page
+            // then reads only its own rows instead of filtering out every earlier one.
             cursor
-              ? or(gt(table.timestamp, cursor.timestamp), and(eq(table.timestamp, cursor.timestamp), gt(table.id, cursor.id)))
+              ? and(gte(table.timestamp, cursor.timestamp), or(gt(table.timestamp, cursor.timestamp), gt(table.id, cursor.id)))
               : sql`true`,
           ),
         )
         .orderBy(asc(table.timestamp), asc(table.id))
         .limit(limit);
+    },
+
+    /**
+     * Subscriptions of several on-chain identities of one merchant, ordered by (chain, id), `limit` at a time
+     * after `cursor` (keyset pagination).
+     */
+    async subscriptionPage(
+      owners: OnchainMerchant[],
+      filter: SubscriptionFilter,
+      limit: number,
+      cursor?: SubscriptionCursor,
+    ): Promise<IndexedSubscription[]> {
+      const table = tables.subscription;
+      const scoped = owners.filter((owner) => filter.chainId === undefined || owner.chainId === filter.chainId);
+      if (scoped.length === 0) return [];
+      return db
+        .select()
+        .from(table)
+        .where(
+          and(
+            or(...scoped.map((owner) => and(eq(table.chainId, owner.chainId), eq(table.merchantId, owner.merchantId)))),
+            filter.planId !== undefined ? eq(table.planId, filter.planId) : sql`true`,
+            filter.status !== undefined ? eq(table.status, filter.status) : sql`true`,
+            filter.subscriber !== undefined ? eq(table.subscriber, lower(filter.subscriber)) : sql`true`,
+            cursor
+              ? and(
+                  gte(table.chainId, cursor.chainId),
+                  or(gt(table.chainId, cursor.chainId), gt(table.subscriptionId, cursor.subscriptionId)),
+                )
+              : sql`true`,
+          ),
+        )
+        .orderBy(asc(table.chainId), asc(table.subscriptionId))
+        .limit(limit);
+    },
+
+    /** Per kind, the sum and number of ledger movements in [from, to) (a statement's totals). */
+    async ledgerTotals(owner: OnchainMerchant, token: Address, from: bigint, to: bigint): Promise<LedgerKindTotal[]> {
+      const table = tables.ledger;
+      const rows = await db
+        .select({ kind: table.kind, total: sum(table.amount), count: count() })
+        .from(table)
+        .where(
+          and(
+            eq(table.chainId, owner.chainId),
+            eq(table.merchantId, owner.merchantId),
+            eq(table.token, lower(token)),
+            gte(table.timestamp, from),
+            lt(table.timestamp, to),
+          ),
+        )
+        .groupBy(table.kind);
+      return rows.map((row) => ({ kind: row.kind, total: BigInt(row.total ?? 0), count: Number(row.count) }));
+    },
+
+    /** Payments of many invoices of one chain, oldest first. */
+    async paymentsOf(chainId: number, keys: Hex[]): Promise<IndexedPayment[]> {
+      if (keys.length === 0) return [];
+      return db
+        .select()
+        .from(tables.payment)
+        .where(and(eq(tables.payment.chainId, chainId), inArray(tables.payment.key, keys.map(lower))))
+        .orderBy(asc(tables.payment.timestamp));
+    },
+
+    /** Refunds of many invoices of one chain, oldest first. */
+    async refundsOf(chainId: number, keys: Hex[]): Promise<IndexedRefund[]> {
+      if (keys.length === 0) return [];
+      return db
+        .select()
+        .from(tables.refund)
+        .where(and(eq(tables.refund.chainId, chainId), inArray(tables.refund.key, keys.map(lower))))
+        .orderBy(asc(tables.refund.timestamp));
     },
   };
 }

@@ -332,6 +332,1509 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/invoices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List invoices, newest first
+         * @description Cursor pagination: pass `nextCursor` as `startingAfter`. With a `status` filter a page may hold fewer than `limit` invoices while `hasMore` is true (at most 2,000 invoices are examined per page).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    status?: "open" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
+                    customerId?: string;
+                    chainId?: number;
+                    /** @description Only invoices created after this instant */
+                    createdAfter?: string;
+                    /** @description Only invoices created before this instant */
+                    createdBefore?: string;
+                    limit?: number;
+                    /** @description The `nextCursor` of the previous page */
+                    startingAfter?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of invoices */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InvoiceList"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create an invoice
+         * @description Creates an invoice payable into the escrow on `chainId`, signs its terms with the merchant's operator key and returns the payment instructions: `payment.evm.transactions` are sent in order from the paying wallet.
+         *
+         *     Requires an `Idempotency-Key`: retrying with the same key and body replays the first response (status and body); the same key with another body is refused (409).
+         *
+         *     `detailsHash` in the signed terms is keccak256 of the canonical JSON (sorted keys, no whitespace) of `{customer, description, lineItems, metadata}` as returned in the response (absent: `null`, `null`, `[]`, `{}`).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Unique per request (e.g. a UUID). Retrying with the same key and body replays the first response. */
+                    "idempotency-key": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateInvoice"];
+                };
+            };
+            responses: {
+                /** @description Created (or replayed) */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Invoice"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Error */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/invoices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read an invoice
+         * @description Status comes from the indexed chain: open → paid → released / refunded / partially_refunded / disputed; open → expired; void.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The invoice */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Invoice"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/invoices/{id}/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Void an open invoice
+         * @description Marks the invoice void and sends `voidInvoice(terms)` with the operator key, so its signature can never be used. Only open invoices; a paid one is refunded instead.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Optional: makes the action safe to retry (the first response is replayed). */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The transaction was mined; `invoice` is the state the indexer shows */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InvoiceAction"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain refused the transaction */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/invoices/{id}/refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refund a paid invoice (all or part of what is held)
+         * @description Sends `refund(terms, amount)` with the operator key and waits for it to be mined. `amount` defaults to everything still held.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Optional: makes the action safe to retry (the first response is replayed). */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["RefundInvoice"];
+                };
+            };
+            responses: {
+                /** @description The transaction was mined; `invoice` is the state the indexer shows */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InvoiceAction"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain refused the transaction */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/invoices/{id}/fulfill": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark a paid invoice fulfilled
+         * @description Sends `markFulfilled(terms)` with the operator key. Only paid invoices created with `fulfillBy`, before that deadline.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Optional: makes the action safe to retry (the first response is replayed). */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The transaction was mined; `invoice` is the state the indexer shows */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InvoiceAction"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain refused the transaction */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the merchant's plans on every chain
+         * @description Read from the indexer: a plan appears here once its creation is indexed (usually well under a second).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    chainId?: number;
+                    active?: "true" | "false";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Plans, by chain then plan id */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["Plan"][];
+                        };
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create a plan (sent on-chain with the operator key)
+         * @description Sends `createPlan` from the merchant's operator key and waits for it to be mined. The response carries `subscribe.transactions`: what a subscriber's wallet sends (approve 12 periods, then subscribe). ERC-20 tokens only. Send an `Idempotency-Key` header to make retries safe.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Same key and body within 24 h: the first response is replayed, no second plan is created */
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreatePlan"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Plan"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain refused the transaction */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/plans/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A plan */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The plan */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Plan"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a plan's price or availability (sent on-chain)
+         * @description `amount` sends setPlanPrice: it applies to periods that start from now on, and a renewal never charges more than a subscriber's maxPrice. `active: false` sends setPlanActive(false): no new subscribers, existing subscriptions continue. Unchanged fields send nothing.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdatePlan"];
+                };
+            };
+            responses: {
+                /** @description The plan as the contract holds it after the change */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Plan"] & {
+                            /** @description Hashes of the transactions sent */
+                            updateTransactions: string[];
+                        };
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain refused the transaction */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/v1/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List subscriptions to the merchant's plans
+         * @description Ordered by chain then subscription id; `nextCursor` fetches the next page (null on the last one).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    status?: "trialing" | "active" | "past_due" | "canceled" | "lapsed";
+                    /** @description EVM address */
+                    subscriber?: string;
+                    planId?: string;
+                    chainId?: number;
+                    limit?: number;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of subscriptions */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["Subscription"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A subscription: status, current period, next charge */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The subscription */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Subscription"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/charges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every period charged on a subscription, oldest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Charges */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["Charge"][];
+                        };
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a subscription (sent on-chain with the operator key)
+         * @description Stops renewals and, in the same transaction, refunds the unearned part of the current period to the subscriber (rounded in the subscriber's favour). 202: the transaction is mined; the subscription shows `canceled` once indexed.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Canceled on-chain */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SubscriptionCancellation"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain refused the transaction */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/statements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The merchant's statement for a period and currency
+         * @description Per chain where the merchant is registered (or the one `chainId`): the balance the contracts held for the merchant at `from` (opening), every movement in `[from, to)` — payments, refunds, releases, fees, subscription charges and refunds, withdrawals — the totals, and the closing balance (what the escrow and the subscription manager hold for the merchant at `to`).
+         *
+         *     **JSON** pages the entries: at most `limit` per chain (default 100, max 1,000), oldest first; a chain's `nextCursor` (passed back as `cursor`) returns that chain's next page. Balances, totals and `entryCount` always cover the whole period.
+         *
+         *     **CSV** (`Accept: text/csv` or `format=csv`) streams every entry of every chain, one row each after a header row, with flat memory whatever the size.
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Token symbol or address (ETH for native ether) */
+                    currency: string;
+                    /** @description Start, inclusive (ISO 8601). Default: 30 days before `to` */
+                    from?: string;
+                    /** @description End, exclusive (ISO 8601). Default: now (including the latest block) */
+                    to?: string;
+                    /** @description Only this chain (default: every chain where the merchant is registered) */
+                    chainId?: number;
+                    /** @description JSON only: entries per chain in this page (max 1000); CSV always has every entry */
+                    limit?: number;
+                    /** @description JSON only: a chain's `nextCursor`, for that chain's next page of entries */
+                    cursor?: string;
+                    /** @description Overrides the Accept header */
+                    format?: "json" | "csv";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The statement */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Statement"];
+                        "text/csv": string;
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}/statement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A customer's billing status
+         * @description For a customer id you set on invoices: counts of their invoices by status, the open ones and the amount due, the payments and refunds of their invoices, and the trialing, active and past-due subscriptions of the wallets that paid them, each with its next charge.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The customer's billing status */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CustomerStatement"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -401,6 +1904,443 @@ export interface components {
              * @example 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
              */
             ownerAddress?: string;
+        };
+        Invoice: {
+            id: string;
+            /** @enum {string} */
+            status: "open" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
+            /** @example 25.00 */
+            amount: string;
+            /** @example 25000000 */
+            amountBaseUnits: string;
+            /** @example USDC */
+            currency: string;
+            /** @description Token address; the zero address is ETH */
+            token: string;
+            decimals: number;
+            chainId: number;
+            createdAt: string;
+            expiresAt: string;
+            description: string | null;
+            lineItems: components["schemas"]["LineItem"][];
+            customer: components["schemas"]["Customer"];
+            metadata: {
+                [key: string]: string;
+            };
+            /** @description Only this wallet may pay; null = anyone */
+            allowedPayer: string | null;
+            arbiter: string | null;
+            holdSeconds: number;
+            fulfillBy: string | null;
+            fulfilled: boolean;
+            voidedAt: string | null;
+            /** @description The wallet that paid */
+            payer: string | null;
+            paidAt: string | null;
+            paidTransaction: string | null;
+            /** @description Blocks including and on top of the payment's block (0 while unpaid; null if the node is unreachable) */
+            confirmations: number | null;
+            /** @description When the hold ends */
+            releaseAt: string | null;
+            /** @description Still in escrow */
+            heldAmount: string;
+            refundedAmount: string;
+            /** @description Paid out to the merchant, after the protocol fee */
+            releasedAmount: string;
+            feeAmount: string;
+            disputeDeadline: string | null;
+            invoiceKey: string;
+            detailsHash: string;
+            payment: {
+                evm: components["schemas"]["EvmPayment"];
+            };
+        };
+        LineItem: {
+            description: string;
+            quantity: number;
+            /** @example 12.50 */
+            unitAmount: string;
+        };
+        Customer: {
+            /**
+             * @description Your id for the customer
+             * @example cus_42
+             */
+            id: string;
+            /** Format: email */
+            email?: string;
+        } | null;
+        EvmPayment: {
+            chainId: number;
+            /** @description BillingEscrow address */
+            contract: string;
+            /** @description EIP-712 digest of the terms: the invoice's key in the escrow */
+            invoiceKey: string;
+            invoice: components["schemas"]["InvoiceTerms"];
+            typedData: {
+                domain: {
+                    name: string;
+                    version: string;
+                    chainId: number;
+                    verifyingContract: string;
+                };
+                types: {
+                    [key: string]: {
+                        name: string;
+                        type: string;
+                    }[];
+                };
+                /** @enum {string} */
+                primaryType: "Invoice";
+                message: components["schemas"]["InvoiceTerms"];
+            };
+            /** @description The merchant signer's EIP-712 signature over the terms */
+            signature: string;
+            /** @description Send these in order from the paying wallet (ERC-20: approve, then pay; ETH: pay) */
+            transactions: components["schemas"]["PaymentTransaction"][];
+            /** @description EIP-681 URI of the first transaction */
+            uri: string;
+        };
+        /** @description The signed terms (BillingEscrow `Invoice` struct), integers as strings */
+        InvoiceTerms: {
+            merchantId: string;
+            invoiceId: string;
+            token: string;
+            amount: string;
+            payer: string;
+            arbiter: string;
+            expiresAt: string;
+            holdDuration: number;
+            fulfillBy: string;
+            detailsHash: string;
+        };
+        PaymentTransaction: {
+            description: string;
+            to: string;
+            data: string;
+            /** @description Wei, decimal string */
+            value: string;
+        };
+        CreateInvoice: {
+            /**
+             * @description Decimal amount in the currency's units, as a string
+             * @example 25.00
+             */
+            amount: string;
+            /**
+             * @description "ETH", a token symbol known on the chain (e.g. "USDC"), or an ERC-20 token address
+             * @example USDC
+             */
+            currency: string;
+            /**
+             * @description Chain to be paid on; optional when the API serves a single chain
+             * @example 31337
+             */
+            chainId?: number;
+            description?: string;
+            lineItems?: components["schemas"]["LineItem"][];
+            customer?: components["schemas"]["Customer"];
+            /**
+             * @description Only this wallet may pay (default: anyone)
+             * @example 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+             */
+            payer?: string;
+            /** @description Seconds until the invoice can no longer be paid (default from the server configuration) */
+            expiresInSeconds?: number;
+            /** @description Seconds the payment stays in escrow before it can be released (default from the server configuration) */
+            holdSeconds?: number;
+            /**
+             * Format: date-time
+             * @description ISO 8601 date by which you must mark the invoice fulfilled, or the payer can take a full refund
+             */
+            fulfillBy?: string;
+            /**
+             * @description May settle disputes (default: no arbiter)
+             * @example 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+             */
+            arbiter?: string;
+            /** @description Up to 20 string keys (≤ 40 characters) with string values (≤ 500 characters) */
+            metadata?: {
+                [key: string]: string;
+            };
+        };
+        InvoiceList: {
+            data: components["schemas"]["Invoice"][];
+            hasMore: boolean;
+            /** @description Pass as `startingAfter` for the next page */
+            nextCursor: string | null;
+        };
+        InvoiceAction: {
+            transactionHash: string;
+            invoice: components["schemas"]["Invoice"];
+        };
+        RefundInvoice: {
+            /**
+             * @description Default: everything still held
+             * @example 25.00
+             */
+            amount?: string;
+        };
+        Plan: components["schemas"]["PlanSummary"] & {
+            /** @description Block time of the creation (null until indexed) */
+            createdAt: string | null;
+            /** @description The createPlan transaction (null until indexed) */
+            transactionHash: string | null;
+            /** @description The ready transactions a subscriber's wallet sends to subscribe */
+            subscribe: {
+                chainId: number;
+                /** @description The cap the subscriber signs: today's price */
+                maxPrice: string;
+                maxPriceBaseUnits: string;
+                approvalPeriods: number;
+                /** @description Send in order from the subscriber's wallet: approve the manager for several periods, then subscribe */
+                transactions: components["schemas"]["Transaction"][];
+            };
+        };
+        Transaction: {
+            to: string;
+            data: string;
+            /** @description Wei, as a decimal string */
+            value: string;
+            description: string;
+        };
+        PlanSummary: {
+            /** @example plan_31337_1 */
+            id: string;
+            chainId: number;
+            /** @description Plan id in the SubscriptionManager contract */
+            planId: number;
+            token: string;
+            currency: string;
+            decimals: number;
+            /**
+             * @description Price per period
+             * @example 10.00
+             */
+            amount: string;
+            /** @example 10000000 */
+            amountBaseUnits: string;
+            periodSeconds: number;
+            trialSeconds: number;
+            gracePeriodSeconds: number;
+            /** @description Whether the plan accepts new subscribers */
+            active: boolean;
+        };
+        CreatePlan: {
+            chainId: number;
+            /**
+             * @description Token symbol or ERC-20 address (not ETH)
+             * @example USDC
+             */
+            currency: string;
+            /**
+             * @description Price per period
+             * @example 25.00
+             */
+            amount: string;
+            /** @example 2592000 */
+            periodSeconds: number;
+            /** @description Free trial before the first charge; default 0 */
+            trialSeconds?: number;
+            /** @description How long failed renewals are retried before the subscription lapses; at most the period; default min(3 days, period) */
+            gracePeriodSeconds?: number;
+        };
+        UpdatePlan: {
+            /**
+             * @description New price, for periods that start from now on
+             * @example 25.00
+             */
+            amount?: string;
+            /** @description false closes the plan to new subscribers; existing ones continue */
+            active?: boolean;
+        };
+        Subscription: {
+            /** @example sub_31337_1 */
+            id: string;
+            chainId: number;
+            /** @description Subscription id in the SubscriptionManager contract */
+            subscriptionId: string;
+            /** @enum {string} */
+            status: "trialing" | "active" | "past_due" | "canceled" | "lapsed";
+            subscriber: string;
+            plan: components["schemas"]["PlanSummary"] & (Record<string, never> | null);
+            token: string;
+            currency: string;
+            /** @description The most the subscriber accepts per period */
+            maxPrice: string;
+            maxPriceBaseUnits: string;
+            trialEndsAt: string | null;
+            currentPeriodStart: string | null;
+            currentPeriodEnd: string | null;
+            /** @description When the next period is charged (for past_due: the missed due date, retried until retryUntil); null once canceled or lapsed */
+            nextChargeAt: string | null;
+            /** @description The plan's current price */
+            nextChargeAmount: string | null;
+            nextChargeAmountBaseUnits: string | null;
+            /**
+             * @description Set when the next renewal will fail whatever the subscriber's balance
+             * @enum {string|null}
+             */
+            renewalBlockedBy: "price_above_maximum" | null;
+            retryUntil: string | null;
+            /** @description price_above_maximum | transfer_failed | inexact_transfer */
+            lastFailure: string | null;
+            chargeCount: number;
+            createdAt: string;
+            canceledAt: string | null;
+        };
+        Charge: {
+            id: string;
+            subscriptionId: string;
+            /** @enum {string} */
+            kind: "initial" | "renewal" | "plan_change";
+            amount: string;
+            amountBaseUnits: string;
+            currency: string;
+            periodStart: string;
+            periodEnd: string;
+            chargedAt: string;
+            blockNumber: string;
+            transactionHash: string;
+        };
+        SubscriptionCancellation: {
+            id: string;
+            /** @enum {string} */
+            status: "canceled";
+            transactionHash: string;
+            canceledAt: string;
+            currency: string;
+            /** @description Unearned part of the current period, sent back to the subscriber */
+            refunded: string;
+            refundedBaseUnits: string;
+            /** @description Earned part of the current period, credited to the merchant */
+            earned: string;
+            earnedBaseUnits: string;
+        };
+        Statement: {
+            from: string;
+            to: string;
+            currency: string;
+            chains: components["schemas"]["ChainStatement"][];
+        };
+        ChainStatement: {
+            chainId: number;
+            onchainMerchantId: string;
+            currency: string;
+            token: string;
+            decimals: number;
+            /** @description Held for the merchant in the contracts at `from` */
+            openingBalance: string;
+            openingBalanceBaseUnits: string;
+            /** @description openingBalance + every entry of the period: held at `to` */
+            closingBalance: string;
+            closingBalanceBaseUnits: string;
+            totals: {
+                /** @description Invoice payments and subscription charges */
+                paid: string;
+                paidBaseUnits: string;
+                /** @description Invoice and subscription refunds (positive) */
+                refunded: string;
+                refundedBaseUnits: string;
+                /** @description Releases and withdrawals to the payout address (positive) */
+                released: string;
+                releasedBaseUnits: string;
+                /** @description Protocol fees (positive) */
+                fees: string;
+                feesBaseUnits: string;
+            };
+            /** @description Entries in the whole period (the page may hold fewer) */
+            entryCount: number;
+            /** @description Oldest first, at most `limit` */
+            entries: components["schemas"]["StatementEntry"][];
+            nextCursor: string | null;
+        };
+        StatementEntry: {
+            id: string;
+            chainId: number;
+            timestamp: string;
+            /** @enum {string} */
+            kind: "payment" | "refund" | "release" | "fee" | "subscription_charge" | "subscription_refund" | "withdrawal";
+            /** @description Signed, from the merchant's view: positive when its held balance grows */
+            amount: string;
+            amountBaseUnits: string;
+            /** @description Payer, subscriber, payout address, or the escrow for fees */
+            counterparty: string;
+            /** @description Invoice key (0x…), subscription id (sub_…) or withdrawal id */
+            reference: string;
+            /** @description The API's invoice id, when the invoice was created through the API */
+            invoiceId: string | null;
+            transactionHash: string;
+            blockNumber: string;
+        };
+        CustomerStatement: {
+            customerId: string;
+            generatedAt: string;
+            /** @description Number of the customer's invoices per status */
+            invoiceCounts: {
+                open?: number;
+                expired?: number;
+                void?: number;
+                paid?: number;
+                disputed?: number;
+                partially_refunded?: number;
+                released?: number;
+                refunded?: number;
+            };
+            openInvoices: {
+                id: string;
+                chainId: number;
+                currency: string;
+                token: string;
+                amount: string;
+                amountBaseUnits: string;
+                description: string | null;
+                createdAt: string;
+                expiresAt: string;
+            }[];
+            /** @description Sum of the open invoices, per chain and currency */
+            amountDue: {
+                chainId: number;
+                currency: string;
+                token: string;
+                amount: string;
+                amountBaseUnits: string;
+            }[];
+            payments: {
+                invoiceId: string;
+                /** @enum {string} */
+                invoiceStatus: "open" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
+                chainId: number;
+                currency: string;
+                amount: string;
+                amountBaseUnits: string;
+                payer: string;
+                paidAt: string;
+                transactionHash: string;
+            }[];
+            refunds: {
+                invoiceId: string;
+                chainId: number;
+                currency: string;
+                amount: string;
+                amountBaseUnits: string;
+                /** @description merchant | unfulfilled | dispute_expired | arbiter */
+                reason: string;
+                refundedAt: string;
+                transactionHash: string;
+            }[];
+            /** @description Wallets that paid the customer's invoices: their subscriptions are listed */
+            wallets: string[];
+            /** @description Trialing, active and past-due subscriptions of those wallets */
+            subscriptions: components["schemas"]["Subscription"][];
+            /** @description The earliest upcoming subscription charge */
+            nextCharge: {
+                subscriptionId: string;
+                at: string;
+                currency: string;
+                amount: string;
+                amountBaseUnits: string;
+            } | null;
         };
     };
     responses: never;

@@ -1,10 +1,425 @@
 /**
- * (to be written)
+ * Plans and subscriptions. Plans are created and changed on-chain with the merchant's operator key; the
+ * response carries the ready transactions a subscriber's wallet sends to subscribe. Subscriptions and their
+ * charges are read from the indexer; a merchant cancel goes on-chain and refunds the unearned part at once.
  */
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
+import type { Hex } from "viem";
+import { currentMerchant, requireScope } from "../auth";
 import type { ApiDeps, AppEnv } from "../env";
+import type { IndexedPlan, SubscriptionCursor } from "../indexed";
+import { readIdempotencyKey, requestFingerprint, withIdempotency } from "../idempotency";
+import { resolveCurrency } from "../invoices/tokens";
 import { validationHook } from "../middleware";
+import { AMOUNT_ERROR_MESSAGES, formatAmount, parseAmount } from "../money";
+import { problem } from "../problems";
+import { AddressSchema, BEARER, DecimalAmountSchema, problemResponses } from "../schemas";
+import { cancelSubscription, createPlan, readPlan, requireOwnPlan, updatePlan } from "../subscriptions/chain";
+import { decodeCursor, encodeCursor, isoFromSeconds, parsePlanId, parseSubscriptionId, subscriptionPublicId } from "../subscriptions/ids";
+import { notRegistered, registrationOn, registrations, type Registration } from "../subscriptions/registrations";
+import { isNative, tokenAt } from "../subscriptions/tokens";
+import {
+  ChargeSchema,
+  PlanSchema,
+  SUBSCRIPTION_STATUSES,
+  SubscriptionSchema,
+  chargeViews,
+  planFromIndexed,
+  planView,
+  subscriptionView,
+  type PlanRecord,
+  type PlanView,
+} from "../subscriptions/views";
 
-export function subscriptionRoutes(_deps: ApiDeps) {
-  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+/** Contract limits (SubscriptionManager.MAX_PERIOD, MAX_TRIAL), checked here for a clear 422 instead of a revert. */
+const DAY = 86_400;
+const MAX_PERIOD = 5 * 365 * DAY;
+const MAX_TRIAL = 365 * DAY;
+/** Default retry window after a failed renewal, capped at the period (the contract's limit). */
+const DEFAULT_GRACE = 3 * DAY;
+
+const invalid = (field: string, message: string) => problem.validation([{ field, message }]);
+
+const CreatePlanBody = z
+  .object({
+    chainId: z.number().int().positive(),
+    currency: z.string().trim().min(1).max(64).openapi({ example: "USDC", description: "Token symbol or ERC-20 address (not ETH)" }),
+    amount: DecimalAmountSchema.openapi({ description: "Price per period" }),
+    periodSeconds: z.number().int().min(1).max(MAX_PERIOD).openapi({ example: 2_592_000 }),
+    trialSeconds: z.number().int().min(0).max(MAX_TRIAL).optional().openapi({ description: "Free trial before the first charge; default 0" }),
+    gracePeriodSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_PERIOD)
+      .optional()
+      .openapi({ description: "How long failed renewals are retried before the subscription lapses; at most the period; default min(3 days, period)" }),
+  })
+  .strict()
+  .superRefine((body, context) => {
+    if (body.gracePeriodSeconds !== undefined && body.gracePeriodSeconds > body.periodSeconds) {
+      context.addIssue({ code: "custom", path: ["gracePeriodSeconds"], message: "must not exceed periodSeconds" });
+    }
+  })
+  .openapi("CreatePlan");
+
+const UpdatePlanBody = z
+  .object({
+    amount: DecimalAmountSchema.optional().openapi({ description: "New price, for periods that start from now on" }),
+    active: z.boolean().optional().openapi({ description: "false closes the plan to new subscribers; existing ones continue" }),
+  })
+  .strict()
+  .refine((body) => body.amount !== undefined || body.active !== undefined, { message: "give amount and/or active" })
+  .openapi("UpdatePlan");
+
+const PlanParams = z.object({ id: z.string().max(64).openapi({ example: "plan_31337_1" }) });
+const SubscriptionParams = z.object({ id: z.string().max(64).openapi({ example: "sub_31337_1" }) });
+
+const ListSubscriptionsQuery = z.object({
+  status: z.enum(SUBSCRIPTION_STATUSES).optional(),
+  subscriber: AddressSchema.optional(),
+  planId: z.string().max(64).optional().openapi({ example: "plan_31337_1" }),
+  chainId: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(400).optional().openapi({ description: "nextCursor of the previous page" }),
+});
+
+const CancelResultSchema = z
+  .object({
+    id: z.string(),
+    status: z.literal("canceled"),
+    transactionHash: z.string(),
+    canceledAt: z.string(),
+    currency: z.string(),
+    refunded: z.string().openapi({ description: "Unearned part of the current period, sent back to the subscriber" }),
+    refundedBaseUnits: z.string(),
+    earned: z.string().openapi({ description: "Earned part of the current period, credited to the merchant" }),
+    earnedBaseUnits: z.string(),
+  })
+  .openapi("SubscriptionCancellation");
+
+export function subscriptionRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  /** Resolves a public plan id to the merchant's registration on its chain; 404 for anything not theirs. */
+  async function planRegistration(c: Parameters<typeof currentMerchant>[0], id: string) {
+    const ref = parsePlanId(id);
+    const registration = ref && (await registrationOn(deps, currentMerchant(c), ref.chainId));
+    if (!ref || !registration) throw problem.notFound(`Plan ${id}`);
+    return { ref, registration };
+  }
+
+  async function subscriptionRegistration(c: Parameters<typeof currentMerchant>[0], id: string) {
+    const ref = parseSubscriptionId(id);
+    const registration = ref && (await registrationOn(deps, currentMerchant(c), ref.chainId));
+    if (!ref || !registration) throw problem.notFound(`Subscription ${id}`);
+    return { ref, registration };
+  }
+
+  /** The indexed subscription if it belongs to the merchant. */
+  async function ownSubscription(registration: Registration, subscriptionId: bigint, id: string) {
+    const row = await deps.indexed.subscription(registration.chain.id, subscriptionId);
+    if (!row || row.merchantId !== registration.owner.merchantId) throw problem.notFound(`Subscription ${id}`);
+    return row;
+  }
+
+  async function viewOfPlan(registration: Registration, plan: PlanRecord) {
+    return planView(registration.chain, plan, await tokenAt(registration.chain, plan.token));
+  }
+
+  // ---------------------------------------------------------------------------------------------- plans
+
+  const createPlanRoute = createRoute({
+    method: "post",
+    path: "/plans",
+    tags: ["Subscriptions"],
+    summary: "Create a plan (sent on-chain with the operator key)",
+    description:
+      "Sends `createPlan` from the merchant's operator key and waits for it to be mined. The response carries `subscribe.transactions`: what a subscriber's wallet sends (approve 12 periods, then subscribe). ERC-20 tokens only. Send an `Idempotency-Key` header to make retries safe.",
+    security: BEARER,
+    middleware: [requireScope("subscriptions:write")] as const,
+    request: {
+      headers: z.object({
+        "idempotency-key": z.string().optional().openapi({ description: "Same key and body within 24 h: the first response is replayed, no second plan is created" }),
+      }),
+      body: { required: true, content: { "application/json": { schema: CreatePlanBody } } },
+    },
+    responses: {
+      201: { description: "Created", content: { "application/json": { schema: PlanSchema } } },
+      ...problemResponses(400, 401, 403, 409, 413, 422, 429, 502),
+    },
+  });
+  app.openapi(createPlanRoute, async (c) => {
+    const merchant = currentMerchant(c);
+    const body = c.req.valid("json");
+    const create = async () => {
+      const chain = deps.chains.get(body.chainId);
+      if (!chain) throw invalid("chainId", `unknown chain; this service runs on ${[...deps.chains.keys()].join(", ")}`);
+      const token = await resolveCurrency(chain, body.currency);
+      if (isNative(token)) {
+        throw invalid(
+          "currency",
+          "subscriptions charge ERC-20 tokens only (the contract pulls each period with transferFrom), so ETH cannot be used: pick a token such as USDC",
+        );
+      }
+      const price = parseAmount(body.amount, token.decimals);
+      if (!price.ok) throw invalid("amount", AMOUNT_ERROR_MESSAGES[price.error](token.decimals));
+      const registration = await registrationOn(deps, merchant, chain.id);
+      if (!registration) throw notRegistered(chain.id);
+      const plan = await createPlan(deps, merchant, registration, {
+        token: token.address,
+        price: price.value,
+        period: body.periodSeconds,
+        trial: body.trialSeconds ?? 0,
+        gracePeriod: body.gracePeriodSeconds ?? Math.min(DEFAULT_GRACE, body.periodSeconds),
+      });
+      return { status: 201, body: JSON.stringify(planView(chain, plan, token)) };
+    };
+    const key = readIdempotencyKey(c, false);
+    const response = key
+      ? await withIdempotency(deps.store.db, { merchantId: merchant.id, key, fingerprint: requestFingerprint("POST", "/v1/plans", body) }, create)
+      : { ...(await create()), replayed: false };
+    if (response.replayed) c.header("Idempotent-Replayed", "true");
+    return c.json(JSON.parse(response.body) as PlanView, 201);
+  });
+
+  const listPlans = createRoute({
+    method: "get",
+    path: "/plans",
+    tags: ["Subscriptions"],
+    summary: "List the merchant's plans on every chain",
+    description: "Read from the indexer: a plan appears here once its creation is indexed (usually well under a second).",
+    security: BEARER,
+    middleware: [requireScope("subscriptions:read")] as const,
+    request: {
+      query: z.object({
+        chainId: z.coerce.number().int().positive().optional(),
+        active: z.enum(["true", "false"]).optional(),
+      }),
+    },
+    responses: {
+      200: { description: "Plans, by chain then plan id", content: { "application/json": { schema: z.object({ data: z.array(PlanSchema) }) } } },
+      ...problemResponses(401, 403, 422, 429),
+    },
+  });
+  app.openapi(listPlans, async (c) => {
+    const query = c.req.valid("query");
+    const found = (await registrations(deps, currentMerchant(c))).filter(
+      (registration) => query.chainId === undefined || registration.chain.id === query.chainId,
+    );
+    const data = [];
+    for (const registration of found) {
+      for (const row of await deps.indexed.plans(registration.owner)) {
+        if (query.active !== undefined && String(row.active) !== query.active) continue;
+        data.push(await viewOfPlan(registration, planFromIndexed(row)));
+      }
+    }
+    return c.json({ data }, 200);
+  });
+
+  const getPlan = createRoute({
+    method: "get",
+    path: "/plans/{id}",
+    tags: ["Subscriptions"],
+    summary: "A plan",
+    security: BEARER,
+    middleware: [requireScope("subscriptions:read")] as const,
+    request: { params: PlanParams },
+    responses: {
+      200: { description: "The plan", content: { "application/json": { schema: PlanSchema } } },
+      ...problemResponses(401, 403, 404, 429),
+    },
+  });
+  app.openapi(getPlan, async (c) => {
+    const { id } = c.req.valid("param");
+    const { ref, registration } = await planRegistration(c, id);
+    const indexed: IndexedPlan | undefined = await deps.indexed.plan(ref.chainId, ref.planId);
+    // Just created and not indexed yet: the contract has it already.
+    const plan = indexed ? planFromIndexed(indexed) : await readPlan(registration.chain, ref.planId);
+    if (!plan || plan.merchantId !== registration.owner.merchantId) throw problem.notFound(`Plan ${id}`);
+    return c.json(await viewOfPlan(registration, plan), 200);
+  });
+
+  const updatePlanRoute = createRoute({
+    method: "patch",
+    path: "/plans/{id}",
+    tags: ["Subscriptions"],
+    summary: "Change a plan's price or availability (sent on-chain)",
+    description:
+      "`amount` sends setPlanPrice: it applies to periods that start from now on, and a renewal never charges more than a subscriber's maxPrice. `active: false` sends setPlanActive(false): no new subscribers, existing subscriptions continue. Unchanged fields send nothing.",
+    security: BEARER,
+    middleware: [requireScope("subscriptions:write")] as const,
+    request: { params: PlanParams, body: { required: true, content: { "application/json": { schema: UpdatePlanBody } } } },
+    responses: {
+      200: {
+        description: "The plan as the contract holds it after the change",
+        content: {
+          "application/json": {
+            schema: PlanSchema.extend({ updateTransactions: z.array(z.string()).openapi({ description: "Hashes of the transactions sent" }) }),
+          },
+        },
+      },
+      ...problemResponses(400, 401, 403, 404, 413, 422, 429, 502),
+    },
+  });
+  app.openapi(updatePlanRoute, async (c) => {
+    const merchant = currentMerchant(c);
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const { ref, registration } = await planRegistration(c, id);
+    const current = await requireOwnPlan(registration, ref.planId, id);
+    const token = await tokenAt(registration.chain, current.token);
+    let price: bigint | undefined;
+    if (body.amount !== undefined) {
+      const parsed = parseAmount(body.amount, token.decimals);
+      if (!parsed.ok) throw invalid("amount", AMOUNT_ERROR_MESSAGES[parsed.error](token.decimals));
+      price = parsed.value;
+    }
+    const hashes: Hex[] = await updatePlan(deps, merchant, registration, current, { price, active: body.active });
+    const after = (await readPlan(registration.chain, ref.planId)) ?? current;
+    const indexed = await deps.indexed.plan(ref.chainId, ref.planId);
+    const plan = { ...after, createdAt: indexed?.createdAt ?? null, createdTransaction: (indexed?.createdTransaction as Hex | undefined) ?? null };
+    return c.json({ ...planView(registration.chain, plan, token), updateTransactions: hashes }, 200);
+  });
+
+  // ---------------------------------------------------------------------------------------------- subscriptions
+
+  const listSubscriptions = createRoute({
+    method: "get",
+    path: "/subscriptions",
+    tags: ["Subscriptions"],
+    summary: "List subscriptions to the merchant's plans",
+    description: "Ordered by chain then subscription id; `nextCursor` fetches the next page (null on the last one).",
+    security: BEARER,
+    middleware: [requireScope("subscriptions:read")] as const,
+    request: { query: ListSubscriptionsQuery },
+    responses: {
+      200: {
+        description: "A page of subscriptions",
+        content: { "application/json": { schema: z.object({ data: z.array(SubscriptionSchema), nextCursor: z.string().nullable() }) } },
+      },
+      ...problemResponses(401, 403, 422, 429),
+    },
+  });
+  app.openapi(listSubscriptions, async (c) => {
+    const query = c.req.valid("query");
+    let chainId = query.chainId;
+    let planId: number | undefined;
+    if (query.planId !== undefined) {
+      const ref = parsePlanId(query.planId);
+      if (!ref) throw invalid("planId", "must be a plan id such as plan_31337_1");
+      if (chainId !== undefined && chainId !== ref.chainId) throw invalid("planId", `is a plan of chain ${ref.chainId}, not ${chainId}`);
+      chainId = ref.chainId;
+      planId = ref.planId;
+    }
+    let cursor: SubscriptionCursor | undefined;
+    if (query.cursor !== undefined) {
+      const parts = decodeCursor(query.cursor, 2);
+      if (!parts || !/^\d+$/.test(parts[0]) || !/^\d+$/.test(parts[1])) throw invalid("cursor", "is not a cursor returned by this endpoint");
+      cursor = { chainId: Number(parts[0]), subscriptionId: BigInt(parts[1]) };
+    }
+    const found = await registrations(deps, currentMerchant(c));
+    const rows = await deps.indexed.subscriptionPage(
+      found.map((registration) => registration.owner),
+      { chainId, planId, status: query.status, subscriber: query.subscriber },
+      query.limit + 1,
+      cursor,
+    );
+    const page = rows.slice(0, query.limit);
+    const plans = new Map<string, PlanRecord | undefined>();
+    const data = [];
+    for (const row of page) {
+      const registration = found.find((candidate) => candidate.chain.id === row.chainId)!;
+      const planKey = `${row.chainId}:${row.planId}`;
+      if (!plans.has(planKey)) {
+        const indexed = await deps.indexed.plan(row.chainId, row.planId);
+        plans.set(planKey, indexed ? planFromIndexed(indexed) : undefined);
+      }
+      data.push(subscriptionView(row, plans.get(planKey), await tokenAt(registration.chain, row.token)));
+    }
+    const last = page.at(-1);
+    const nextCursor = rows.length > query.limit && last ? encodeCursor([last.chainId, last.subscriptionId]) : null;
+    return c.json({ data, nextCursor }, 200);
+  });
+
+  const getSubscription = createRoute({
+    method: "get",
+    path: "/subscriptions/{id}",
+    tags: ["Subscriptions"],
+    summary: "A subscription: status, current period, next charge",
+    security: BEARER,
+    middleware: [requireScope("subscriptions:read")] as const,
+    request: { params: SubscriptionParams },
+    responses: {
+      200: { description: "The subscription", content: { "application/json": { schema: SubscriptionSchema } } },
+      ...problemResponses(401, 403, 404, 429),
+    },
+  });
+  app.openapi(getSubscription, async (c) => {
+    const { id } = c.req.valid("param");
+    const { ref, registration } = await subscriptionRegistration(c, id);
+    const row = await ownSubscription(registration, ref.subscriptionId, id);
+    const plan = await deps.indexed.plan(row.chainId, row.planId);
+    return c.json(subscriptionView(row, plan && planFromIndexed(plan), await tokenAt(registration.chain, row.token)), 200);
+  });
+
+  const listCharges = createRoute({
+    method: "get",
+    path: "/subscriptions/{id}/charges",
+    tags: ["Subscriptions"],
+    summary: "Every period charged on a subscription, oldest first",
+    security: BEARER,
+    middleware: [requireScope("subscriptions:read")] as const,
+    request: { params: SubscriptionParams },
+    responses: {
+      200: { description: "Charges", content: { "application/json": { schema: z.object({ data: z.array(ChargeSchema) }) } } },
+      ...problemResponses(401, 403, 404, 429),
+    },
+  });
+  app.openapi(listCharges, async (c) => {
+    const { id } = c.req.valid("param");
+    const { ref, registration } = await subscriptionRegistration(c, id);
+    const row = await ownSubscription(registration, ref.subscriptionId, id);
+    const token = await tokenAt(registration.chain, row.token);
+    const charges = await deps.indexed.charges(row.chainId, row.subscriptionId);
+    return c.json({ data: chargeViews(charges, token) }, 200);
+  });
+
+  const cancelRoute = createRoute({
+    method: "post",
+    path: "/subscriptions/{id}/cancel",
+    tags: ["Subscriptions"],
+    summary: "Cancel a subscription (sent on-chain with the operator key)",
+    description:
+      "Stops renewals and, in the same transaction, refunds the unearned part of the current period to the subscriber (rounded in the subscriber's favour). 202: the transaction is mined; the subscription shows `canceled` once indexed.",
+    security: BEARER,
+    middleware: [requireScope("subscriptions:write")] as const,
+    request: { params: SubscriptionParams },
+    responses: {
+      202: { description: "Canceled on-chain", content: { "application/json": { schema: CancelResultSchema } } },
+      ...problemResponses(401, 403, 404, 409, 429, 502),
+    },
+  });
+  app.openapi(cancelRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { ref, registration } = await subscriptionRegistration(c, id);
+    const result = await cancelSubscription(deps, currentMerchant(c), registration, ref.subscriptionId, id);
+    const token = await tokenAt(registration.chain, result.token);
+    return c.json(
+      {
+        id: subscriptionPublicId(registration.chain.id, ref.subscriptionId),
+        status: "canceled" as const,
+        transactionHash: result.transactionHash,
+        canceledAt: isoFromSeconds(result.canceledAt),
+        currency: token.symbol,
+        refunded: formatAmount(result.refunded, token.decimals),
+        refundedBaseUnits: result.refunded.toString(),
+        earned: formatAmount(result.earned, token.decimals),
+        earnedBaseUnits: result.earned.toString(),
+      },
+      202,
+    );
+  });
+
+  return app;
 }

@@ -58,6 +58,8 @@ ponder.on("SubscriptionManager:SubscriptionCharged", async ({ event, context }) 
   const at = locate(context.chain.id, event);
   const { subscriptionId, merchantId, subscriber, token, amount, periodStart, periodEnd } = event.args;
   const current = await context.db.find(subscription, { chainId: at.chainId, subscriptionId });
+  // Decided before the update: the store may hand back the same cached row object the update then changes.
+  const kind = (current?.chargeCount ?? 0) === 0 ? "initial" : "renewal";
   await context.db.update(subscription, { chainId: at.chainId, subscriptionId }).set((row) => ({
     status: "active",
     currentPeriodStart: BigInt(periodStart),
@@ -75,7 +77,7 @@ ponder.on("SubscriptionManager:SubscriptionCharged", async ({ event, context }) 
     subscriber,
     token,
     amount,
-    kind: (current?.chargeCount ?? 0) === 0 ? "initial" : "renewal",
+    kind,
     periodStart: BigInt(periodStart),
     periodEnd: BigInt(periodEnd),
     timestamp: at.timestamp,
