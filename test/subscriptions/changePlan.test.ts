@@ -239,4 +239,17 @@ describe("SubscriptionManager: changePlan", () => {
       expect(await f.usdc.balanceOf(f.sm)).to.equal(PRICE);
     });
   });
+  it("moves the whole charge as credit when nothing is earned yet (one base unit, one second in)", async () => {
+    const f = await loadFixture(subsFixture);
+    const tiny = await createPlan(f, { price: 1n });
+    const bigger = await createPlan(f, { price: 3n });
+    const { id, start } = await subscribe(f, f.payer, tiny);
+    await time.setNextBlockTimestamp(start + 1);
+    await expect(f.subscriptions.connect(f.payer).changePlan(id, bigger, 3n))
+      .to.emit(f.subscriptions, "SubscriptionPlanChanged")
+      .withArgs(id, f.merchantId, tiny, bigger, 0n, 1n, 2n, 0n, start + 1 + MONTH);
+    expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(0n);
+    expect((await f.subscriptions.subscription(id)).unearned).to.equal(3n);
+    await expectSolvent(f, [f.usdcAddress]);
+  });
 });

@@ -292,4 +292,46 @@ describe("SubscriptionManager: awkward tokens", () => {
     await expect(f.subscriptions.connect(f.merchant2Owner).cancel(second)).to.emit(f.subscriptions, "SubscriptionCanceled");
     await expectSolvent(f, [token]);
   });
+  it("SPEC9: reentrant token cannot re-enter subscribe, subscribeWithPermit or changePlan", async () => {
+    const f = await loadFixture(subsFixture);
+    const token = await f.reentrant.getAddress();
+    const guardError = f.subscriptions.interface.getError("ReentrancyGuardReentrantCall")!.selector;
+    await f.escrow.connect(f.merchant2Owner).registerMerchant(f.payout2.address, f.merchant2Owner.address);
+    const merchant3 = 3n;
+    const planId = await createPlan(f, { token, price: UNIT, merchantId: merchant3, by: f.merchant2Owner });
+    const otherPlanId = await createPlan(f, { token, price: 2n * UNIT, merchantId: merchant3, by: f.merchant2Owner });
+    await fundAndApprove(f.reentrant, f.alice, f.sm, 100n * UNIT);
+    const first = await subscribe(f, f.alice, planId);
+    const sm = f.subscriptions.interface;
+    const payloads = [
+      sm.encodeFunctionData("subscribe", [planId, UNIT]),
+      sm.encodeFunctionData("subscribeWithPermit", [planId, UNIT, UNIT, 0, 27, ethers.ZeroHash, ethers.ZeroHash]),
+      sm.encodeFunctionData("changePlan", [first.id, otherPlanId, 2n * UNIT]),
+    ];
+    for (const payload of payloads) {
+      const before = await f.subscriptions.subscriptionCount();
+      await f.reentrant.arm(f.sm, payload);
+      // The re-entry is attempted during the pull of a new subscription's first period.
+      await expect(f.subscriptions.connect(f.alice).subscribe(planId, UNIT)).to.emit(f.subscriptions, "SubscriptionCharged");
+      await f.reentrant.arm(ethers.ZeroAddress, "0x");
+      expect(await f.reentrant.attackSucceeded(), payload.slice(0, 10)).to.equal(false);
+      expect(await f.reentrant.attackRevertData(), payload.slice(0, 10)).to.equal(guardError);
+      expect(await f.subscriptions.subscriptionCount()).to.equal(before + 1n); // only the outer subscription
+    }
+    expect((await f.subscriptions.subscription(first.id)).planId).to.equal(planId);
+    await expectSolvent(f, [token]);
+  });
+  it("a token that delivers nothing at renewal: the renewal fails as InexactTransfer with nothing to credit back", async () => {
+    const f = await loadFixture(subsFixture);
+    const fot = await f.fot.getAddress();
+    const planId = await createPlan(f, { token: fot, price: UNIT });
+    await fundAndApprove(f.fot, f.alice, f.sm, 10n * UNIT);
+    const { id, start } = await subscribe(f, f.alice, planId);
+    await f.fot.setFeeBps(10_000); // the whole transfer is taken as fee
+    await time.setNextBlockTimestamp(start + MONTH);
+    await expect(f.subscriptions.renew([id])).to.emit(f.subscriptions, "SubscriptionPaymentFailed");
+    expect((await f.subscriptions.subscription(id)).status).to.equal(Status.PastDue);
+    expect(await f.subscriptions.claimable(f.alice.address, fot)).to.equal(0n);
+    await expectSolvent(f, [fot]);
+  });
 });
