@@ -71,7 +71,15 @@ const config: HardhatUserConfig = {
   },
   networks: {
     // HARDHAT_CHAIN_ID lets tests run a second local chain (e.g. 31338) beside the default 31337.
-    hardhat: { chainId: Number(process.env.HARDHAT_CHAIN_ID ?? 31337) },
+    // HARDHAT_BLOCK_INTERVAL_MS adds interval mining beside automine for `hardhat node` (npm start, stack tests):
+    // an idle local chain then keeps producing blocks like a real one, which Ponder needs after a restart to index
+    // the unfinalized tail (it waits for a new head). In-process tests leave it unset and stay deterministic.
+    hardhat: {
+      chainId: Number(process.env.HARDHAT_CHAIN_ID ?? 31337),
+      ...(process.env.HARDHAT_BLOCK_INTERVAL_MS
+        ? { mining: { auto: true, interval: Number(process.env.HARDHAT_BLOCK_INTERVAL_MS) } }
+        : {}),
+    },
     localhost: { url: process.env.LOCAL_RPC_URL ?? "http://127.0.0.1:8545" },
     ...remoteNetworks,
   },

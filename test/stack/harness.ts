@@ -72,8 +72,11 @@ export interface Stack {
   logFile: string;
   /** Calls the API with a bearer key; JSON in and out. */
   api(method: string, route: string, options?: { key?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
-  /** Stops Ponder (SIGINT) and starts it again: on the same data, or `fresh` (empty database: a full backfill). */
-  restartIndexer(options?: { fresh?: boolean }): Promise<void>;
+  /**
+   * Stops Ponder (SIGINT, or `signal`: SIGKILL for a crash) and starts it again: on the same data, or `fresh`
+   * (empty database: a full backfill).
+   */
+  restartIndexer(options?: { fresh?: boolean; signal?: NodeJS.Signals }): Promise<void>;
   /** Process id of the Ponder process (indexer + API), for memory measurements. */
   indexerPid(): number | undefined;
   stop(): Promise<void>;
@@ -129,7 +132,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   for (const id of chainIds) {
     const port = await freePort();
     const rpcUrl = `http://127.0.0.1:${port}`;
-    nodes.push(launch(path.join(BIN, "hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], { ...baseEnv, HARDHAT_CHAIN_ID: String(id) }, logFile));
+    nodes.push(launch(path.join(BIN, "hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], { ...baseEnv, HARDHAT_CHAIN_ID: String(id), HARDHAT_BLOCK_INTERVAL_MS: "1000" }, logFile));
     const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 0 }) }) as PublicClient;
     await waitUntil(`hardhat node ${id}`, async () => (await client.getChainId()) === id);
     await runOnce(path.join(BIN, "hardhat"), ["deploy", "--network", "localhost"], { ...baseEnv, LOCAL_RPC_URL: rpcUrl, HARDHAT_CHAIN_ID: String(id) }, logFile);
@@ -160,9 +163,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   let schema = `cb_${Date.now().toString(36)}`;
   let ponder: ChildProcess | undefined;
-  const startPonder = async () => {
-    ponder = launch(path.join(BIN, "ponder"), ["start", "--root", "indexer", "--schema", schema, "--port", String(apiPort)], ponderEnv, logFile);
-    await waitUntil("the chainbill API", async () => (await fetch(`${apiUrl}/openapi.json`)).ok, 120_000);
+  const startPonder = async (attempts = 2) => {
+    const child = launch(path.join(BIN, "ponder"), ["start", "--root", "indexer", "--schema", schema, "--port", String(apiPort)], ponderEnv, logFile);
+    ponder = child;
+    let exitCode: number | null | undefined;
+    child.once("exit", (code) => (exitCode = code));
+    await waitUntil("the chainbill API", async () => exitCode !== undefined || (await fetch(`${apiUrl}/openapi.json`)).ok, 120_000);
+    if (exitCode === undefined) return;
+    // Ponder's crash recovery occasionally replays from the start and exits (UniqueConstraintError, see
+    // TOOLCHAIN.md); a second start recovers, as a process supervisor would.
+    if (attempts <= 1) throw new Error(`Ponder exited (code ${exitCode}) before the API answered; see ${logFile}`);
+    await startPonder(attempts - 1);
   };
   await startPonder();
 
@@ -183,8 +194,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
       });
     },
-    async restartIndexer({ fresh = false } = {}) {
-      await stopProcess(ponder);
+    async restartIndexer({ fresh = false, signal = "SIGINT" } = {}) {
+      await stopProcess(ponder, signal);
       if (fresh) {
         schema = `cb_${Date.now().toString(36)}`;
         await rm(ponderEnv.PGLITE_DIR as string, { recursive: true, force: true });
