@@ -1,7 +1,8 @@
 /**
  * API benchmark (issue #3 / SPEC §8), each figure beside a baseline measured in the same run:
  *   1. mined payment → GET /v1/invoices/:id shows `paid`: p50/p95, beside Ponder alone (GraphQL) on the same chain
- *   2. GET /v1/invoices/:id req/s and p99, beside a bare Hono route (autocannon, 32 connections, 10 s)
+ *   2. GET /v1/invoices/:id req/s and p99, beside a bare Hono route (autocannon in this process, 32 connections,
+ *      10 s; the server runs in its own process)
  *   3. POST /v1/invoices req/s (unique Idempotency-Key per request)
  *   4. a 100k-entry statement as CSV: time and peak memory of the Ponder+API process (streamed)
  *   5. indexer backfill events/s from a fresh database, blocks of 200 events
@@ -9,18 +10,17 @@
  *
  * Usage: npm run bench:api [-- --entries 100000]
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
+import autocannon from "autocannon";
 import { encodeFunctionData, parseEther, type Address, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { billingEscrowAbi } from "../contracts/abi";
 import { billingEscrowDomain, buildInvoice, signInvoice, type Invoice } from "../contracts/invoice";
 import { createMerchant, freePort, startStack, testAccount, waitUntil, type Stack } from "../test/stack/harness";
 
-const run = promisify(execFile);
 const ROOT = path.join(__dirname, "..");
 const ENTRIES = Number(process.argv[process.argv.indexOf("--entries") + 1] || 100_000);
 const LATENCY_SAMPLES = 40;
@@ -35,6 +35,11 @@ interface Row {
 }
 const rows: Row[] = [];
 
+function record(row: Row): void {
+  rows.push(row);
+  process.stderr.write(`  = ${row.measure}: ${row.value} | baseline: ${row.baseline || "-"} | target ${row.target}: ${row.met}\n`);
+}
+
 function step(message: string): void {
   process.stderr.write(`▸ ${message}\n`);
 }
@@ -44,14 +49,19 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function autocannon(url: string, options: { method?: string; headers?: Record<string, string>; body?: string; unique?: boolean }) {
-  const args = ["-c", "32", "-d", "10", "-j", "-m", options.method ?? "GET"];
-  for (const [name, value] of Object.entries(options.headers ?? {})) args.push("-H", `${name}=${value}`);
-  if (options.body) args.push("-b", options.body);
-  if (options.unique) args.push("-I");
-  args.push(url);
-  const { stdout } = await run(path.join(ROOT, "node_modules", ".bin", "autocannon"), args, { maxBuffer: 64 * 1024 * 1024 });
-  const result = JSON.parse(stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
+async function load(url: string, options: { method?: "GET" | "POST"; headers?: Record<string, string>; body?: string; uniqueIdempotencyKey?: boolean }) {
+  let counter = 0;
+  const result = await autocannon({
+    url,
+    connections: 32,
+    duration: 10,
+    method: options.method ?? "GET",
+    headers: options.headers,
+    body: options.body,
+    requests: options.uniqueIdempotencyKey
+      ? [{ setupRequest: (request: autocannon.Request) => ({ ...request, headers: { ...request.headers, "idempotency-key": `bench-${process.pid}-${(counter += 1)}` } }) }]
+      : undefined,
+  });
   return { rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
 }
 
@@ -89,7 +99,7 @@ async function measureLatency(stack: Stack, apiKey: string): Promise<void> {
     }
   }
   const fmt = (values: number[]) => `p50 ${percentile(values, 50).toFixed(0)} ms, p95 ${percentile(values, 95).toFixed(0)} ms`;
-  rows.push({
+  record({
     measure: "mined payment → GET /v1/invoices/:id shows paid",
     value: fmt(api),
     baseline: `Ponder alone (GraphQL): ${fmt(ponder)}`,
@@ -111,9 +121,9 @@ async function measureThroughput(stack: Stack, apiKey: string): Promise<void> {
   const bare = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), [path.join(__dirname, "bare-hono.ts"), String(port)], { stdio: "ignore" });
   try {
     await waitUntil("bare hono", async () => (await fetch(`http://127.0.0.1:${port}/invoice`)).ok);
-    const baseline = await autocannon(`http://127.0.0.1:${port}/invoice`, {});
-    const get = await autocannon(`${stack.apiUrl}/v1/invoices/${id}`, { headers: { authorization: `Bearer ${apiKey}` } });
-    rows.push({
+    const baseline = await load(`http://127.0.0.1:${port}/invoice`, {});
+    const get = await load(`${stack.apiUrl}/v1/invoices/${id}`, { headers: { authorization: `Bearer ${apiKey}` } });
+    record({
       measure: "GET /v1/invoices/:id throughput",
       value: `${get.rps} req/s, p50 ${get.p50} ms, p99 ${get.p99} ms (${get.non2xx} non-2xx)`,
       baseline: `bare Hono route: ${baseline.rps} req/s, p99 ${baseline.p99} ms`,
@@ -124,13 +134,13 @@ async function measureThroughput(stack: Stack, apiKey: string): Promise<void> {
     bare.kill();
   }
   step("POST /v1/invoices under load (unique Idempotency-Key per request)");
-  const post = await autocannon(`${stack.apiUrl}/v1/invoices`, {
+  const post = await load(`${stack.apiUrl}/v1/invoices`, {
     method: "POST",
-    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json", "Idempotency-Key": "bench-[<id>]" },
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
     body: JSON.stringify({ amount: "1.00", currency: "USDC", chainId: chain.id }),
-    unique: true,
+    uniqueIdempotencyKey: true,
   });
-  rows.push({
+  record({
     measure: "POST /v1/invoices throughput",
     value: `${post.rps} req/s, p50 ${post.p50} ms, p99 ${post.p99} ms (${post.non2xx} non-2xx)`,
     baseline: "",
@@ -203,7 +213,7 @@ async function measureStatement(stack: Stack, apiKey: string, entries: number): 
   for await (const chunk of response.body!) lines += (decoder.decode(chunk as Uint8Array, { stream: true }).match(/\n/g) ?? []).length;
   const elapsed = performance.now() - started;
   clearInterval(sampler);
-  rows.push({
+  record({
     measure: `statement CSV, ${lines - 1} entries`,
     value: `${(elapsed / 1000).toFixed(2)} s; process RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MiB (+${(peak - before).toFixed(0)})`,
     baseline: "",
@@ -223,7 +233,7 @@ async function measureBackfill(stack: Stack, events: number): Promise<void> {
     return (status[`chain${chain.id}`]?.block?.number ?? 0) >= Number(head);
   }, 600_000);
   const seconds = (performance.now() - started) / 1000;
-  rows.push({
+  record({
     measure: `indexer backfill, ${events} events in blocks of ${BATCH}`,
     value: `${Math.round(events / seconds)} events/s (${seconds.toFixed(1)} s incl. start-up)`,
     baseline: "Ponder's default reaches ~4,200 events/s here (TOOLCHAIN)",
