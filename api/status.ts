@@ -48,6 +48,8 @@ export function invoiceStatus(
 
 /** Blocks on top of (and including) the payment's block; 0 while unpaid. */
 export function confirmations(onchain: IndexedInvoice | undefined, headBlock: bigint): number {
-  if (!onchain?.paidBlock || headBlock < onchain.paidBlock) return 0;
-  return Number(headBlock - onchain.paidBlock + 1n);
+  if (!onchain?.paidBlock) return 0;
+  // The head number is cached briefly; an indexed payment proves its block exists, so it counts at least once.
+  const head = headBlock > onchain.paidBlock ? headBlock : onchain.paidBlock;
+  return Number(head - onchain.paidBlock + 1n);
 }

@@ -1,0 +1,362 @@
+/**
+ * `npm run demo`: a narrated walkthrough of chainbill as an integrator and their customers use it, against the
+ * local stack of `npm start` (started here, and stopped at the end, when none is running).
+ *
+ *   1. the demo merchant, through the API (GET /v1/merchants/me);
+ *   2. an ETH invoice (POST /v1/invoices with an Idempotency-Key), paid from a customer wallet with nothing but
+ *      the transactions in the response, watched until the API says `paid`;
+ *   3. a USDC invoice the same way (approve, then pay), then part of it refunded by the merchant;
+ *   4. a plan (POST /v1/plans) and a subscription made with the plan's transactions; a month passes on the
+ *      chain (evm_increaseTime + one block) and a keeper renews it;
+ *   5. the statement (GET /v1/statements) as a table, and as CSV (Accept: text/csv) written to a file.
+ *
+ * Every payment uses only what the API returned: no ABI, no signing, no amounts computed by the customer.
+ */
+import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { createPublicClient, formatEther, formatUnits, http, type Address, type Hex, type PublicClient } from "viem";
+import { subscriptionManagerAbi } from "../contracts/abi";
+import { readDeployment } from "../contracts/addresses";
+import { createApiClient, servedRoutes, type ApiClient } from "./lib/api-client";
+import { isLocalChain, mockStablecoinAbi, testAccount, timeTravel, walletFor, type Wallet } from "./lib/local-chain";
+import { detail, seconds, step, table, tailFile } from "./lib/output";
+import { onShutdown, startChild, stopChild, waitFor, type Supervised } from "./lib/processes";
+import { loadDotEnv, readJson, ROOT, runningStack, stackPaths, type DemoMerchant, type StackState } from "./lib/stack-files";
+
+const HELP = `npm run demo — a narrated walkthrough of chainbill
+
+Uses the stack of a running \`npm start\` (found through .data/stack.json); when none runs, starts one for the
+walkthrough (its output goes to .data/logs/start.log) and stops it at the end.
+
+Creates an ETH and a USDC invoice through the API, pays each from a test wallet using only the transactions the
+API returned, refunds part of one, creates a plan, subscribes, moves the local chain a month forward and renews,
+then prints the statement and writes it as CSV to .data/demo-statement-<currency>.csv.
+
+Local chains only (it moves the chain's clock). Options: -h, --help.
+`;
+
+const CUSTOMER_ETH = 2;
+const CUSTOMER_USDC = 3;
+const SUBSCRIBER = 4;
+const KEEPER = 0;
+const MONTH = 30 * 86_400;
+
+interface Transaction {
+  description?: string;
+  to: Address;
+  data: Hex;
+  value: string;
+}
+
+interface Invoice {
+  id: string;
+  status: string;
+  amount: string;
+  currency: string;
+  chainId: number;
+  heldAmount: string;
+  refundedAmount: string;
+  payer: Address | null;
+  paidTransaction: Hex | null;
+  confirmations: number | null;
+  payment: { evm: { contract: Address; invoiceKey: Hex; transactions: Transaction[]; uri: string } };
+}
+
+interface Plan {
+  id: string;
+  amount: string;
+  currency: string;
+  periodSeconds: number;
+  subscribe: { maxPrice: string; approvalPeriods: number; transactions: Transaction[] };
+}
+
+interface Subscription {
+  id: string;
+  subscriptionId: string;
+  status: string;
+  subscriber: Address;
+  currentPeriodEnd: string | null;
+  nextChargeAt: string | null;
+  nextChargeAmount: string | null;
+  chargeCount: number;
+}
+
+interface Statement {
+  from: string;
+  to: string;
+  currency: string;
+  chains: {
+    chainId: number;
+    onchainMerchantId: string;
+    openingBalance: string;
+    closingBalance: string;
+    totals: { paid: string; refunded: string; released: string; fees: string };
+    entries: { timestamp: string; kind: string; amount: string; counterparty: string; reference: string; invoiceId: string | null; transactionHash: Hex }[];
+  }[];
+}
+
+/** A step that needs routes this API may not serve yet fails with a clear message instead of a 404. */
+class MissingRoute extends Error {}
+
+function short(value: string): string {
+  return value.length > 14 ? `${value.slice(0, 8)}…${value.slice(-4)}` : value;
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    process.stdout.write(HELP);
+    return;
+  }
+  loadDotEnv();
+  const paths = stackPaths();
+
+  // ------------------------------------------------------------------------------------------ the stack
+  let stack = runningStack(paths);
+  let ownStack: Supervised | undefined;
+  if (stack) {
+    step(`using the running stack: API ${stack.apiUrl}`);
+  } else {
+    step("no running `npm start` found: starting the stack for this walkthrough");
+    const startLog = path.join(paths.logsDir, "start.log");
+    detail(`its output goes to ${startLog}; it stops when the walkthrough ends`);
+    ownStack = startChild("npm start", process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "scripts", "start.ts")], {
+      cwd: ROOT,
+      logFile: startLog,
+      stopSignal: "SIGINT",
+    });
+    onShutdown(() => stopChild(ownStack!, 30_000));
+    await waitFor(
+      "npm start to be ready",
+      async () => {
+        if (ownStack!.child.exitCode !== null) throw new Error(`npm start failed:\n${tailFile(startLog)}`);
+        stack = runningStack(paths);
+        return stack?.pid === ownStack!.child.pid;
+      },
+      240_000,
+      500,
+    ).catch((error: unknown) => {
+      throw ownStack!.child.exitCode !== null ? new Error(`npm start failed; last lines of ${startLog}:\n${tailFile(startLog)}`) : error;
+    });
+    detail(`stack up (${seconds()}): API ${stack!.apiUrl}`);
+  }
+  try {
+    await walkthrough(stack!, paths);
+  } finally {
+    if (ownStack) {
+      step("stopping the stack this walkthrough started");
+      await stopChild(ownStack, 30_000);
+    }
+  }
+}
+
+async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPaths>): Promise<void> {
+  const chainInfo = stack.chains.find((chain) => chain.local && isLocalChain(chain.id));
+  if (!chainInfo) {
+    throw new Error("npm run demo needs a local chain (it moves the chain's clock and uses Hardhat's test accounts); this stack runs on " +
+      stack.chains.map((chain) => chain.id).join(", "));
+  }
+  const stored = readJson<DemoMerchant>(paths.demoMerchantFile);
+  if (!stored) throw new Error(`No demo merchant in ${paths.demoMerchantFile}: run npm start without --no-demo-merchant.`);
+  const chainId = chainInfo.id;
+  const client = createPublicClient({ transport: http(chainInfo.rpcUrl) }) as PublicClient;
+  const deployment = readDeployment(chainId, process.env.DEPLOYMENTS_DIR ? path.resolve(ROOT, process.env.DEPLOYMENTS_DIR) : undefined);
+  if (!deployment) throw new Error(`No deployments/${chainId}.json: is this the stack npm start runs?`);
+  const usdc = deployment.contracts.MockStablecoin?.address;
+  const api = createApiClient(stack.apiUrl, stored.apiKey);
+  const routes = await servedRoutes(stack.apiUrl);
+  const need = (...wanted: string[]) => {
+    const missing = wanted.filter((route) => !routes.has(route));
+    if (missing.length) {
+      const named = missing.map((route) => route.replace(/^\S+/, (method) => method.toUpperCase()));
+      throw new MissingRoute(`this step needs ${named.join(", ")}, which the API does not serve yet (see ${stack.apiUrl}/docs)`);
+    }
+  };
+  const wallet = (index: number) => walletFor(testAccount(index), chainInfo.rpcUrl);
+  const runId = randomUUID().slice(0, 8);
+
+  // ------------------------------------------------------------------------------------------ 1. merchant
+  step("1. the merchant, as its API key sees itself (GET /v1/merchants/me)");
+  const me = await api.request<{ id: string; name: string; operatorAddress: Address; payoutAddress: Address; chains: { chainId: number; registered: boolean; onchainMerchantId: string | null }[] }>(
+    "GET",
+    "/v1/merchants/me",
+  );
+  const registration = me.chains.find((chain) => chain.chainId === chainId);
+  detail(`${me.id} "${me.name}": on-chain merchant #${registration?.onchainMerchantId} on chain ${chainId}; operator (signs invoices) ${me.operatorAddress}; payout ${me.payoutAddress}`);
+  if (!registration?.registered) throw new Error(`the demo merchant is not registered on chain ${chainId}: restart npm start`);
+
+  // ------------------------------------------------------------------------------------------ 2. ETH invoice
+  step("2. an ETH invoice (POST /v1/invoices with an Idempotency-Key)");
+  need("post /v1/invoices", "get /v1/invoices/{id}");
+  const ethBody = {
+    chainId,
+    amount: "0.05",
+    currency: "ETH",
+    description: "Consulting, one hour",
+    lineItems: [{ description: "Consulting hour", quantity: 1, unitAmount: "0.05" }],
+    customer: { id: "cus_demo_ada", email: "ada@example.com" },
+    metadata: { order: `demo-${runId}-1` },
+  };
+  const ethKey = `demo-${runId}-eth`;
+  const ethInvoice = await api.request<Invoice>("POST", "/v1/invoices", { body: ethBody, idempotencyKey: ethKey });
+  describeInvoice(ethInvoice);
+  const replay = await api.raw("POST", "/v1/invoices", { body: ethBody, idempotencyKey: ethKey });
+  const replayed = (await replay.json()) as Invoice;
+  detail(`the same request again with the same Idempotency-Key → ${replay.status}, same invoice ${replayed.id === ethInvoice.id ? "✓" : "✗"}${replay.headers.get("idempotent-replayed") ? " (Idempotent-Replayed: true)" : ""}`);
+
+  step(`   customer #${CUSTOMER_ETH} pays it with exactly the transactions in payment.evm.transactions`);
+  const ethPaidAt = await payWith(wallet(CUSTOMER_ETH), client, ethInvoice.payment.evm.transactions);
+  const ethPaid = await waitForStatus(api, ethInvoice.id, ["paid"], ethPaidAt);
+  detail(`paid by ${ethPaid.payer} in transaction ${short(ethPaid.paidTransaction ?? "")}; ${ethPaid.heldAmount} ETH held in escrow for the merchant`);
+
+  // ------------------------------------------------------------------------------------------ 3. USDC invoice + refund
+  step("3. a USDC invoice, paid with approve + pay");
+  if (!usdc) throw new Error("this deployment has no MockStablecoin");
+  const usdcInvoice = await api.request<Invoice>("POST", "/v1/invoices", {
+    idempotencyKey: `demo-${runId}-usdc`,
+    body: { chainId, amount: "25.00", currency: "USDC", description: "Annual support plan", customer: { id: "cus_demo_grace" }, metadata: { order: `demo-${runId}-2` } },
+  });
+  describeInvoice(usdcInvoice);
+  const usdcBalance = async (holder: Address) =>
+    formatUnits(await client.readContract({ address: usdc, abi: mockStablecoinAbi, functionName: "balanceOf", args: [holder] }), 6);
+  const usdcCustomer = testAccount(CUSTOMER_USDC).address;
+  detail(`customer #${CUSTOMER_USDC} holds ${await usdcBalance(usdcCustomer)} USDC`);
+  const usdcPaidAt = await payWith(wallet(CUSTOMER_USDC), client, usdcInvoice.payment.evm.transactions);
+  const usdcPaid = await waitForStatus(api, usdcInvoice.id, ["paid"], usdcPaidAt);
+  detail(`paid: ${usdcPaid.heldAmount} USDC held; customer now holds ${await usdcBalance(usdcCustomer)} USDC`);
+
+  step("   the merchant refunds 5.00 USDC of it (POST /v1/invoices/:id/refund; the API sends it with the operator key)");
+  need("post /v1/invoices/{id}/refund");
+  const refund = await api.request<{ transactionHash: Hex; invoice: Invoice }>("POST", `/v1/invoices/${usdcInvoice.id}/refund`, {
+    body: { amount: "5.00" },
+    idempotencyKey: `demo-${runId}-refund`,
+  });
+  detail(`refund transaction ${refund.transactionHash}`);
+  const refunded = await waitForStatus(api, usdcInvoice.id, ["partially_refunded"]);
+  detail(`status ${refunded.status}: ${refunded.refundedAmount} USDC refunded, ${refunded.heldAmount} USDC still held; customer holds ${await usdcBalance(usdcCustomer)} USDC`);
+
+  // ------------------------------------------------------------------------------------------ 4. subscription
+  step("4. a monthly plan (POST /v1/plans; created on-chain with the operator key)");
+  need("post /v1/plans", "get /v1/subscriptions", "get /v1/subscriptions/{id}/charges");
+  const plan = await api.request<Plan>("POST", "/v1/plans", {
+    idempotencyKey: `demo-${runId}-plan`,
+    body: { chainId, currency: "USDC", amount: "9.99", periodSeconds: MONTH },
+  });
+  detail(`${plan.id}: ${plan.amount} ${plan.currency} every ${plan.periodSeconds / 86_400} days`);
+  detail(`plan.subscribe.transactions: ${plan.subscribe.transactions.map((transaction) => transaction.description?.split(":")[0] ?? transaction.to).join(", then ")}`);
+
+  step(`   subscriber #${SUBSCRIBER} subscribes with those transactions`);
+  const subscriber = testAccount(SUBSCRIBER).address;
+  const subscribedAt = Date.now();
+  await payWith(wallet(SUBSCRIBER), client, plan.subscribe.transactions);
+  let subscription: Subscription | undefined;
+  await waitFor("the subscription to be indexed", async () => {
+    const list = await api.request<{ data: Subscription[] }>("GET", "/v1/subscriptions", { query: { subscriber, planId: plan.id } });
+    subscription = list.data.at(-1);
+    return subscription !== undefined;
+  }, 30_000, 100);
+  detail(`${subscription!.id} ${subscription!.status} (visible through the API ${Date.now() - subscribedAt} ms after sending); next charge ${subscription!.nextChargeAmount} USDC at ${subscription!.nextChargeAt}`);
+
+  step("   a month passes on the chain (evm_increaseTime, then a single evm_mine)");
+  const chainTime = await timeTravel(client, MONTH + 60);
+  detail(`chain time is now ${new Date(Number(chainTime) * 1000).toISOString()}`);
+  step(`   a keeper (account #${KEEPER}; anyone may) renews due subscriptions: SubscriptionManager.renew([${subscription!.subscriptionId}])`);
+  const renewal = await wallet(KEEPER).writeContract({
+    address: deployment.contracts.SubscriptionManager.address,
+    abi: subscriptionManagerAbi,
+    functionName: "renew",
+    args: [[BigInt(subscription!.subscriptionId)]],
+    chain: null,
+  });
+  await client.waitForTransactionReceipt({ hash: renewal });
+  let charges: { kind: string; amount: string; periodStart: string; periodEnd: string; transactionHash: Hex }[] = [];
+  await waitFor("the renewal to be indexed", async () => {
+    charges = (await api.request<{ data: typeof charges }>("GET", `/v1/subscriptions/${subscription!.id}/charges`)).data;
+    return charges.length >= 2;
+  }, 30_000, 100);
+  process.stderr.write(
+    `${table(
+      ["charge", "amount", "period start", "period end", "transaction"],
+      charges.map((charge) => [charge.kind, `${charge.amount} USDC`, charge.periodStart, charge.periodEnd, short(charge.transactionHash)]),
+      [1],
+    ).replace(/^/gm, "  ")}\n`,
+  );
+
+  // ------------------------------------------------------------------------------------------ 5. statements
+  step("5. the statements (GET /v1/statements), from yesterday to the chain's now");
+  need("get /v1/statements");
+  // The chain's clock is a month ahead of the wall clock now: start the period before this walkthrough.
+  const from = new Date(Date.now() - 86_400_000).toISOString();
+  for (const currency of ["ETH", "USDC"]) {
+    const statement = await api.request<Statement>("GET", "/v1/statements", { query: { currency, from, limit: 1000 } });
+    for (const part of statement.chains) {
+      process.stdout.write(`\n${currency} statement, chain ${part.chainId}, merchant #${part.onchainMerchantId}, ${statement.from} → ${statement.to}\n`);
+      process.stdout.write(
+        `${table(
+          ["time", "kind", "amount", "counterparty", "invoice / reference", "transaction"],
+          part.entries.map((entry) => [
+            entry.timestamp.replace(".000Z", "Z"),
+            entry.kind,
+            entry.amount,
+            short(entry.counterparty),
+            entry.invoiceId ?? short(entry.reference),
+            short(entry.transactionHash),
+          ]),
+          [2],
+        )}\n`,
+      );
+      process.stdout.write(
+        `opening ${part.openingBalance}  paid ${part.totals.paid}  refunded ${part.totals.refunded}  released ${part.totals.released}  fees ${part.totals.fees}  closing ${part.closingBalance} ${currency}\n`,
+      );
+    }
+    const csv = await api.request<string>("GET", "/v1/statements", { query: { currency, from }, accept: "text/csv" });
+    const file = path.join(paths.dataDir, `demo-statement-${currency.toLowerCase()}.csv`);
+    writeFileSync(file, csv);
+    detail(`${currency} statement as CSV (Accept: text/csv): ${file} (${csv.trim().split("\n").length - 1} entries after the header)`);
+  }
+
+  const eth = formatEther(await client.getBalance({ address: testAccount(CUSTOMER_ETH).address }));
+  process.stdout.write(
+    `\nDone in ${seconds()}. Customer #${CUSTOMER_ETH} now holds ${Number(eth).toFixed(4)} ETH; open ${stack.apiUrl}/docs to try the API yourself.\n`,
+  );
+}
+
+function describeInvoice(invoice: Invoice): void {
+  detail(`${invoice.id}: ${invoice.amount} ${invoice.currency}, status ${invoice.status}`);
+  for (const [index, transaction] of invoice.payment.evm.transactions.entries()) {
+    const value = BigInt(transaction.value) > 0n ? `, value ${formatEther(BigInt(transaction.value))} ETH` : "";
+    detail(`  tx ${index + 1}: to ${transaction.to}${value} — ${transaction.description ?? ""}`);
+  }
+  detail(`  EIP-681 link for wallets: ${invoice.payment.evm.uri.slice(0, 90)}…`);
+}
+
+/** Sends the transactions in order from `wallet`; returns when the last is mined (ms since epoch). */
+async function payWith(wallet: Wallet, client: PublicClient, transactions: Transaction[]): Promise<number> {
+  for (const transaction of transactions) {
+    const hash = await wallet.sendTransaction({ to: transaction.to, data: transaction.data, value: BigInt(transaction.value), chain: null });
+    const receipt = await client.waitForTransactionReceipt({ hash, pollingInterval: 50 });
+    if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
+    detail(`sent ${short(hash)} to ${short(transaction.to)}: mined in block ${receipt.blockNumber}`);
+  }
+  return Date.now();
+}
+
+/** Polls GET /v1/invoices/:id until its status is one of `statuses`. */
+async function waitForStatus(api: ApiClient, id: string, statuses: string[], since?: number): Promise<Invoice> {
+  let invoice: Invoice | undefined;
+  await waitFor(`invoice ${id} to be ${statuses.join(" or ")}`, async () => {
+    invoice = await api.request<Invoice>("GET", `/v1/invoices/${id}`);
+    return statuses.includes(invoice.status);
+  }, 30_000, 25);
+  detail(`GET /v1/invoices/${id} → ${invoice!.status}${since ? ` (${Date.now() - since} ms after the transaction was mined)` : ""}`);
+  return invoice!;
+}
+
+main()
+  .catch((error: unknown) => {
+    const message = error instanceof MissingRoute ? `stopped: ${error.message}` : error instanceof Error ? error.message : String(error);
+    process.stderr.write(`\n✗ npm run demo: ${message}\n`);
+    process.exitCode = 1;
+  })
+  // Idle keep-alive sockets to the API and the node would otherwise hold the process for a few seconds.
+  .finally(() => process.exit());
