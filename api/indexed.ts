@@ -52,6 +52,7 @@ export interface LedgerKindTotal {
 
 export function createIndexedReader(db: IndexedDb) {
   const lower = (value: string) => value.toLowerCase() as Hex;
+  const invoicesInFlight = new Map<string, Promise<IndexedInvoice | undefined>>();
 
   return {
     /** Registry records whose signer is `signer`, on every chain. */
@@ -59,13 +60,24 @@ export function createIndexedReader(db: IndexedDb) {
       return db.select().from(tables.merchant).where(eq(tables.merchant.signer, lower(signer)));
     },
 
-    async invoice(chainId: number, key: Hex): Promise<IndexedInvoice | undefined> {
-      const rows = await db
-        .select()
-        .from(tables.invoice)
-        .where(and(eq(tables.invoice.chainId, chainId), eq(tables.invoice.key, lower(key))))
-        .limit(1);
-      return rows[0];
+    /**
+     * The indexed state of one invoice. Concurrent reads of the same invoice share one query (clients polling
+     * for payment ask for the same row many times a second); nothing is cached beyond the query in flight.
+     */
+    invoice(chainId: number, key: Hex): Promise<IndexedInvoice | undefined> {
+      const id = `${chainId}:${lower(key)}`;
+      let pending = invoicesInFlight.get(id);
+      if (!pending) {
+        pending = db
+          .select()
+          .from(tables.invoice)
+          .where(and(eq(tables.invoice.chainId, chainId), eq(tables.invoice.key, lower(key))))
+          .limit(1)
+          .then((rows) => rows[0])
+          .finally(() => invoicesInFlight.delete(id));
+        invoicesInFlight.set(id, pending);
+      }
+      return pending;
     },
 
     /** Indexed state of many invoices of one chain, by key. */

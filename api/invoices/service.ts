@@ -116,14 +116,34 @@ async function chainState(deps: ApiDeps, chainId: number, wantClock: boolean): P
 }
 
 /** One invoice of `merchant`, or a 404 problem (also for other merchants' invoices). */
+/**
+ * Stored invoices are immutable but for `voidedAt`, so reads are cached briefly: this process forgets a row as
+ * soon as it voids it, and another replica sees a void within `ROW_CACHE_MS` (the on-chain void is indexed too).
+ */
+const ROW_CACHE_MS = 5_000;
+const ROW_CACHE_LIMIT = 10_000;
+const rowCache = new Map<string, { row: InvoiceRow; expires: number }>();
+
+export function forgetInvoiceRow(id: string): void {
+  rowCache.delete(id);
+}
+
 export async function loadInvoice(deps: ApiDeps, merchant: MerchantRecord, id: string): Promise<InvoiceRow> {
   if (id.length > MAX_ID_LENGTH) throw problem.notFound(`Invoice ${id.slice(0, MAX_ID_LENGTH)}…`);
+  const cached = rowCache.get(id);
+  if (cached && cached.expires > Date.now()) {
+    // The merchant check applies to cached rows too: another merchant's id is simply not found.
+    if (cached.row.merchantId !== merchant.id) throw problem.notFound(`Invoice ${id}`);
+    return cached.row;
+  }
   const rows = await deps.store.db
     .select()
     .from(invoices)
     .where(and(eq(invoices.id, id), eq(invoices.merchantId, merchant.id)))
     .limit(1);
   if (!rows[0]) throw problem.notFound(`Invoice ${id}`);
+  if (rowCache.size >= ROW_CACHE_LIMIT) rowCache.clear();
+  rowCache.set(id, { row: rows[0], expires: Date.now() + ROW_CACHE_MS });
   return rows[0];
 }
 
@@ -470,6 +490,7 @@ export async function voidInvoice(deps: ApiDeps, merchant: MerchantRecord, row: 
         .set({ voidedAt: new Date() })
         .where(and(eq(invoices.id, row.id), eq(invoices.merchantId, merchant.id)))
         .returning();
+      forgetInvoiceRow(row.id);
       if (updated) row = updated;
     }
   });

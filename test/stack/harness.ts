@@ -26,6 +26,7 @@ import { readDeployment, type Deployment } from "../../contracts/addresses";
 
 export const ROOT = path.join(__dirname, "..", "..");
 const BIN = path.join(ROOT, "node_modules", ".bin");
+const PONDER_CLI = path.join(ROOT, "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
 const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
 
 /** Hardhat's funded test accounts (index 0 deploys; the others are free for tests). */
@@ -87,6 +88,8 @@ export interface StackOptions {
   /** Use this Postgres for the indexer and the API store instead of PGlite. */
   databaseUrl?: string;
   env?: Record<string, string>;
+  /** Node.js flags for the Ponder process (e.g. `--cpu-prof` when profiling the API). */
+  nodeArgs?: string[];
 }
 
 const children = new Set<ChildProcess>();
@@ -164,7 +167,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let schema = `cb_${Date.now().toString(36)}`;
   let ponder: ChildProcess | undefined;
   const startPonder = async (attempts = 2) => {
-    const child = launch(path.join(BIN, "ponder"), ["start", "--root", "indexer", "--schema", schema, "--port", String(apiPort)], ponderEnv, logFile);
+    const ponderArgs = ["start", "--root", "indexer", "--schema", schema, "--port", String(apiPort)];
+    const child = options.nodeArgs
+      ? launch(process.execPath, [...options.nodeArgs, PONDER_CLI, ...ponderArgs], ponderEnv, logFile)
+      : launch(path.join(BIN, "ponder"), ponderArgs, ponderEnv, logFile);
     ponder = child;
     let exitCode: number | null | undefined;
     child.once("exit", (code) => (exitCode = code));
