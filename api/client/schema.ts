@@ -341,7 +341,7 @@ export interface paths {
         };
         /**
          * List invoices, newest first
-         * @description Cursor pagination: pass `nextCursor` as `startingAfter`. With a `status` filter a page may hold fewer than `limit` invoices while `hasMore` is true (at most 2,000 invoices are examined per page).
+         * @description Cursor pagination: pass `nextCursor` as `cursor`. With a `status` filter a page may hold fewer than `limit` invoices while `hasMore` is true (at most 2,000 invoices are examined per page).
          */
         get: {
             parameters: {
@@ -355,7 +355,7 @@ export interface paths {
                     createdBefore?: string;
                     limit?: number;
                     /** @description The `nextCursor` of the previous page */
-                    startingAfter?: string;
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -2067,7 +2067,7 @@ export interface components {
         InvoiceList: {
             data: components["schemas"]["Invoice"][];
             hasMore: boolean;
-            /** @description Pass as `startingAfter` for the next page */
+            /** @description Pass as `cursor` for the next page */
             nextCursor: string | null;
         };
         InvoiceAction: {

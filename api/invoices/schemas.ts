@@ -128,7 +128,7 @@ export const ListInvoicesQuery = z
     createdAfter: z.iso.datetime({ offset: true }).optional().openapi({ description: "Only invoices created after this instant" }),
     createdBefore: z.iso.datetime({ offset: true }).optional().openapi({ description: "Only invoices created before this instant" }),
     limit: z.coerce.number().int().min(1).max(100).default(20),
-    startingAfter: z
+    cursor: z
       .string()
       .max(200)
       .optional()
@@ -228,7 +228,7 @@ export const InvoiceListSchema = z
   .object({
     data: z.array(InvoiceSchema),
     hasMore: z.boolean(),
-    nextCursor: z.string().nullable().openapi({ description: "Pass as `startingAfter` for the next page" }),
+    nextCursor: z.string().nullable().openapi({ description: "Pass as `cursor` for the next page" }),
   })
   .openapi("InvoiceList");
 

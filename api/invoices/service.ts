@@ -298,7 +298,7 @@ export interface ListFilters {
   createdAfter?: string;
   createdBefore?: string;
   limit: number;
-  startingAfter?: string;
+  cursor?: string;
 }
 
 const CURSOR_PREFIX = "cur_";
@@ -319,7 +319,7 @@ function decodeCursor(cursor: string): number {
       // fall through
     }
   }
-  throw problem.validation([{ field: "startingAfter", message: "is not a cursor returned by this API (use `nextCursor`)" }]);
+  throw problem.validation([{ field: "cursor", message: "is not a cursor returned by this API (use `nextCursor`)" }]);
 }
 
 async function indexedFor(deps: ApiDeps, rows: InvoiceRow[]) {
@@ -351,7 +351,7 @@ export async function listInvoices(
   if (filters.chainId !== undefined) conditions.push(eq(invoices.chainId, filters.chainId));
   if (filters.createdAfter !== undefined) conditions.push(gt(invoices.createdAt, new Date(filters.createdAfter)));
   if (filters.createdBefore !== undefined) conditions.push(lt(invoices.createdAt, new Date(filters.createdBefore)));
-  let cursor = filters.startingAfter !== undefined ? decodeCursor(filters.startingAfter) : undefined;
+  let cursor = filters.cursor !== undefined ? decodeCursor(filters.cursor) : undefined;
 
   const fetchRows = (count: number, after: number | undefined) =>
     deps.store.db

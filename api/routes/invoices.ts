@@ -169,7 +169,7 @@ export function invoiceRoutes(deps: ApiDeps) {
     tags: ["Invoices"],
     summary: "List invoices, newest first",
     description:
-      "Cursor pagination: pass `nextCursor` as `startingAfter`. With a `status` filter a page may hold fewer than `limit` invoices while `hasMore` is true (at most 2,000 invoices are examined per page).",
+      "Cursor pagination: pass `nextCursor` as `cursor`. With a `status` filter a page may hold fewer than `limit` invoices while `hasMore` is true (at most 2,000 invoices are examined per page).",
     security: BEARER,
     middleware: [requireScope("invoices:read")] as const,
     request: { query: ListInvoicesQuery },

@@ -310,7 +310,7 @@ describe("stack: API errors", function () {
     await expectProblem(await stack.api("GET", "/v1/invoices?limit=0", { key: merchant.apiKey }), 422, ["limit"]);
     await expectProblem(await stack.api("GET", "/v1/invoices?limit=101", { key: merchant.apiKey }), 422, ["limit"]);
     await expectProblem(await stack.api("GET", "/v1/invoices?status=lost", { key: merchant.apiKey }), 422, ["status"]);
-    await expectProblem(await stack.api("GET", "/v1/invoices?startingAfter=garbage", { key: merchant.apiKey }), 422, ["startingAfter"]);
+    await expectProblem(await stack.api("GET", "/v1/invoices?cursor=garbage", { key: merchant.apiKey }), 422, ["cursor"]);
     await expectProblem(await stack.api("GET", "/v1/invoices?createdAfter=yesterday", { key: merchant.apiKey }), 422, ["createdAfter"]);
     await expectProblem(await stack.api("GET", "/v1/invoices?sort=asc", { key: merchant.apiKey }), 422, ["sort"]);
   });

@@ -482,7 +482,7 @@ describe("stack: invoices", function () {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const page: ListJson = await list(`customerId=${customer}&limit=2${cursor ? `&startingAfter=${encodeURIComponent(cursor)}` : ""}`);
+      const page: ListJson = await list(`customerId=${customer}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
       pages += 1;
       expect(page.data.length).to.be.at.most(2);
       seen.push(...page.data.map((invoice) => invoice.id));
@@ -499,7 +499,7 @@ describe("stack: invoices", function () {
     const open = await list(`customerId=${customer}&status=open&limit=2`);
     expect(open.data.map((invoice) => invoice.id)).to.deep.equal([newestFirst[0], newestFirst[1]]);
     expect(open.hasMore).to.equal(true);
-    const openRest = await list(`customerId=${customer}&status=open&limit=2&startingAfter=${encodeURIComponent(open.nextCursor!)}`);
+    const openRest = await list(`customerId=${customer}&status=open&limit=2&cursor=${encodeURIComponent(open.nextCursor!)}`);
     expect(openRest.data.map((invoice) => invoice.id)).to.deep.equal([newestFirst[2], newestFirst[4]]);
     expect(openRest.hasMore).to.equal(false);
 
