@@ -50,14 +50,24 @@ export interface LedgerKindTotal {
   count: number;
 }
 
+const REGISTRATION_CACHE_MS = 2_000;
+
 export function createIndexedReader(db: IndexedDb) {
   const lower = (value: string) => value.toLowerCase() as Hex;
   const invoicesInFlight = new Map<string, Promise<IndexedInvoice | undefined>>();
+  const registrations = new Map<string, { rows: IndexedMerchant[]; expires: number }>();
 
   return {
-    /** Registry records whose signer is `signer`, on every chain. */
+    /**
+     * Registry records whose signer is `signer`, on every chain. Found records are remembered for
+     * `REGISTRATION_CACHE_MS` (every invoice creation asks); a merchant not yet registered is asked again each time.
+     */
     async merchantsBySigner(signer: Address): Promise<IndexedMerchant[]> {
-      return db.select().from(tables.merchant).where(eq(tables.merchant.signer, lower(signer)));
+      const cached = registrations.get(lower(signer));
+      if (cached && cached.expires > Date.now()) return cached.rows;
+      const rows = await db.select().from(tables.merchant).where(eq(tables.merchant.signer, lower(signer)));
+      if (rows.length > 0) registrations.set(lower(signer), { rows, expires: Date.now() + REGISTRATION_CACHE_MS });
+      return rows;
     },
 
     /**

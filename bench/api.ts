@@ -240,17 +240,20 @@ async function measureBackfill(stack: Stack, events: number): Promise<void> {
   const head = await chain.client.getBlockNumber();
   const started = performance.now();
   await stack.restartIndexer({ fresh: true });
+  // The server answers before the backfill starts: time the backfill from there, and report start-up apart.
+  const serving = performance.now();
   await waitUntil("backfill", async () => {
     const status = (await (await fetch(`${stack.apiUrl}/status`)).json()) as Record<string, { block?: { number: number } }>;
     return (status[`chain${chain.id}`]?.block?.number ?? 0) >= Number(head);
   }, 600_000);
-  const seconds = (performance.now() - started) / 1000;
+  const done = performance.now();
+  const backfillSeconds = (done - serving) / 1000;
   record({
     measure: `indexer backfill, ${events} events in blocks of ${BATCH} (Postgres)`,
-    value: `${Math.round(events / seconds)} events/s (${seconds.toFixed(1)} s incl. start-up)`,
+    value: `${Math.round(events / backfillSeconds)} events/s (${backfillSeconds.toFixed(1)} s; process start-up before it ${((serving - started) / 1000).toFixed(1)} s)`,
     baseline: "Ponder's default reaches ~4,200 events/s here (TOOLCHAIN)",
     target: "≥ 5,000 events/s",
-    met: events / seconds >= 5000 ? "yes" : "no",
+    met: events / backfillSeconds >= 5000 ? "yes" : "no",
   });
 }
 

@@ -8,6 +8,7 @@ import {
   type Address,
   type Hex,
   type LocalAccount,
+  type PrivateKeyAccount,
   type TypedDataDomain,
   type WalletClient,
   zeroAddress,
@@ -95,6 +96,16 @@ export function invoiceKey(domain: BillingEscrowDomain, invoice: Invoice): Hex {
 /** Signs an invoice with a local account (a merchant signer key held by a service). */
 export function signInvoice(signer: LocalAccount, domain: BillingEscrowDomain, invoice: Invoice): Promise<Hex> {
   return signer.signTypedData(invoiceTypedData(domain, invoice));
+}
+
+/** Signs an invoice with a private-key account and returns its key as well, hashing the typed data once. */
+export async function signInvoiceAndKey(
+  signer: PrivateKeyAccount,
+  domain: BillingEscrowDomain,
+  invoice: Invoice,
+): Promise<{ key: Hex; signature: Hex }> {
+  const key = invoiceKey(domain, invoice);
+  return { key, signature: await signer.sign({ hash: key }) };
 }
 
 /** Signs an invoice through a wallet client (a browser wallet or a JSON-RPC account). */

@@ -17,7 +17,7 @@ import {
   type TransactionReceipt,
 } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
-import { billingEscrowDomain, buildInvoice, invoiceKey, signInvoice } from "../../contracts/invoice";
+import { billingEscrowDomain, buildInvoice, signInvoiceAndKey } from "../../contracts/invoice";
 import { newId } from "../auth";
 import type { ChainRuntime, TokenInfo } from "../chains";
 import type { ApiDeps, MerchantRecord } from "../env";
@@ -248,8 +248,7 @@ export async function createInvoice(
     detailsHash: detailsHash(details),
   });
   const domain = billingEscrowDomain(chain.id, chain.escrow);
-  const key = invoiceKey(domain, terms);
-  const signature = await signInvoice(operatorAccount(merchant, deps.config.operatorKeySecret), domain, terms);
+  const { key, signature } = await signInvoiceAndKey(operatorAccount(merchant, deps.config.operatorKeySecret), domain, terms);
   const head = await chain.headBlock().catch(() => undefined);
 
   return deps.store.db.transaction(async (tx) => {

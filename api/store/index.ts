@@ -25,7 +25,7 @@ export async function openStore(options: { databaseUrl?: string; directory: stri
     const { Pool } = await import("pg");
     const { drizzle } = await import("drizzle-orm/node-postgres");
     const { migrate } = await import("drizzle-orm/node-postgres/migrator");
-    const pool = new Pool({ connectionString: options.databaseUrl, max: 10 });
+    const pool = new Pool({ connectionString: options.databaseUrl, max: 20 });
     const db = drizzle(pool, { schema });
     const lockClient = await pool.connect();
     try {
