@@ -317,7 +317,7 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
 
   const eth = formatEther(await client.getBalance({ address: testAccount(CUSTOMER_ETH).address }));
   process.stdout.write(
-    `\nDone in ${seconds()}. Customer #${CUSTOMER_ETH} now holds ${Number(eth).toFixed(4)} ETH; open ${stack.apiUrl}/docs to try the API yourself.\n`,
+    `\nDone in ${seconds()}. Customer #${CUSTOMER_ETH} now holds ${eth} ETH; open ${stack.apiUrl}/docs to try the API yourself.\n`,
   );
 }
 

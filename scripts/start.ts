@@ -398,7 +398,10 @@ async function summary(
       const usdc = token
         ? formatUnits(await local.client.readContract({ address: token, abi: mockStablecoinAbi, functionName: "balanceOf", args: [account.address] }), decimals)
         : "0";
-      lines.push(`  #${index} ${account.address}  ${Number(eth).toFixed(2).padStart(9)} ETH  ${usdc.padStart(6)} USDC  ${roles[index]}`.trimEnd());
+      // Truncated as text to two decimals for the table: money never goes through a float.
+      const [whole, fraction = ""] = eth.split(".");
+      const ethShown = `${whole}.${fraction.padEnd(2, "0").slice(0, 2)}`;
+      lines.push(`  #${index} ${account.address}  ${ethShown.padStart(9)} ETH  ${usdc.padStart(6)} USDC  ${roles[index]}`.trimEnd());
       lines.push(`     key ${testAccountKey(index)}`);
     }
   }
