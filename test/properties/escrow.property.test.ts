@@ -32,18 +32,16 @@ import {
   balanceOfData,
   callUint,
   Clock,
-  describeOutcome,
   ethBalance,
   fcParams,
   PropertyViolation,
   rawCall,
-  sendAt,
   mismatches,
   w,
   words,
   zeroFees,
   TX,
-  type Outcome,
+  runStep,
 } from "./harness";
 
 // ------------------------------------------------------------------------------------------------ constants
@@ -908,37 +906,23 @@ class EscrowModel {
 
   async step(a: Action): Promise<void> {
     const plan = await this.plan(a);
-    const index = this.trace.length + 1;
     if (plan === null) return;
-    if ("time" in plan) {
-      await this.clock.increase(plan.time);
-      this.trace.push(`${index}. ${plan.desc} -> now ${this.clock.now}`);
-      const obs = await this.observe();
-      this.flows(this.last, obs, undefined);
-      this.check(obs);
-      this.last = obs;
-      return;
-    }
-    const before = this.last;
-    const out: Outcome = await sendAt(this.clock, this.ifaces, plan.send);
-    this.trace.push(`${index}. @${out.T} ${plan.desc} -> ${describeOutcome(out)}${plan.errs.length ? ` (model: revert ${plan.errs.join("|")})` : " (model: ok)"}`);
-    const after = await this.observe();
-    if (plan.errs.length > 0) {
-      if (out.ok) this.fail(`expected a revert (${plan.errs.join("|")}) but the transaction succeeded`);
-      if (!out.error) this.fail(`reverted without a custom error: ${describeOutcome(out)}`);
-      if (!plan.errs.includes(out.error.name)) this.fail(`reverted with ${out.error.name}, expected one of ${plan.errs.join("|")}`);
-      // Invoices created by this very step (a fresh invoice that failed to pay) were not in `before`.
-      const comparable = { ...after, inv: after.inv.slice(0, before.inv.length) };
-      const differences = mismatches(comparable, before);
-      if (differences.length > 0) this.fail(`a reverted action changed state (chain = after, model = before):\n  ${differences.join("\n  ")}`);
-    } else {
-      if (!out.ok) this.fail(`expected success but: ${describeOutcome(out)}`);
-      plan.apply();
-      this.recordEvents(out.logs);
-    }
-    this.flows(before, after, out.ok ? plan : undefined);
-    this.check(after);
-    this.last = after;
+    this.last = await runStep(
+      {
+        clock: this.clock,
+        trace: this.trace,
+        ifaces: this.ifaces,
+        observe: () => this.observe(),
+        flows: (before, after, done) => this.flows(before, after, done),
+        check: (obs) => this.check(obs),
+        fail: (message) => this.fail(message),
+        // Invoices created by this very step (a fresh invoice that failed to pay) were not in `before`.
+        unchangedByRevert: (after, before) => ({ ...after, inv: after.inv.slice(0, before.inv.length) }),
+        onSuccess: (_done, _before, logs) => this.recordEvents(logs),
+      },
+      this.last,
+      plan,
+    );
   }
 
   private recordEvents(logs: readonly { address: string; topics: readonly string[]; data: string }[]): void {

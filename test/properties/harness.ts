@@ -186,3 +186,69 @@ export class PropertyViolation extends Error {
 export function w<T>(weight: number, arbitrary: fc.Arbitrary<T>): fc.WeightedArbitrary<T> {
   return { weight, arbitrary };
 }
+
+/** A transaction the model plans, with the custom errors it predicts (none: it must succeed). */
+export interface TxPlanBase {
+  desc: string;
+  errs: string[];
+  send: () => Promise<{ wait(): Promise<unknown> }>;
+  apply: () => void;
+}
+
+export type StepPlan<P extends TxPlanBase> = P | { desc: string; time: number };
+
+export type TxLogs = readonly { address: string; topics: readonly string[]; data: string }[];
+
+/** What a model provides so `runStep` can drive one step against the chain and check it. */
+export interface SteppedModel<O, P extends TxPlanBase> {
+  readonly clock: Clock;
+  readonly trace: string[];
+  readonly ifaces: Interface[];
+  observe(): Promise<O>;
+  /** Accounts for money that moved between two observations (`plan` is set when a transaction succeeded). */
+  flows(before: O, after: O, plan: P | undefined): void;
+  /** The invariants, on one observation. */
+  check(obs: O): void;
+  fail(message: string): never;
+  /** The part of `after` that a reverted transaction must leave equal to `before` (default: all of it). */
+  unchangedByRevert?(after: O, before: O): O;
+  /** Extra checks or records on a successful transaction, after the model applied it. */
+  onSuccess?(plan: P, before: O, logs: TxLogs): void;
+}
+
+/**
+ * One step of a model-based property: a time jump, or a transaction sent at the model's next timestamp. A
+ * transaction the model predicts to revert must revert with one of the predicted custom errors and change
+ * nothing; one it predicts to succeed must succeed, then the model applies it. Either way the money flows
+ * and the invariants are checked on a fresh observation, which is returned as the model's new `last`.
+ */
+export async function runStep<O, P extends TxPlanBase>(model: SteppedModel<O, P>, last: O, plan: StepPlan<P>): Promise<O> {
+  const index = model.trace.length + 1;
+  if ("time" in plan) {
+    await model.clock.increase(plan.time);
+    model.trace.push(`${index}. ${plan.desc} -> now ${model.clock.now}`);
+    const obs = await model.observe();
+    model.flows(last, obs, undefined);
+    model.check(obs);
+    return obs;
+  }
+  const out: Outcome = await sendAt(model.clock, model.ifaces, plan.send);
+  model.trace.push(
+    `${index}. @${out.T} ${plan.desc} -> ${describeOutcome(out)}${plan.errs.length ? ` (model: revert ${plan.errs.join("|")})` : " (model: ok)"}`,
+  );
+  const after = await model.observe();
+  if (plan.errs.length > 0) {
+    if (out.ok) model.fail(`expected a revert (${plan.errs.join("|")}) but the transaction succeeded`);
+    if (!out.error) model.fail(`reverted without a custom error: ${describeOutcome(out)}`);
+    if (!plan.errs.includes(out.error.name)) model.fail(`reverted with ${out.error.name}, expected one of ${plan.errs.join("|")}`);
+    const differences = mismatches(model.unchangedByRevert ? model.unchangedByRevert(after, last) : after, last);
+    if (differences.length > 0) model.fail(`a reverted action changed state (chain = after, model = before):\n  ${differences.join("\n  ")}`);
+  } else {
+    if (!out.ok) model.fail(`expected success but: ${describeOutcome(out)}`);
+    plan.apply();
+    model.onSuccess?.(plan, last, out.logs);
+  }
+  model.flows(last, after, out.ok ? plan : undefined);
+  model.check(after);
+  return after;
+}

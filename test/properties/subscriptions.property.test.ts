@@ -31,18 +31,16 @@ import {
   balanceOfData,
   callUint,
   Clock,
-  describeOutcome,
   fcParams,
   mismatches,
   PropertyViolation,
   rawCall,
-  sendAt,
   show,
   w,
   words,
   zeroFees,
   TX,
-  type Outcome,
+  runStep,
 } from "./harness";
 
 // ------------------------------------------------------------------------------------------------ constants
@@ -795,35 +793,23 @@ class SubscriptionsModel {
 
   async step(a: Action): Promise<void> {
     const plan = this.plan(a);
-    const index = this.trace.length + 1;
     if (plan === null) return;
-    if ("time" in plan) {
-      await this.clock.increase(plan.time);
-      this.trace.push(`${index}. ${plan.desc} -> now ${this.clock.now}`);
-      const obs = await this.observe();
-      this.flows(this.last, obs, undefined);
-      this.check(obs);
-      this.last = obs;
-      return;
-    }
-    const before = this.last;
-    const out: Outcome = await sendAt(this.clock, this.ifaces, plan.send);
-    this.trace.push(`${index}. @${out.T} ${plan.desc} -> ${describeOutcome(out)}${plan.errs.length ? ` (model: revert ${plan.errs.join("|")})` : " (model: ok)"}`);
-    const after = await this.observe();
-    if (plan.errs.length > 0) {
-      if (out.ok) this.fail(`expected a revert (${plan.errs.join("|")}) but the transaction succeeded`);
-      if (!out.error) this.fail(`reverted without a custom error: ${describeOutcome(out)}`);
-      if (!plan.errs.includes(out.error.name)) this.fail(`reverted with ${out.error.name}, expected one of ${plan.errs.join("|")}`);
-      const differences = mismatches(after, before);
-      if (differences.length > 0) this.fail(`a reverted action changed state (chain = after, model = before):\n  ${differences.join("\n  ")}`);
-    } else {
-      if (!out.ok) this.fail(`expected success but: ${describeOutcome(out)}`);
-      if (plan.cancel) this.checkCancel(plan.cancel, before, out.logs);
-      plan.apply();
-    }
-    this.flows(before, after, out.ok ? plan : undefined);
-    this.check(after);
-    this.last = after;
+    this.last = await runStep(
+      {
+        clock: this.clock,
+        trace: this.trace,
+        ifaces: this.ifaces,
+        observe: () => this.observe(),
+        flows: (before, after, done) => this.flows(before, after, done),
+        check: (obs) => this.check(obs),
+        fail: (message) => this.fail(message),
+        onSuccess: (done, before, logs) => {
+          if (done.cancel) this.checkCancel(done.cancel, before, logs);
+        },
+      },
+      this.last,
+      plan,
+    );
   }
 
   /** A cancel refunds at most the unearned charge, and exactly what the model expects. */
