@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -14,6 +14,8 @@ import {
   createWalletClient,
   http,
   parseEther,
+  parseUnits,
+  type Abi,
   type Address,
   type Hex,
   type PublicClient,
@@ -52,6 +54,17 @@ export async function waitUntil(what: string, probe: () => Promise<boolean>, tim
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** The mock stablecoin the local deployments carry (mint, approve, balanceOf, …), as compiled. */
+export const mockStablecoinArtifact = JSON.parse(
+  readFileSync(path.join(ROOT, "artifacts", "contracts", "test", "MockStablecoin.sol", "MockStablecoin.json"), "utf8"),
+) as { abi: Abi; bytecode: Hex };
+export const mockStablecoinAbi = mockStablecoinArtifact.abi;
+
+/** Base units of the 6-decimal mock USDC, from a decimal amount (exact: parsed as text, never a float). */
+export function usdc(amount: number | string): bigint {
+  return parseUnits(String(amount), 6);
 }
 
 export type TestWallet = WalletClient<Transport, undefined, Account>;

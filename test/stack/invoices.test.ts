@@ -5,8 +5,6 @@
  */
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import {
   createTestClient,
   encodeFunctionData,
@@ -18,7 +16,6 @@ import {
   recoverTypedDataAddress,
   stringToBytes,
   zeroAddress,
-  type Abi,
   type Address,
   type Hex,
   type TypedDataDefinition,
@@ -26,7 +23,7 @@ import {
 import { billingEscrowAbi } from "../../contracts/abi";
 import type { Invoice as Terms } from "../../contracts/invoice";
 import { canonicalJson } from "../../api/invoices/details";
-import { createMerchant, ROOT, startStack, testAccount, waitUntil, type LocalChain, type Stack, type TestMerchant } from "./harness";
+import { createMerchant, startStack, testAccount, waitUntil, type LocalChain, type Stack, type TestMerchant, mockStablecoinAbi, mockStablecoinArtifact } from "./harness";
 
 interface TermsJson {
   merchantId: string;
@@ -94,9 +91,6 @@ interface ListJson {
   nextCursor: string | null;
 }
 
-const tokenArtifact = JSON.parse(
-  readFileSync(path.join(ROOT, "artifacts", "contracts", "test", "MockStablecoin.sol", "MockStablecoin.json"), "utf8"),
-) as { abi: Abi; bytecode: Hex };
 
 function termsOf(json: TermsJson): Terms {
   return {
@@ -192,14 +186,14 @@ describe("stack: invoices", function () {
   }
 
   async function usdcBalance(account: Address): Promise<bigint> {
-    return (await chain.client.readContract({ address: usdc, abi: tokenArtifact.abi, functionName: "balanceOf", args: [account] })) as bigint;
+    return (await chain.client.readContract({ address: usdc, abi: mockStablecoinAbi, functionName: "balanceOf", args: [account] })) as bigint;
   }
 
   async function mintUsdc(to: Address, amount: string): Promise<void> {
     const wallet = chain.wallet(0);
     const hash = await wallet.writeContract({
       address: usdc,
-      abi: tokenArtifact.abi,
+      abi: mockStablecoinAbi,
       functionName: "mint",
       args: [to, parseUnits(amount, 6)],
       chain: null,
@@ -302,7 +296,7 @@ describe("stack: invoices", function () {
     expect(approve.to).to.equal(usdc);
     expect(approve.description).to.match(/skip/i);
     expect(approve.data).to.equal(
-      encodeFunctionData({ abi: tokenArtifact.abi, functionName: "approve", args: [escrow, 12_500_000n] }),
+      encodeFunctionData({ abi: mockStablecoinAbi, functionName: "approve", args: [escrow, 12_500_000n] }),
     );
     expect(pay.to).to.equal(escrow);
     expect(pay.value).to.equal("0");
@@ -443,8 +437,8 @@ describe("stack: invoices", function () {
   it("creates an invoice in any ERC-20 by address, reading its decimals and symbol on-chain", async () => {
     const deployer = chain.wallet(0);
     const hash = await deployer.deployContract({
-      abi: tokenArtifact.abi,
-      bytecode: tokenArtifact.bytecode,
+      abi: mockStablecoinAbi,
+      bytecode: mockStablecoinArtifact.bytecode,
       args: ["Euro Coin", "EURC", 2],
       chain: null,
     });

@@ -5,8 +5,6 @@
  * entry, and a customer's statement must show their invoices, payments, refunds and subscriptions.
  */
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { parseEventLogs, type Abi, type Address, type Hex } from "viem";
 import { billingEscrowAbi, subscriptionManagerAbi } from "../../contracts/abi";
 import type { Invoice } from "../../contracts/invoice";
@@ -14,13 +12,9 @@ import type { ApiDeps } from "../../api/env";
 import type { LedgerCursor, LedgerEntry, OnchainMerchant } from "../../api/indexed";
 import { CSV_BATCH, CSV_COLUMNS, statementCsv } from "../../api/statements/csv";
 import type { StatementScope } from "../../api/statements/ledger";
-import { createMerchant, ROOT, startStack, type LocalChain, type Stack, type TestMerchant } from "./harness";
+import { createMerchant, startStack, type LocalChain, type Stack, type TestMerchant, mockStablecoinAbi, usdc } from "./harness";
 
-const USDC = (units: number) => BigInt(Math.round(units * 1e6));
 const CUSTOMER = "cus_statement";
-const mockStablecoinAbi = JSON.parse(
-  readFileSync(path.join(ROOT, "artifacts/contracts/test/MockStablecoin.sol/MockStablecoin.json"), "utf8"),
-).abi as Abi;
 
 interface Transaction {
   to: Address;
@@ -172,7 +166,7 @@ describe("stack: statements", function () {
     token = chain.deployment.contracts.MockStablecoin!.address;
     merchant = await createMerchant(stack, 1, "Statements merchant");
     for (const wallet of [PAYER, OTHER_SUBSCRIBER]) {
-      await write(wallet, { address: token, abi: mockStablecoinAbi, functionName: "mint", args: [chain.wallet(wallet).account.address, USDC(1_000)] });
+      await write(wallet, { address: token, abi: mockStablecoinAbi, functionName: "mint", args: [chain.wallet(wallet).account.address, usdc(1_000)] });
     }
   });
   after(async () => {
@@ -212,7 +206,7 @@ describe("stack: statements", function () {
     await pay(first);
     await pay(second);
     // The owner wallet is an operator of the merchant: it may refund directly on the escrow.
-    await write(1, { address: escrow, abi: billingEscrowAbi as Abi, functionName: "refund", args: [termsOf(second), USDC(5)] });
+    await write(1, { address: escrow, abi: billingEscrowAbi as Abi, functionName: "refund", args: [termsOf(second), usdc(5)] });
     // The payer confirms delivery of the first order, releasing it at once.
     await write(PAYER, { address: escrow, abi: billingEscrowAbi as Abi, functionName: "release", args: [termsOf(first)] });
 
@@ -260,12 +254,12 @@ describe("stack: statements", function () {
     expect(statement.entries.map((entry) => entry.kind).sort()).to.deep.equal(
       ["payment", "payment", "payment", "refund", "release", "subscription_charge", "subscription_charge", "subscription_refund", "withdrawal"].sort(),
     );
-    expect(BigInt(statement.totals.paidBaseUnits)).to.equal(USDC(10 + 20 + 7.5 + 10 + 10));
+    expect(BigInt(statement.totals.paidBaseUnits)).to.equal(usdc(10 + 20 + 7.5 + 10 + 10));
     expect(BigInt(statement.totals.paidBaseUnits)).to.equal(sumOf("payment", "subscription_charge"));
     expect(BigInt(statement.totals.refundedBaseUnits)).to.equal(-sumOf("refund", "subscription_refund"));
     expect(BigInt(statement.totals.releasedBaseUnits)).to.equal(-sumOf("release", "withdrawal"));
     expect(statement.totals.fees).to.equal("0.00");
-    expect(BigInt(statement.totals.refundedBaseUnits)).to.equal(USDC(5) + subscriptionRefund);
+    expect(BigInt(statement.totals.refundedBaseUnits)).to.equal(usdc(5) + subscriptionRefund);
     const { paidBaseUnits, refundedBaseUnits, releasedBaseUnits, feesBaseUnits } = statement.totals;
     expect(BigInt(statement.closingBalanceBaseUnits)).to.equal(BigInt(paidBaseUnits) - BigInt(refundedBaseUnits) - BigInt(releasedBaseUnits) - BigInt(feesBaseUnits));
     expect(BigInt(statement.closingBalanceBaseUnits)).to.equal(await heldOnchain());

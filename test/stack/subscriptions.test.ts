@@ -4,18 +4,12 @@
  * a past-due renewal, a merchant cancel with its refund, plan changes, listing and isolation between merchants.
  */
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { parseEventLogs, type Abi, type Address, type Hex } from "viem";
+import { parseEventLogs, type Address, type Hex } from "viem";
 import { subscriptionManagerAbi } from "../../contracts/abi";
-import { createMerchant, ROOT, startStack, waitUntil, type LocalChain, type Stack, type TestMerchant } from "./harness";
+import { createMerchant, startStack, waitUntil, type LocalChain, type Stack, type TestMerchant, mockStablecoinAbi, usdc } from "./harness";
 
 const MONTH = 30 * 86_400;
 const GRACE = 3 * 86_400;
-const USDC = (units: number) => BigInt(Math.round(units * 1e6));
-const mockStablecoinAbi = JSON.parse(
-  readFileSync(path.join(ROOT, "artifacts/contracts/test/MockStablecoin.sol/MockStablecoin.json"), "utf8"),
-).abi as Abi;
 
 interface Transaction {
   to: Address;
@@ -148,7 +142,7 @@ describe("stack: plans and subscriptions", function () {
 
     const onchain = await chain.client.readContract({ address: chain.deployment.contracts.SubscriptionManager.address, abi: subscriptionManagerAbi, functionName: "plan", args: [plan.planId] });
     expect(onchain.merchantId).to.equal(merchant.onchainIds.get(chain.id));
-    expect(onchain.price).to.equal(USDC(10));
+    expect(onchain.price).to.equal(usdc(10));
 
     await waitUntil("the plan to be listed", async () => {
       const listed = await api<{ data: PlanBody[] }>("GET", "/v1/plans");
@@ -193,7 +187,7 @@ describe("stack: plans and subscriptions", function () {
   });
 
   it("a wallet subscribes with only the returned transactions: active, with its first charge", async () => {
-    await mint(SUBSCRIBER, USDC(1_000));
+    await mint(SUBSCRIBER, usdc(1_000));
     paying = await subscribe(SUBSCRIBER);
     const subscription = await waitForSubscription(paying, (body) => body.status === "active");
     expect(subscription.subscriber).to.equal(chain.wallet(SUBSCRIBER).account.address);
@@ -211,7 +205,7 @@ describe("stack: plans and subscriptions", function () {
   });
 
   it("a second wallet subscribes and then withdraws its allowance", async () => {
-    await mint(REVOKER, USDC(1_000));
+    await mint(REVOKER, usdc(1_000));
     revoked = await subscribe(REVOKER);
     await waitForSubscription(revoked, (body) => body.status === "active");
     const wallet = chain.wallet(REVOKER);
@@ -291,8 +285,8 @@ describe("stack: plans and subscriptions", function () {
     const refunded = BigInt(canceled.body.refundedBaseUnits);
     expect(refunded).to.equal(event.args.refunded);
     // Early in the second period: nearly all of it comes back, never more than the period's price.
-    expect(refunded > USDC(9) && refunded <= USDC(10)).to.equal(true);
-    expect(refunded + BigInt(canceled.body.earnedBaseUnits)).to.equal(USDC(10));
+    expect(refunded > usdc(9) && refunded <= usdc(10)).to.equal(true);
+    expect(refunded + BigInt(canceled.body.earnedBaseUnits)).to.equal(usdc(10));
     const balanceAfter = (await chain.client.readContract({ address: plan.token, abi: mockStablecoinAbi, functionName: "balanceOf", args: [subscriber] })) as bigint;
     expect(balanceAfter - balanceBefore).to.equal(refunded);
 
