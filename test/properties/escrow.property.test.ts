@@ -30,6 +30,7 @@ import { deployFixture } from "../helpers/fixture";
 import { buildInvoice, invoiceKey, signInvoice, type Invoice } from "../../contracts/invoice";
 import {
   balanceOfData,
+  CalldataCache,
   callUint,
   Clock,
   ethBalance,
@@ -948,12 +949,7 @@ class EscrowModel {
 
   // ---------------------------------------------------------------------------------------------- observation
 
-  private readonly cd = new Map<string, string>();
-  private cached(key: string, make: () => string): string {
-    let data = this.cd.get(key);
-    if (data === undefined) this.cd.set(key, (data = make()));
-    return data;
-  }
+  private readonly calldata = new CalldataCache();
 
   private async observe(): Promise<Obs> {
     const e = this.w.escrow.interface;
@@ -967,16 +963,16 @@ class EscrowModel {
       };
       const c = zero();
       for (const tok of TOKENS) {
-        const data = this.cached(`claimable ${actor.name} ${tok}`, () => e.encodeFunctionData("claimable", [actor.address, this.tokenAddr[tok]]));
+        const data = this.calldata.get(`claimable ${actor.name} ${tok}`, () => e.encodeFunctionData("claimable", [actor.address, this.tokenAddr[tok]]));
         c[tok] = await callUint(this.escrowAddr, data);
       }
       claim[actor.name] = c;
     }
     const fees = zero();
     for (const tok of TOKENS) {
-      fees[tok] = await callUint(this.escrowAddr, this.cached(`fees ${tok}`, () => e.encodeFunctionData("accruedFees", [this.tokenAddr[tok]])));
+      fees[tok] = await callUint(this.escrowAddr, this.calldata.get(`fees ${tok}`, () => e.encodeFunctionData("accruedFees", [this.tokenAddr[tok]])));
     }
-    const config = words(await rawCall(this.escrowAddr, this.cached("config", () => e.encodeFunctionData("config"))));
+    const config = words(await rawCall(this.escrowAddr, this.calldata.get("config", () => e.encodeFunctionData("config"))));
     const inv: Obs["inv"] = [];
     for (const rec of this.recs) {
       const p = words(await rawCall(this.escrowAddr, rec.cdPayment));

@@ -252,3 +252,14 @@ export async function runStep<O, P extends TxPlanBase>(model: SteppedModel<O, P>
   model.check(after);
   return after;
 }
+
+/** Memoises encoded calldata by a label, so each observation re-encodes nothing (observations run every step). */
+export class CalldataCache {
+  private readonly encoded = new Map<string, string>();
+
+  get(key: string, make: () => string): string {
+    let data = this.encoded.get(key);
+    if (data === undefined) this.encoded.set(key, (data = make()));
+    return data;
+  }
+}

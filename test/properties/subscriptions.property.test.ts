@@ -29,6 +29,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { deployFixture } from "../helpers/fixture";
 import {
   balanceOfData,
+  CalldataCache,
   callUint,
   Clock,
   fcParams,
@@ -833,12 +834,7 @@ class SubscriptionsModel {
 
   // ---------------------------------------------------------------------------------------------- observation
 
-  private readonly cd = new Map<string, string>();
-  private cached(key: string, make: () => string): string {
-    let data = this.cd.get(key);
-    if (data === undefined) this.cd.set(key, (data = make()));
-    return data;
-  }
+  private readonly calldata = new CalldataCache();
 
   private async observe(): Promise<Obs> {
     const i = this.w.subscriptions.interface;
@@ -849,7 +845,7 @@ class SubscriptionsModel {
       const c = zero();
       for (const tok of TOKENS) {
         b[tok] = await callUint(this.tokenAddr[tok], balanceOfData(t.address));
-        c[tok] = await callUint(this.subsAddr, this.cached(`claimable ${t.name} ${tok}`, () => i.encodeFunctionData("claimable", [t.address, this.tokenAddr[tok]])));
+        c[tok] = await callUint(this.subsAddr, this.calldata.get(`claimable ${t.name} ${tok}`, () => i.encodeFunctionData("claimable", [t.address, this.tokenAddr[tok]])));
       }
       bal[t.name] = b;
       claim[t.name] = c;
@@ -857,23 +853,23 @@ class SubscriptionsModel {
     const merchantBalance: Record<number, PerTok> = { 1: zero(), 2: zero() };
     for (const m of [1, 2]) {
       for (const tok of TOKENS) {
-        merchantBalance[m][tok] = await callUint(this.subsAddr, this.cached(`mb ${m} ${tok}`, () => i.encodeFunctionData("merchantBalance", [m, this.tokenAddr[tok]])));
+        merchantBalance[m][tok] = await callUint(this.subsAddr, this.calldata.get(`mb ${m} ${tok}`, () => i.encodeFunctionData("merchantBalance", [m, this.tokenAddr[tok]])));
       }
     }
     const counts: Obs["counts"] = [
-      Number(await callUint(this.subsAddr, this.cached("planCount", () => i.encodeFunctionData("planCount")))),
-      Number(await callUint(this.subsAddr, this.cached("subscriptionCount", () => i.encodeFunctionData("subscriptionCount")))),
-      (await callUint(this.subsAddr, this.cached("paused", () => i.encodeFunctionData("paused")))) !== 0n,
+      Number(await callUint(this.subsAddr, this.calldata.get("planCount", () => i.encodeFunctionData("planCount")))),
+      Number(await callUint(this.subsAddr, this.calldata.get("subscriptionCount", () => i.encodeFunctionData("subscriptionCount")))),
+      (await callUint(this.subsAddr, this.calldata.get("paused", () => i.encodeFunctionData("paused")))) !== 0n,
     ];
     // Every record the chain has, plus the next id (which must still be empty).
     const plans: Obs["plans"] = [];
     for (let id = 1; id <= counts[0] + 1; id++) {
-      const x = words(await rawCall(this.subsAddr, this.cached(`plan ${id}`, () => i.encodeFunctionData("plan", [id]))));
+      const x = words(await rawCall(this.subsAddr, this.calldata.get(`plan ${id}`, () => i.encodeFunctionData("plan", [id]))));
       plans.push({ token: "0x" + x[0].toString(16).padStart(40, "0"), merchantId: Number(x[1]), active: x[2] !== 0n, price: x[3], period: Number(x[4]), trial: Number(x[5]), grace: Number(x[6]) });
     }
     const subs: Obs["subs"] = [];
     for (let id = 1; id <= counts[1] + 1; id++) {
-      const x = words(await rawCall(this.subsAddr, this.cached(`sub ${id}`, () => i.encodeFunctionData("subscription", [id]))));
+      const x = words(await rawCall(this.subsAddr, this.calldata.get(`sub ${id}`, () => i.encodeFunctionData("subscription", [id]))));
       subs.push({ subscriber: "0x" + x[0].toString(16).padStart(40, "0"), planId: Number(x[1]), status: Number(x[2]), collectedUntil: Number(x[3]), unearned: x[4], maxPrice: x[5], periodEnd: Number(x[6]) });
     }
     return { bal, claim, merchantBalance, plans, subs, counts };

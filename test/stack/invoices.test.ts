@@ -23,20 +23,9 @@ import {
 import { billingEscrowAbi } from "../../contracts/abi";
 import type { Invoice as Terms } from "../../contracts/invoice";
 import { canonicalJson } from "../../api/invoices/details";
+import type { InvoiceTermsJson } from "../../api/invoices/instructions";
 import { createMerchant, startStack, testAccount, waitUntil, type LocalChain, type Stack, type TestMerchant, mockStablecoinAbi, mockStablecoinArtifact } from "./harness";
 
-interface TermsJson {
-  merchantId: string;
-  invoiceId: Hex;
-  token: Address;
-  amount: string;
-  payer: Address;
-  arbiter: Address;
-  expiresAt: string;
-  holdDuration: number;
-  fulfillBy: string;
-  detailsHash: Hex;
-}
 
 interface InvoiceJson {
   id: string;
@@ -71,12 +60,12 @@ interface InvoiceJson {
       chainId: number;
       contract: Address;
       invoiceKey: Hex;
-      invoice: TermsJson;
+      invoice: InvoiceTermsJson;
       typedData: {
         domain: { name: string; version: string; chainId: number; verifyingContract: Address };
         types: Record<string, { name: string; type: string }[]>;
         primaryType: "Invoice";
-        message: TermsJson;
+        message: InvoiceTermsJson;
       };
       signature: Hex;
       transactions: { description: string; to: Address; data: Hex; value: string }[];
@@ -92,7 +81,7 @@ interface ListJson {
 }
 
 
-function termsOf(json: TermsJson): Terms {
+function termsOf(json: InvoiceTermsJson): Terms {
   return {
     merchantId: BigInt(json.merchantId),
     invoiceId: json.invoiceId,
