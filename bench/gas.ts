@@ -1,6 +1,6 @@
 /**
  * Gas benchmark: full transaction gas of every escrow and subscription operation, each beside a plain
- * OpenZeppelin ERC-20 `transferFrom` measured in the same run, against the targets of issue #2 / SPEC §8.
+ * OpenZeppelin ERC-20 `transferFrom` measured in the same run, against the project's gas targets.
  * Prints a table and writes it, with date and machine, to bench/gas.md.
  *
  * Usage: npm run bench:gas

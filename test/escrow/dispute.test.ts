@@ -1,8 +1,7 @@
 /**
  * Disputes: dispute and withdrawDispute (payer), resolveDispute (arbiter named in the invoice), the merchant's
- * refund during a dispute, and refundExpiredDispute (anyone, once the deadline has passed).
- * Timestamp boundaries (dispute at releaseAt, the dispute deadline) and release during a dispute are SPEC 9
- * cases (spec9.test.ts).
+ * refund during a dispute, and refundExpiredDispute (anyone, once the deadline has passed), with their timestamp
+ * boundaries (dispute at releaseAt, the dispute deadline). Release during a dispute is in release.test.ts.
  */
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
@@ -80,6 +79,20 @@ describe("BillingEscrow.dispute", () => {
     await expect(f.escrow.connect(f.payer).dispute(invoice))
       .to.be.revertedWithCustomError(f.escrow, "HoldEnded")
       .withArgs(await releaseAtOf(f.escrow, key));
+  });
+
+  it("works at releaseAt - 1 and is refused at releaseAt (HoldEnded)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const early = await f.payInvoice();
+    const late = await f.payInvoice();
+    const lateReleaseAt = await releaseAtOf(f.escrow, late.key);
+
+    await nextBlockAt((await releaseAtOf(f.escrow, early.key)) - 1n);
+    await expect(f.escrow.connect(f.payer).dispute(early.invoice)).to.emit(f.escrow, "InvoiceDisputed");
+    await nextBlockAt(lateReleaseAt);
+    await expect(f.escrow.connect(f.payer).dispute(late.invoice))
+      .to.be.revertedWithCustomError(f.escrow, "HoldEnded")
+      .withArgs(lateReleaseAt);
   });
 });
 
@@ -235,6 +248,40 @@ describe("BillingEscrow.resolveDispute", () => {
       .to.be.revertedWithCustomError(f.escrow, "NotDisputed")
       .withArgs(PaymentStatus.Held);
   });
+
+  it("works at the deadline - 1 and is refused at the deadline (DisputeDeadlinePassed)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const arbiter = f.arbiter.address as Address;
+    const early = await f.payInvoice({ arbiter });
+    const late = await f.payInvoice({ arbiter });
+    await f.escrow.connect(f.payer).dispute(early.invoice);
+    await f.escrow.connect(f.payer).dispute(late.invoice);
+    const lateDeadline = await disputeDeadlineOf(f.escrow, late.key);
+
+    await nextBlockAt((await disputeDeadlineOf(f.escrow, early.key)) - 1n);
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(early.invoice, 0)).to.emit(f.escrow, "DisputeResolved");
+    await nextBlockAt(lateDeadline);
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(late.invoice, 0))
+      .to.be.revertedWithCustomError(f.escrow, "DisputeDeadlinePassed")
+      .withArgs(lateDeadline);
+  });
+
+  it("pays out exactly what was held when splitting odd units (the fee rounds down)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await f.payInvoice({ amount: 1_001n, arbiter: f.arbiter.address as Address });
+    await f.escrow.connect(f.payer).dispute(invoice);
+    const refunded = 333n;
+    const fee = feeOf(1_001n - refunded, FEE_BPS); // 6.68 -> 6
+
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, refunded)).to.changeTokenBalances(
+      f.usdc,
+      [f.escrow, f.payer, f.payout],
+      [-(1_001n - fee), refunded, 1_001n - refunded - fee],
+    );
+    expect(fee).to.equal(6n);
+    expect(await f.escrow.accruedFees(invoice.token)).to.equal(fee);
+    await expectEscrowSolvent(f.escrow, [invoice]);
+  });
 });
 
 describe("BillingEscrow.refund during a dispute", () => {
@@ -287,5 +334,23 @@ describe("BillingEscrow.refundExpiredDispute", () => {
     await expect(f.escrow.connect(f.keeper).refundExpiredDispute(invoice))
       .to.be.revertedWithCustomError(f.escrow, "NotDisputed")
       .withArgs(PaymentStatus.Held);
+  });
+
+  it("is refused at the deadline - 1 (DisputeDeadlineNotPassed) and refunds at the deadline", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await f.payInvoice();
+    await f.escrow.connect(f.payer).dispute(invoice);
+    const deadline = await disputeDeadlineOf(f.escrow, key);
+
+    await nextBlockAt(deadline - 1n);
+    await expect(f.escrow.connect(f.keeper).refundExpiredDispute(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "DisputeDeadlineNotPassed")
+      .withArgs(deadline);
+    await nextBlockAt(deadline);
+    await expect(f.escrow.connect(f.keeper).refundExpiredDispute(invoice)).to.changeTokenBalance(
+      f.usdc,
+      f.payer,
+      invoice.amount,
+    );
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the BillingEscrow suite: a fixture that adds the token zoo and the hostile receivers to the
  * project's deployment fixture, invoice and time helpers, an EIP-2612 permit signer, and the escrow's solvency
- * invariant (SPEC 2.1: per token, balance == held + claimable + accrued fees).
+ * invariant (per token, balance == held + claimable + accrued fees).
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";

@@ -1,11 +1,11 @@
 /**
- * Merchant operations on invoices: markFulfilled and voidInvoice (merchant owner or signer).
- * The markFulfilled boundary at fulfillBy is a SPEC 9 case (spec9.test.ts).
+ * Merchant operations on invoices: markFulfilled (up to and including fulfillBy) and voidInvoice (merchant owner
+ * or signer).
  */
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { Address } from "viem";
-import { PaymentStatus, escrowFixture, signedInvoice } from "./helpers";
+import { PaymentStatus, escrowFixture, nextBlockAt, signedInvoice } from "./helpers";
 
 describe("BillingEscrow.markFulfilled", () => {
   it("records fulfilment, after which anyone may release once the hold ends", async () => {
@@ -67,6 +67,23 @@ describe("BillingEscrow.markFulfilled", () => {
     await expect(f.escrow.connect(f.merchantOwner).markFulfilled(invoice))
       .to.be.revertedWithCustomError(f.escrow, "NotHeld")
       .withArgs(PaymentStatus.Released);
+  });
+
+  it("works at fulfillBy and is refused at fulfillBy + 1 (FulfillmentDeadlinePassed)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const fulfillBy = BigInt(await time.latest()) + 3_600n;
+    const inTime = await f.payInvoice({ fulfillBy });
+    const tooLate = await f.payInvoice({ fulfillBy });
+
+    await nextBlockAt(fulfillBy);
+    await expect(f.escrow.connect(f.merchantOwner).markFulfilled(inTime.invoice)).to.emit(
+      f.escrow,
+      "InvoiceFulfilled",
+    );
+    await nextBlockAt(fulfillBy + 1n);
+    await expect(f.escrow.connect(f.merchantOwner).markFulfilled(tooLate.invoice))
+      .to.be.revertedWithCustomError(f.escrow, "FulfillmentDeadlinePassed")
+      .withArgs(fulfillBy);
   });
 });
 

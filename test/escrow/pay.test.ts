@@ -1,13 +1,14 @@
 /**
- * BillingEscrow.pay and payWithPermit: what a payment records and moves, and the refusals that are not SPEC 9
- * cases. Expiry, wrong payer, wrong msg.value, replays, hold limits and the token zoo are in spec9.test.ts;
- * paused payments in admin.test.ts; bad signatures in signatures.test.ts; voided invoices in merchant.test.ts.
+ * BillingEscrow.pay and payWithPermit: what a payment records and moves, and every refusal of a bad payment
+ * (expiry, wrong payer, wrong msg.value, a second payment, hold limits, zero amounts). Paused payments are in
+ * admin.test.ts; bad signatures and replays across chains and deployments in signatures.test.ts; unusual tokens
+ * in tokens.test.ts; voided invoices in merchant.test.ts.
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { zeroAddress, type Address } from "viem";
-import { FEE_BPS, HOLD, USDC } from "../helpers/fixture";
+import { DISPUTE_PERIOD, FEE_BPS, HOLD, USDC } from "../helpers/fixture";
 import {
   ETH_AMOUNT,
   PaymentStatus,
@@ -15,9 +16,14 @@ import {
   expectEscrowSolvent,
   nextBlockAt,
   pinNextBlockTimestamp,
+  releaseAtOf,
   signPermit,
   signedInvoice,
 } from "./helpers";
+
+const MAX_HOLD_DURATION = 365 * 86_400;
+const MAX_UINT32 = 2 ** 32 - 1;
+const MAX_UINT64 = 2n ** 64n - 1n;
 
 describe("BillingEscrow.pay", () => {
   it("pulls the exact amount, holds it and records the payment", async () => {
@@ -158,6 +164,121 @@ describe("BillingEscrow.pay", () => {
       .to.be.revertedWithCustomError(f.usdc, "ERC20InsufficientAllowance")
       .withArgs(f.escrowAddress, 0, invoice.amount);
     expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.None);
+  });
+
+  it("refuses to pay the same signed invoice twice (InvoiceNotPayable), before or after release", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, signature } = await f.payInvoice();
+
+    await expect(f.escrow.connect(f.other).pay(invoice, signature))
+      .to.be.revertedWithCustomError(f.escrow, "InvoiceNotPayable")
+      .withArgs(PaymentStatus.Held);
+    await f.escrow.connect(f.payer).release(invoice);
+    await expect(f.escrow.connect(f.payer).pay(invoice, signature))
+      .to.be.revertedWithCustomError(f.escrow, "InvoiceNotPayable")
+      .withArgs(PaymentStatus.Released);
+    await expectEscrowSolvent(f.escrow, [invoice]);
+  });
+
+  it("pays at expiresAt - 1 and refuses at exactly expiresAt (InvoiceExpired)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const expiresAt = BigInt(await time.latest()) + 600n;
+    const lastSecond = await signedInvoice(f, { expiresAt });
+    const tooLate = await signedInvoice(f, { expiresAt });
+
+    await nextBlockAt(expiresAt - 1n);
+    await expect(f.escrow.connect(f.payer).pay(lastSecond.invoice, lastSecond.signature)).to.emit(
+      f.escrow,
+      "InvoicePaid",
+    );
+    await nextBlockAt(expiresAt);
+    await expect(f.escrow.connect(f.payer).pay(tooLate.invoice, tooLate.signature))
+      .to.be.revertedWithCustomError(f.escrow, "InvoiceExpired")
+      .withArgs(expiresAt, expiresAt);
+  });
+
+  it("refuses an invoice naming another payer to anyone else (WrongPayer)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, signature } = await signedInvoice(f, { payer: f.payer.address as Address });
+
+    await expect(f.escrow.connect(f.other).pay(invoice, signature))
+      .to.be.revertedWithCustomError(f.escrow, "WrongPayer")
+      .withArgs(f.payer.address, f.other.address);
+  });
+
+  it("refuses too little ETH for an ETH invoice (WrongNativeAmount) and keeps nothing", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, signature } = await signedInvoice(f, { token: zeroAddress, amount: ETH_AMOUNT });
+
+    await expect(f.escrow.connect(f.payer).pay(invoice, signature, { value: ETH_AMOUNT - 1n }))
+      .to.be.revertedWithCustomError(f.escrow, "WrongNativeAmount")
+      .withArgs(ETH_AMOUNT, ETH_AMOUNT - 1n);
+    expect(await ethers.provider.getBalance(f.escrowAddress)).to.equal(0);
+  });
+
+  it("refuses too much ETH for an ETH invoice (WrongNativeAmount)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, signature } = await signedInvoice(f, { token: zeroAddress, amount: ETH_AMOUNT });
+
+    await expect(f.escrow.connect(f.payer).pay(invoice, signature, { value: ETH_AMOUNT + 1n }))
+      .to.be.revertedWithCustomError(f.escrow, "WrongNativeAmount")
+      .withArgs(ETH_AMOUNT, ETH_AMOUNT + 1n);
+  });
+
+  it("refuses ETH sent with an ERC-20 invoice (WrongNativeAmount(0, sent))", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, signature, key } = await signedInvoice(f);
+
+    await expect(f.escrow.connect(f.payer).pay(invoice, signature, { value: 1n }))
+      .to.be.revertedWithCustomError(f.escrow, "WrongNativeAmount")
+      .withArgs(0, 1n);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.None);
+  });
+
+  it("refuses an invoice for 0 (ZeroAmount)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, signature } = await signedInvoice(f, { amount: 0n });
+
+    await expect(f.escrow.connect(f.payer).pay(invoice, signature)).to.be.revertedWithCustomError(
+      f.escrow,
+      "ZeroAmount",
+    );
+  });
+
+  it("refuses a hold above MAX_HOLD_DURATION (HoldTooLong), up to max uint32", async () => {
+    const f = await loadFixture(escrowFixture);
+
+    for (const holdDuration of [MAX_HOLD_DURATION + 1, MAX_UINT32]) {
+      const { invoice, signature } = await signedInvoice(f, { holdDuration });
+      await expect(f.escrow.connect(f.payer).pay(invoice, signature))
+        .to.be.revertedWithCustomError(f.escrow, "HoldTooLong")
+        .withArgs(holdDuration, MAX_HOLD_DURATION);
+    }
+  });
+
+  it("accepts a hold of exactly MAX_HOLD_DURATION and computes its dispute deadline without overflow", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, signature, key } = await signedInvoice(f, { holdDuration: MAX_HOLD_DURATION });
+    const paidAt = await pinNextBlockTimestamp();
+    await f.escrow.connect(f.payer).pay(invoice, signature);
+    const releaseAt = paidAt + BigInt(MAX_HOLD_DURATION);
+
+    expect(await releaseAtOf(f.escrow, key)).to.equal(releaseAt);
+    await expect(f.escrow.connect(f.payer).dispute(invoice))
+      .to.emit(f.escrow, "InvoiceDisputed")
+      .withArgs(key, f.merchantId, f.payer.address, releaseAt + BigInt(DISPUTE_PERIOD));
+  });
+
+  it("accepts max uint64 expiresAt and fulfillBy, which never open an early refund", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await f.payInvoice({ expiresAt: MAX_UINT64, fulfillBy: MAX_UINT64 });
+
+    await expect(f.escrow.connect(f.keeper).refundUnfulfilled(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "FulfillmentDeadlineNotPassed")
+      .withArgs(MAX_UINT64);
+    await f.escrow.connect(f.merchantOwner).markFulfilled(invoice);
+    await time.increaseTo(await releaseAtOf(f.escrow, key));
+    await expect(f.escrow.connect(f.keeper).release(invoice)).to.emit(f.escrow, "InvoiceReleased");
   });
 });
 

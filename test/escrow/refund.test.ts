@@ -1,7 +1,7 @@
 /**
- * BillingEscrow.refund (merchant) and refundUnfulfilled (anyone, after a missed fulfilment deadline).
- * Refunds above what is held, partial refunds adding up, refund of 0 and the fulfillBy boundary are SPEC 9
- * cases (spec9.test.ts); refunds during a dispute are in dispute.test.ts.
+ * BillingEscrow.refund (merchant) and refundUnfulfilled (anyone, after a missed fulfilment deadline): amounts
+ * (partial refunds adding up, nothing above what is held, never 0) and the fulfillBy boundary. Refunds during a
+ * dispute are in dispute.test.ts.
  */
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
@@ -120,6 +120,46 @@ describe("BillingEscrow.refund", () => {
         .withArgs(status);
     }
   });
+
+  it("refuses a refund of 0 (ZeroAmount)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await f.payInvoice();
+
+    await expect(f.escrow.connect(f.merchantOwner).refund(invoice, 0)).to.be.revertedWithCustomError(
+      f.escrow,
+      "ZeroAmount",
+    );
+  });
+
+  it("refuses a refund larger than what was paid (RefundExceedsHeld)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await f.payInvoice();
+
+    await expect(f.escrow.connect(f.merchantOwner).refund(invoice, invoice.amount + 1n))
+      .to.be.revertedWithCustomError(f.escrow, "RefundExceedsHeld")
+      .withArgs(invoice.amount + 1n, invoice.amount);
+  });
+
+  it("adds partial refunds up to exactly the amount paid and refuses one unit more", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await f.payInvoice({ amount: USDC(100) });
+    const payerBefore = await f.usdc.balanceOf(f.payer.address);
+
+    await f.escrow.connect(f.merchantOwner).refund(invoice, USDC(30));
+    await f.escrow.connect(f.merchantOwner).refund(invoice, USDC(30));
+    await expect(f.escrow.connect(f.merchantOwner).refund(invoice, USDC(40) + 1n))
+      .to.be.revertedWithCustomError(f.escrow, "RefundExceedsHeld")
+      .withArgs(USDC(40) + 1n, USDC(40));
+    await f.escrow.connect(f.merchantOwner).refund(invoice, USDC(40));
+    await expect(f.escrow.connect(f.merchantOwner).refund(invoice, 1n))
+      .to.be.revertedWithCustomError(f.escrow, "NotHeld")
+      .withArgs(PaymentStatus.Refunded);
+
+    expect(await f.usdc.balanceOf(f.payer.address)).to.equal(payerBefore + invoice.amount);
+    expect(await f.escrow.refundedAmount(invoice)).to.equal(invoice.amount);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Refunded);
+    await expectEscrowSolvent(f.escrow, [invoice]);
+  });
 });
 
 describe("BillingEscrow.refundUnfulfilled", () => {
@@ -205,5 +245,22 @@ describe("BillingEscrow.refundUnfulfilled", () => {
       invoice.amount,
     );
     expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Refunded);
+  });
+
+  it("is refused at fulfillBy (FulfillmentDeadlineNotPassed) and refunds at fulfillBy + 1", async () => {
+    const f = await loadFixture(escrowFixture);
+    const fulfillBy = BigInt(await time.latest()) + 3_600n;
+    const { invoice } = await f.payInvoice({ fulfillBy });
+
+    await nextBlockAt(fulfillBy);
+    await expect(f.escrow.connect(f.keeper).refundUnfulfilled(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "FulfillmentDeadlineNotPassed")
+      .withArgs(fulfillBy);
+    await nextBlockAt(fulfillBy + 1n);
+    await expect(f.escrow.connect(f.keeper).refundUnfulfilled(invoice)).to.changeTokenBalance(
+      f.usdc,
+      f.payer,
+      invoice.amount,
+    );
   });
 });

@@ -40,6 +40,21 @@ describe("MerchantRegistry.registerMerchant", () => {
       zeroAddress,
     ]);
   });
+
+  it("refuses a zero payout or a zero signer (ZeroAddress)", async () => {
+    const f = await loadFixture(escrowFixture);
+
+    for (const [payout, signer] of [
+      [zeroAddress, f.signer.address],
+      [f.payout.address, zeroAddress],
+    ]) {
+      await expect(f.escrow.connect(f.other).registerMerchant(payout, signer)).to.be.revertedWithCustomError(
+        f.escrow,
+        "ZeroAddress",
+      );
+    }
+    expect(await f.escrow.merchantCount()).to.equal(1);
+  });
 });
 
 describe("MerchantRegistry.setMerchantPayout", () => {

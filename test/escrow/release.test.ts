@@ -1,12 +1,12 @@
 /**
- * BillingEscrow.release: who may release and when, what the payout address and the protocol receive.
- * The releaseAt boundary and release during a dispute are SPEC 9 cases (spec9.test.ts).
+ * BillingEscrow.release: who may release and when (the releaseAt boundary, never during a dispute), what the
+ * payout address and the protocol receive.
  */
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { zeroAddress } from "viem";
 import { FEE_BPS, USDC } from "../helpers/fixture";
-import { ETH_AMOUNT, PaymentStatus, escrowFixture, expectEscrowSolvent, feeOf, releaseAtOf } from "./helpers";
+import { ETH_AMOUNT, PaymentStatus, escrowFixture, expectEscrowSolvent, feeOf, nextBlockAt, releaseAtOf } from "./helpers";
 
 describe("BillingEscrow.release", () => {
   it("after the hold, lets anyone release: the payout gets the amount minus the fee, the fee accrues", async () => {
@@ -164,5 +164,32 @@ describe("BillingEscrow.release", () => {
       [f.newOwner, f.payout],
       [invoice.amount - feeOf(invoice.amount, FEE_BPS), 0],
     );
+  });
+
+  it("refuses a keeper at releaseAt - 1 (HoldNotEnded) and releases at releaseAt", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await f.payInvoice();
+    const releaseAt = await releaseAtOf(f.escrow, key);
+
+    await nextBlockAt(releaseAt - 1n);
+    await expect(f.escrow.connect(f.keeper).release(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "HoldNotEnded")
+      .withArgs(releaseAt);
+    await nextBlockAt(releaseAt);
+    await expect(f.escrow.connect(f.keeper).release(invoice)).to.emit(f.escrow, "InvoiceReleased");
+  });
+
+  it("is refused to everyone during a dispute, the payer included (PaymentDisputed)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await f.payInvoice();
+    await f.escrow.connect(f.payer).dispute(invoice);
+
+    await expect(f.escrow.connect(f.payer).release(invoice)).to.be.revertedWithCustomError(f.escrow, "PaymentDisputed");
+    await time.increaseTo(await releaseAtOf(f.escrow, key));
+    await expect(f.escrow.connect(f.keeper).release(invoice)).to.be.revertedWithCustomError(
+      f.escrow,
+      "PaymentDisputed",
+    );
+    expect(await f.escrow.heldAmount(invoice)).to.equal(invoice.amount);
   });
 });

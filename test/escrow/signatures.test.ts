@@ -1,7 +1,7 @@
 /**
  * EIP-712 invoice signatures: the on-chain key and domain match the dApp module (contracts/invoice.ts, viem),
  * only the merchant's current signer can authorise a payment, and any change to the signed terms, the encoding
- * or the signature bytes is refused. Replays across chains and deployments are SPEC 9 cases (spec9.test.ts).
+ * or the signature bytes is refused, as is a signature made for another chain or another deployment.
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -25,12 +25,14 @@ import {
 import {
   BILLING_ESCROW_DOMAIN_NAME,
   BILLING_ESCROW_DOMAIN_VERSION,
+  billingEscrowDomain,
   invoiceKey,
   invoiceTypedData,
   invoiceTypes,
   type Invoice,
 } from "../../contracts/invoice";
-import { PaymentStatus, escrowFixture, signedInvoice, testAccount } from "./helpers";
+import { DISPUTE_PERIOD, FEE_BPS } from "../helpers/fixture";
+import { PaymentStatus, addressOf, escrowFixture, signedInvoice, testAccount } from "./helpers";
 
 const MAX_UINT32 = 2 ** 32 - 1;
 const MAX_UINT64 = 2n ** 64n - 1n;
@@ -219,6 +221,43 @@ describe("invoice signatures", () => {
       .to.be.revertedWithCustomError(f.escrow, "NotHeld")
       .withArgs(PaymentStatus.None);
     expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Held);
+  });
+
+  it("refuses a signature made for another BillingEscrow deployment on the same chain (InvalidSignature)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const second = await ethers.deployContract("BillingEscrow", [
+      f.owner.address,
+      f.feeRecipient.address,
+      FEE_BPS,
+      DISPUTE_PERIOD,
+    ]);
+    // The same merchant (id 1, same signer) on the second deployment: only the domain differs.
+    await second.connect(f.merchantOwner).registerMerchant(f.payout.address, f.signer.address);
+    await f.usdc.connect(f.payer).approve(second, ethers.MaxUint256);
+    const { invoice, signature } = await signedInvoice(f);
+
+    await expect(second.connect(f.payer).pay(invoice, signature)).to.be.revertedWithCustomError(
+      second,
+      "InvalidSignature",
+    );
+    const secondDomain = billingEscrowDomain(f.chainId, await addressOf(second));
+    await expect(second.connect(f.payer).pay(invoice, await f.sign(invoice, f.signer, secondDomain))).to.emit(
+      second,
+      "InvoicePaid",
+    );
+  });
+
+  it("refuses a signature made for another chain id (InvalidSignature), whose key differs too", async () => {
+    const f = await loadFixture(escrowFixture);
+    const invoice = await f.makeInvoice();
+    const mainnetDomain = billingEscrowDomain(1n, f.escrowAddress);
+    const mainnetSignature = await f.sign(invoice, f.signer, mainnetDomain);
+
+    await expect(f.escrow.connect(f.payer).pay(invoice, mainnetSignature)).to.be.revertedWithCustomError(
+      f.escrow,
+      "InvalidSignature",
+    );
+    expect(invoiceKey(mainnetDomain, invoice)).not.to.equal(await f.escrow.invoiceKey(invoice));
   });
 });
 

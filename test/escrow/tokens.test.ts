@@ -1,9 +1,11 @@
 /**
- * Money movements with real-world token behaviour beyond SPEC 9's cases: deferred payouts and claim, a fee
- * switched on after payment, fee withdrawal to a blocklisted recipient, and the solvency invariant across a
+ * Money movements with real-world token behaviour: deferred payouts and claim, fee-on-transfer, no-return and
+ * returns-false tokens, a reentrant token against every guarded function, receivers that refuse or re-enter, a
+ * fee switched on after payment, fee withdrawal to a blocklisted recipient, and the solvency invariant across a
  * mixed lifecycle in several tokens and ETH.
  */
 import { expect } from "chai";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { zeroAddress, type Address } from "viem";
 import type { Invoice } from "../../contracts/invoice";
@@ -12,10 +14,12 @@ import {
   ETH_AMOUNT,
   PaymentStatus,
   addressOf,
+  errorSelector,
   escrowFixture,
   expectEscrowSolvent,
   feeOf,
   releaseAtOf,
+  signedInvoice,
   testAccount,
   type EscrowFixture,
 } from "./helpers";
@@ -107,6 +111,24 @@ describe("TokenFlows.claim", () => {
     expect(await f.escrow.claimable(f.payout.address, token)).to.equal(owed);
     expect(await f.escrow.claimable(f.newOwner.address, token)).to.equal(0);
     await expectEscrowSolvent(f.escrow, [beforeMove, afterMove]);
+  });
+
+  it("refuses a claim to the zero address (ZeroAddress) and a claim of nothing (NothingToClaim)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const token = await addressOf(f.blocklistToken);
+    await f.blocklistToken.setBlocklisted(f.payout.address, true);
+    const { invoice } = await f.payInvoice({ token });
+    await f.escrow.connect(f.payer).release(invoice);
+    const owed = await f.escrow.claimable(f.payout.address, token);
+
+    await expect(f.escrow.connect(f.payout).claim(token, zeroAddress)).to.be.revertedWithCustomError(
+      f.escrow,
+      "ZeroAddress",
+    );
+    expect(await f.escrow.claimable(f.payout.address, token)).to.equal(owed);
+    await expect(f.escrow.connect(f.other).claim(token, f.other.address))
+      .to.be.revertedWithCustomError(f.escrow, "NothingToClaim")
+      .withArgs(f.other.address, token);
   });
 });
 
@@ -211,5 +233,241 @@ describe("escrow solvency across a mixed lifecycle", () => {
     expect(await f.usdc.balanceOf(f.escrowAddress)).to.equal(0);
     expect(await f.noReturnToken.balanceOf(f.escrowAddress)).to.equal(0);
     expect(await f.blocklistToken.balanceOf(f.escrowAddress)).to.equal(feeOf(USDC(10), FEE_BPS));
+  });
+});
+
+describe("BillingEscrow with unusual tokens", () => {
+  it("refuses a fee-on-transfer token (InexactTransfer): the payer keeps the money", async () => {
+    const f = await loadFixture(escrowFixture);
+    await f.feeOnTransferToken.setFeeBps(100);
+    const { invoice, signature, key } = await signedInvoice(f, {
+      token: await addressOf(f.feeOnTransferToken),
+      amount: USDC(100),
+    });
+
+    await expect(f.escrow.connect(f.payer).pay(invoice, signature))
+      .to.be.revertedWithCustomError(f.escrow, "InexactTransfer")
+      .withArgs(USDC(100), USDC(99));
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.None);
+    expect(await f.feeOnTransferToken.balanceOf(f.payer.address)).to.equal(USDC(1_000_000));
+  });
+
+  it("pays, releases and refunds a token whose transfers return nothing (USDT-like)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const token = await addressOf(f.noReturnToken);
+    const { invoice: toRelease, signature } = await signedInvoice(f, { token });
+
+    await expect(f.escrow.connect(f.payer).pay(toRelease, signature)).to.changeTokenBalances(
+      f.noReturnToken,
+      [f.payer, f.escrow],
+      [-toRelease.amount, toRelease.amount],
+    );
+    const fee = feeOf(toRelease.amount, FEE_BPS);
+    await expect(f.escrow.connect(f.payer).release(toRelease)).to.changeTokenBalances(
+      f.noReturnToken,
+      [f.escrow, f.payout],
+      [-(toRelease.amount - fee), toRelease.amount - fee],
+    );
+    const { invoice: toRefund } = await f.payInvoice({ token });
+    await expect(f.escrow.connect(f.merchantOwner).refund(toRefund, toRefund.amount)).to.changeTokenBalances(
+      f.noReturnToken,
+      [f.escrow, f.payer],
+      [-toRefund.amount, toRefund.amount],
+    );
+    await expect(f.escrow.withdrawFees(token)).to.changeTokenBalance(f.noReturnToken, f.feeRecipient, fee);
+    await expectEscrowSolvent(f.escrow, [toRelease, toRefund]);
+  });
+
+  it("refuses a returns-false token reporting a failed pull (SafeERC20FailedOperation)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const token = await addressOf(f.returnsFalseToken);
+    // `other` never approved this token: its transferFrom returns false instead of reverting.
+    const { invoice, signature, key } = await signedInvoice(f, { token });
+
+    await expect(f.escrow.connect(f.other).pay(invoice, signature))
+      .to.be.revertedWithCustomError(f.escrow, "SafeERC20FailedOperation")
+      .withArgs(token);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.None);
+  });
+});
+
+describe("BillingEscrow reentrancy guard against a reentrant token", () => {
+  /** A reentrant-token payment whose hold has ended: a real target for a re-entered release or refund. */
+  async function releasableReentrantPayment(f: EscrowFixture) {
+    const paid = await f.payInvoice({ token: await addressOf(f.reentrantToken) });
+    await time.increaseTo(await releaseAtOf(f.escrow, paid.key));
+    return paid;
+  }
+
+  type ReentryTarget = Awaited<ReturnType<typeof releasableReentrantPayment>>;
+  /** Calldata a hostile token sends back into the escrow: one per function behind the reentrancy guard. */
+  const reentryPayloads: Record<string, (f: EscrowFixture, target: ReentryTarget) => string> = {
+    // A second release, a refund and a claim from inside the token transfer.
+    release: (f, { invoice }) => f.escrow.interface.encodeFunctionData("release", [invoice]),
+    refund: (f, { invoice }) => f.escrow.interface.encodeFunctionData("refund", [invoice, invoice.amount]),
+    claim: (f, { invoice }) => f.escrow.interface.encodeFunctionData("claim", [invoice.token, f.other.address]),
+    // The other guarded functions, so every guard is shown to hold.
+    pay: (f, { invoice, signature }) => f.escrow.interface.encodeFunctionData("pay", [invoice, signature]),
+    payWithPermit: (f, { invoice, signature }) =>
+      f.escrow.interface.encodeFunctionData("payWithPermit", [
+        invoice,
+        signature,
+        0,
+        0,
+        ethers.ZeroHash,
+        ethers.ZeroHash,
+      ]),
+    refundUnfulfilled: (f, { invoice }) => f.escrow.interface.encodeFunctionData("refundUnfulfilled", [invoice]),
+    refundExpiredDispute: (f, { invoice }) =>
+      f.escrow.interface.encodeFunctionData("refundExpiredDispute", [invoice]),
+    resolveDispute: (f, { invoice }) => f.escrow.interface.encodeFunctionData("resolveDispute", [invoice, 0]),
+    withdrawFees: (f, { invoice }) => f.escrow.interface.encodeFunctionData("withdrawFees", [invoice.token]),
+  };
+
+  for (const [entryPoint, payloadFor] of Object.entries(reentryPayloads)) {
+    it(`stops a reentrant token calling escrow.${entryPoint} from transferFrom (ReentrancyGuardReentrantCall)`, async () => {
+      const f = await loadFixture(escrowFixture);
+      const target = await releasableReentrantPayment(f);
+      await f.reentrantToken.arm(f.escrowAddress, payloadFor(f, target));
+
+      const { invoice, signature, key } = await signedInvoice(f, { token: target.invoice.token });
+      await expect(f.escrow.connect(f.payer).pay(invoice, signature)).to.emit(f.escrow, "InvoicePaid");
+
+      expect(await f.reentrantToken.attackSucceeded()).to.equal(false);
+      expect(await f.reentrantToken.attackRevertData()).to.equal(
+        errorSelector(f.escrow, "ReentrancyGuardReentrantCall"),
+      );
+      expect((await f.escrow.payment(target.key)).status).to.equal(PaymentStatus.Held);
+      expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Held);
+      await expectEscrowSolvent(f.escrow, [target.invoice, invoice]);
+    });
+  }
+
+  it("stops a reentrant token re-entering during a release payout, and the release completes", async () => {
+    const f = await loadFixture(escrowFixture);
+    const target = await releasableReentrantPayment(f);
+    const { invoice, key } = await f.payInvoice({ token: target.invoice.token });
+    await f.reentrantToken.arm(f.escrowAddress, reentryPayloads.release(f, target));
+
+    await expect(f.escrow.connect(f.payer).release(invoice)).to.changeTokenBalance(
+      f.reentrantToken,
+      f.payout,
+      invoice.amount - feeOf(invoice.amount, FEE_BPS),
+    );
+
+    expect(await f.reentrantToken.attackSucceeded()).to.equal(false);
+    expect(await f.reentrantToken.attackRevertData()).to.equal(
+      errorSelector(f.escrow, "ReentrancyGuardReentrantCall"),
+    );
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Released);
+    expect((await f.escrow.payment(target.key)).status).to.equal(PaymentStatus.Held);
+    await expectEscrowSolvent(f.escrow, [target.invoice, invoice]);
+  });
+});
+
+describe("payouts to receivers that refuse or re-enter", () => {
+  it("credits a payout contract that re-enters on ETH receipt: the release succeeds and the amount becomes claimable", async () => {
+    const f = await loadFixture(escrowFixture);
+    const receiver = await addressOf(f.reentrantReceiver);
+    await f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, receiver);
+    const { invoice: unarmedRelease } = await f.payInvoice({ token: zeroAddress, amount: ETH_AMOUNT });
+    const { invoice, key } = await f.payInvoice({ token: zeroAddress, amount: ETH_AMOUNT });
+    const owed = ETH_AMOUNT - feeOf(ETH_AMOUNT, FEE_BPS);
+    // Unarmed, the contract takes ETH payouts directly: the deferral below comes from the refused re-entry.
+    await expect(f.escrow.connect(f.payer).release(unarmedRelease)).to.changeEtherBalance(receiver, owed);
+    await f.reentrantReceiver.arm(f.escrowAddress, f.escrow.interface.encodeFunctionData("release", [invoice]));
+
+    const release = f.escrow.connect(f.payer).release(invoice);
+
+    await expect(release).to.emit(f.escrow, "PayoutDeferred").withArgs(receiver, zeroAddress, owed);
+    await expect(release).to.changeEtherBalances([f.escrow, receiver], [0, 0]);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Released);
+    expect(await f.escrow.claimable(receiver, zeroAddress)).to.equal(owed);
+    expect(await f.reentrantReceiver.attackSucceeded()).to.equal(false);
+    await expectEscrowSolvent(f.escrow, [unarmedRelease, invoice]);
+
+    const claim = f.reentrantReceiver.execute(
+      f.escrowAddress,
+      f.escrow.interface.encodeFunctionData("claim", [zeroAddress, f.other.address]),
+    );
+    await expect(claim).to.emit(f.escrow, "Claimed").withArgs(receiver, zeroAddress, f.other.address, owed);
+    await expect(claim).to.changeEtherBalances([f.escrow, f.other], [-owed, owed]);
+    expect(await f.escrow.claimable(receiver, zeroAddress)).to.equal(0);
+    await expectEscrowSolvent(f.escrow, [unarmedRelease, invoice]);
+  });
+
+  it("credits contracts refusing ETH on release and refund; a claim to themselves fails, to another address works", async () => {
+    const f = await loadFixture(escrowFixture);
+    const payoutContract = await addressOf(f.revertingReceiver);
+    const payerContract = await ethers.deployContract("RevertingReceiver");
+    await f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, payoutContract);
+    const { invoice: released } = await f.payInvoice({ token: zeroAddress, amount: ETH_AMOUNT });
+    const { invoice: refunded, signature } = await signedInvoice(f, { token: zeroAddress, amount: ETH_AMOUNT });
+    await payerContract.execute(
+      f.escrowAddress,
+      f.escrow.interface.encodeFunctionData("pay", [refunded, signature]),
+      {
+        value: ETH_AMOUNT,
+      },
+    );
+    const owedToMerchant = ETH_AMOUNT - feeOf(ETH_AMOUNT, FEE_BPS);
+
+    await expect(f.escrow.connect(f.payer).release(released))
+      .to.emit(f.escrow, "PayoutDeferred")
+      .withArgs(payoutContract, zeroAddress, owedToMerchant);
+    await expect(f.escrow.connect(f.merchantOwner).refund(refunded, ETH_AMOUNT))
+      .to.emit(f.escrow, "PayoutDeferred")
+      .withArgs(await addressOf(payerContract), zeroAddress, ETH_AMOUNT);
+    expect(await f.escrow.claimable(payoutContract, zeroAddress)).to.equal(owedToMerchant);
+    expect(await f.escrow.claimable(await addressOf(payerContract), zeroAddress)).to.equal(ETH_AMOUNT);
+    await expectEscrowSolvent(f.escrow, [released, refunded]);
+
+    const claimToSelf = f.escrow.interface.encodeFunctionData("claim", [zeroAddress, payoutContract]);
+    await expect(f.revertingReceiver.execute(f.escrowAddress, claimToSelf))
+      .to.be.revertedWithCustomError(f.escrow, "NativeTransferFailed")
+      .withArgs(payoutContract, owedToMerchant);
+    expect(await f.escrow.claimable(payoutContract, zeroAddress)).to.equal(owedToMerchant);
+
+    const claimElsewhere = (to: string) => f.escrow.interface.encodeFunctionData("claim", [zeroAddress, to]);
+    await expect(
+      f.revertingReceiver.execute(f.escrowAddress, claimElsewhere(f.newOwner.address)),
+    ).to.changeEtherBalance(f.newOwner, owedToMerchant);
+    await expect(payerContract.execute(f.escrowAddress, claimElsewhere(f.other.address))).to.changeEtherBalance(
+      f.other,
+      ETH_AMOUNT,
+    );
+    await expectEscrowSolvent(f.escrow, [released, refunded]);
+  });
+
+  it("credits blocklisted USDC-like holders on release and refund; they claim to another address", async () => {
+    const f = await loadFixture(escrowFixture);
+    const token = await addressOf(f.blocklistToken);
+    const { invoice: released } = await f.payInvoice({ token });
+    const { invoice: refunded } = await f.payInvoice({ token });
+    await f.blocklistToken.setBlocklisted(f.payout.address, true);
+    await f.blocklistToken.setBlocklisted(f.payer.address, true);
+    const owedToMerchant = released.amount - feeOf(released.amount, FEE_BPS);
+
+    await expect(f.escrow.connect(f.payer).release(released))
+      .to.emit(f.escrow, "PayoutDeferred")
+      .withArgs(f.payout.address, token, owedToMerchant);
+    expect(await f.escrow.heldAmount(released)).to.equal(0);
+    await expect(f.escrow.connect(f.merchantOwner).refund(refunded, refunded.amount))
+      .to.emit(f.escrow, "PayoutDeferred")
+      .withArgs(f.payer.address, token, refunded.amount);
+    await expectEscrowSolvent(f.escrow, [released, refunded]);
+
+    await expect(f.escrow.connect(f.payout).claim(token, f.payout.address))
+      .to.be.revertedWithCustomError(f.blocklistToken, "Blocklisted")
+      .withArgs(f.payout.address);
+    await expect(f.escrow.connect(f.payout).claim(token, f.newOwner.address))
+      .to.emit(f.escrow, "Claimed")
+      .withArgs(f.payout.address, token, f.newOwner.address, owedToMerchant);
+    await expect(f.escrow.connect(f.payer).claim(token, f.other.address)).to.changeTokenBalances(
+      f.blocklistToken,
+      [f.escrow, f.other],
+      [-refunded.amount, refunded.amount],
+    );
+    await expectEscrowSolvent(f.escrow, [released, refunded]);
   });
 });

@@ -102,7 +102,7 @@ describe("SubscriptionManager: linear earning", () => {
   });
 
   describe("rounding", () => {
-    it("SPEC9: rounding in pro-rata refunds never pays out more than held (1-unit and prime prices, odd cancel times)", async () => {
+    it("rounds pro-rata refunds so that no more than was held is ever paid out (1-unit and prime prices, odd cancel times)", async () => {
       const f = await loadFixture(subsFixture);
       const cases: { price: bigint; period: number; cancelAfter: number }[] = [
         { price: 1n, period: 3, cancelAfter: 1 },
@@ -157,7 +157,7 @@ describe("SubscriptionManager: linear earning", () => {
       expect(await f.usdc.balanceOf(f.sm)).to.equal(0n);
     });
 
-    it("SPEC9: repeated withdrawals at odd times never put the merchant ahead of linear, and all parts sum to the charge (property)", async () => {
+    it("never puts the merchant ahead of linear through repeated withdrawals at odd times; all parts sum to the charge (property)", async () => {
       const runs = { cases: 0, withdrawals: 0 };
       await fc.assert(
         fc.asyncProperty(

@@ -70,7 +70,7 @@ describe("SubscriptionManager: plans", () => {
         .withArgs(f.payer.address);
     });
 
-    it("SPEC9: zero amounts and zero addresses are refused (price, period, token, plan and subscription id 0)", async () => {
+    it("refuses zero amounts and zero addresses (price, period, token, plan and subscription id 0)", async () => {
       const f = await loadFixture(subsFixture);
       const sm = f.subscriptions.connect(f.merchantOwner);
       await expect(sm.createPlan(f.merchantId, f.usdcAddress, 0, MONTH, 0, 0)).to.be.revertedWithCustomError(
@@ -111,7 +111,7 @@ describe("SubscriptionManager: plans", () => {
       expect(await f.subscriptions.subscriptionCount()).to.equal(0n);
     });
 
-    it("SPEC9: overflowing durations are refused at the boundary (period, trial, grace)", async () => {
+    it("refuses overflowing durations at the boundary (period, trial, grace)", async () => {
       const f = await loadFixture(subsFixture);
       const sm = f.subscriptions.connect(f.merchantOwner);
       const u32max = 2 ** 32 - 1;

@@ -21,7 +21,7 @@ const UNIT = 10_000n;
 
 describe("SubscriptionManager: awkward tokens", () => {
   describe("fee-on-transfer", () => {
-    it("SPEC9: fee-on-transfer token: subscribe is refused with InexactTransfer and nothing is created", async () => {
+    it("refuses a fee-on-transfer token at subscribe (InexactTransfer), creating nothing", async () => {
       const f = await loadFixture(subsFixture);
       const fot = await f.fot.getAddress();
       await f.fot.setFeeBps(100);
@@ -35,7 +35,7 @@ describe("SubscriptionManager: awkward tokens", () => {
       expect(await f.fot.balanceOf(f.alice.address)).to.equal(10n * UNIT);
     });
 
-    it("SPEC9: fee switched on later: renewal fails as InexactTransfer, the delivered amount becomes claimable, the batch goes on", async () => {
+    it("fails a renewal as InexactTransfer when the fee is switched on later: the delivered amount becomes claimable, the batch goes on", async () => {
       const f = await loadFixture(subsFixture);
       const fot = await f.fot.getAddress();
       const planId = await createPlan(f, { token: fot, price: UNIT });
@@ -98,7 +98,7 @@ describe("SubscriptionManager: awkward tokens", () => {
     });
   });
 
-  it("SPEC9: no-return token (USDT-like) works: subscribe, renew, cancel refund, withdraw, and a failed renewal does not revert", async () => {
+  it("works with a no-return token (USDT-like): subscribe, renew, cancel refund, withdraw, and a failed renewal does not revert", async () => {
     const f = await loadFixture(subsFixture);
     const token = await f.noReturn.getAddress();
     const planId = await createPlan(f, { token, price: UNIT });
@@ -134,7 +134,7 @@ describe("SubscriptionManager: awkward tokens", () => {
     await expectSolvent(f, [token]);
   });
 
-  it("SPEC9: returns-false token: subscribe reverts, but a renewal that gets `false` fails without reverting the batch", async () => {
+  it("refuses a returns-false token at subscribe, but a renewal that gets `false` fails without reverting the batch", async () => {
     const f = await loadFixture(subsFixture);
     const token = await f.returnsFalse.getAddress();
     const planId = await createPlan(f, { token, price: UNIT });
@@ -174,7 +174,7 @@ describe("SubscriptionManager: awkward tokens", () => {
     await expectSolvent(f, [token, f.usdcAddress]);
   });
 
-  it("SPEC9: blocklisted subscriber (USDC-like): renewal fails without reverting the batch; the cancel refund goes to claimable", async () => {
+  it("fails the renewal of a blocklisted subscriber (USDC-like) without reverting the batch; the cancel refund goes to claimable", async () => {
     const f = await loadFixture(subsFixture);
     const busd = await f.blocklist.getAddress();
     const planId = await createPlan(f, { token: busd });
@@ -222,7 +222,7 @@ describe("SubscriptionManager: awkward tokens", () => {
     await expectSolvent(f, [busd]);
   });
 
-  it("SPEC9: reentrant token cannot re-enter cancel, renew or withdraw (attackSucceeded stays false)", async () => {
+  it("stops a reentrant token re-entering cancel, renew or withdraw (attackSucceeded stays false)", async () => {
     const f = await loadFixture(subsFixture);
     const token = await f.reentrant.getAddress();
     const guardError = f.subscriptions.interface.getError("ReentrancyGuardReentrantCall")!.selector;
@@ -292,7 +292,7 @@ describe("SubscriptionManager: awkward tokens", () => {
     await expect(f.subscriptions.connect(f.merchant2Owner).cancel(second)).to.emit(f.subscriptions, "SubscriptionCanceled");
     await expectSolvent(f, [token]);
   });
-  it("SPEC9: reentrant token cannot re-enter subscribe, subscribeWithPermit or changePlan", async () => {
+  it("stops a reentrant token re-entering subscribe, subscribeWithPermit or changePlan", async () => {
     const f = await loadFixture(subsFixture);
     const token = await f.reentrant.getAddress();
     const guardError = f.subscriptions.interface.getError("ReentrancyGuardReentrantCall")!.selector;
