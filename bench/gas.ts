@@ -78,6 +78,7 @@ async function main(): Promise<void> {
       amount: 100n * UNIT,
       expiresAt: BigInt(await time.latest()) + 86_400n,
       holdDuration: 3_600,
+      maxFeeBps: 100, // the rate in force, as a merchant signs it
       ...overrides,
     });
     const signature = await signInvoice(operatorAccount, domain, terms);

@@ -67,6 +67,22 @@ export const billingEscrowAbi = [
         "type": "uint16"
       }
     ],
+    "name": "FeeAboveMaximum",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint16",
+        "name": "feeBps",
+        "type": "uint16"
+      },
+      {
+        "internalType": "uint16",
+        "name": "maxFeeBps",
+        "type": "uint16"
+      }
+    ],
     "name": "FeeTooHigh",
     "type": "error"
   },
@@ -1321,6 +1337,11 @@ export const billingEscrowAbi = [
             "type": "uint64"
           },
           {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
+          },
+          {
             "internalType": "bytes32",
             "name": "detailsHash",
             "type": "bytes32"
@@ -1429,6 +1450,11 @@ export const billingEscrowAbi = [
             "type": "uint64"
           },
           {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
+          },
+          {
             "internalType": "bytes32",
             "name": "detailsHash",
             "type": "bytes32"
@@ -1498,6 +1524,11 @@ export const billingEscrowAbi = [
             "internalType": "uint64",
             "name": "fulfillBy",
             "type": "uint64"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
           },
           {
             "internalType": "bytes32",
@@ -1593,6 +1624,11 @@ export const billingEscrowAbi = [
             "internalType": "uint64",
             "name": "fulfillBy",
             "type": "uint64"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
           },
           {
             "internalType": "bytes32",
@@ -1727,6 +1763,11 @@ export const billingEscrowAbi = [
             "type": "uint64"
           },
           {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
+          },
+          {
             "internalType": "bytes32",
             "name": "detailsHash",
             "type": "bytes32"
@@ -1801,6 +1842,11 @@ export const billingEscrowAbi = [
             "internalType": "uint64",
             "name": "fulfillBy",
             "type": "uint64"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
           },
           {
             "internalType": "bytes32",
@@ -1963,6 +2009,11 @@ export const billingEscrowAbi = [
             "type": "uint64"
           },
           {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
+          },
+          {
             "internalType": "bytes32",
             "name": "detailsHash",
             "type": "bytes32"
@@ -2033,6 +2084,11 @@ export const billingEscrowAbi = [
             "type": "uint64"
           },
           {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
+          },
+          {
             "internalType": "bytes32",
             "name": "detailsHash",
             "type": "bytes32"
@@ -2098,6 +2154,11 @@ export const billingEscrowAbi = [
             "type": "uint64"
           },
           {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
+          },
+          {
             "internalType": "bytes32",
             "name": "detailsHash",
             "type": "bytes32"
@@ -2161,6 +2222,11 @@ export const billingEscrowAbi = [
             "internalType": "uint64",
             "name": "fulfillBy",
             "type": "uint64"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
           },
           {
             "internalType": "bytes32",
@@ -2258,6 +2324,11 @@ export const billingEscrowAbi = [
             "type": "uint64"
           },
           {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
+          },
+          {
             "internalType": "bytes32",
             "name": "detailsHash",
             "type": "bytes32"
@@ -2328,6 +2399,11 @@ export const billingEscrowAbi = [
             "internalType": "uint64",
             "name": "fulfillBy",
             "type": "uint64"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
           },
           {
             "internalType": "bytes32",
@@ -2506,6 +2582,11 @@ export const billingEscrowAbi = [
             "type": "uint64"
           },
           {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
+          },
+          {
             "internalType": "bytes32",
             "name": "detailsHash",
             "type": "bytes32"
@@ -2569,6 +2650,11 @@ export const billingEscrowAbi = [
             "internalType": "uint64",
             "name": "fulfillBy",
             "type": "uint64"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
           },
           {
             "internalType": "bytes32",

@@ -31,6 +31,7 @@ export const invoiceTypes = {
     { name: "expiresAt", type: "uint64" },
     { name: "holdDuration", type: "uint32" },
     { name: "fulfillBy", type: "uint64" },
+    { name: "maxFeeBps", type: "uint16" },
     { name: "detailsHash", type: "bytes32" },
   ],
 } as const;
@@ -52,6 +53,11 @@ export interface Invoice {
   holdDuration: number;
   /** Unix seconds by which the merchant must mark it fulfilled; 0 = no deadline. */
   fulfillBy: bigint;
+  /**
+   * Highest protocol fee rate, in basis points, the merchant accepts on this payment: the payment reverts with
+   * `FeeAboveMaximum` if the rate in force when it is made is higher. `MAX_FEE_BPS` (1 000) accepts any rate.
+   */
+  maxFeeBps: number;
   /** Commitment to off-chain details (line items, memo). */
   detailsHash: Hex;
 }
@@ -68,9 +74,17 @@ export function billingEscrowDomain(chainId: number | bigint, verifyingContract:
 
 export type BillingEscrowDomain = ReturnType<typeof billingEscrowDomain>;
 
-/** Fills optional terms with their "none" values. */
+/** The highest protocol fee rate BillingEscrow's owner can ever set (`MAX_FEE_BPS`): 10 %. */
+export const MAX_FEE_BPS = 1_000;
+
+/**
+ * Fills optional terms with their "none" values. `maxFeeBps` has no default and must be given: the merchant
+ * decides which protocol fee it accepts (usually the rate in force, read from `config()`, or `MAX_FEE_BPS` to
+ * accept any rate the owner may set before the payment). A default of 0 would make every invoice unpayable as
+ * soon as a fee is set; a default of `MAX_FEE_BPS` would silently give up the protection.
+ */
 export function buildInvoice(
-  terms: Pick<Invoice, "merchantId" | "invoiceId" | "amount" | "expiresAt"> & Partial<Invoice>,
+  terms: Pick<Invoice, "merchantId" | "invoiceId" | "amount" | "expiresAt" | "maxFeeBps"> & Partial<Invoice>,
 ): Invoice {
   return {
     token: zeroAddress,

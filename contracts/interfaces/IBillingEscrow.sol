@@ -82,6 +82,8 @@ interface IBillingEscrow {
     error HoldTooLong(uint32 holdDuration, uint32 maxHoldDuration);
     /// @notice The invoice's fulfilment deadline has already passed.
     error FulfillByPassed(uint64 fulfillBy);
+    /// @notice The protocol fee rate in force (`feeBps`) is above the highest rate the signed invoice accepts.
+    error FeeAboveMaximum(uint16 feeBps, uint16 maxFeeBps);
     /// @notice The operation needs the payment to be held (or disputed) and it is not.
     error NotHeld(PaymentStatus status);
     /// @notice The operation needs the payment to be disputed and it is not.

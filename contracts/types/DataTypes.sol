@@ -23,6 +23,9 @@ struct Invoice {
     uint32 holdDuration;
     /// @notice Unix time by which the merchant must mark the invoice fulfilled; zero means no deadline.
     uint64 fulfillBy;
+    /// @notice Highest protocol fee rate (basis points) the merchant accepts on this payment; `pay` reverts when
+    /// the rate in force is above it, so the protocol owner cannot raise the fee on terms already signed.
+    uint16 maxFeeBps;
     /// @notice Hash committing to the off-chain details (line items, memo).
     bytes32 detailsHash;
 }

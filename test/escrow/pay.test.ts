@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
+import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { zeroAddress, type Address } from "viem";
 import { DISPUTE_PERIOD, FEE_BPS, HOLD, USDC } from "../helpers/fixture";
@@ -22,6 +23,7 @@ import {
 } from "./helpers";
 
 const MAX_HOLD_DURATION = 365 * 86_400;
+const MAX_FEE_BPS = 1_000;
 const MAX_UINT32 = 2 ** 32 - 1;
 const MAX_UINT64 = 2n ** 64n - 1n;
 
@@ -279,6 +281,56 @@ describe("BillingEscrow.pay", () => {
     await f.escrow.connect(f.merchantOwner).markFulfilled(invoice);
     await time.increaseTo(await releaseAtOf(f.escrow, key));
     await expect(f.escrow.connect(f.keeper).release(invoice)).to.emit(f.escrow, "InvoiceReleased");
+  });
+});
+
+describe("BillingEscrow.pay: the protocol fee is capped by the signed terms", () => {
+  it("refuses a payment once the owner raised the fee above the invoice's maxFeeBps (FeeAboveMaximum)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, signature, key } = await signedInvoice(f, { maxFeeBps: FEE_BPS });
+    // The owner raises the fee to the 10 % cap just before the payment lands.
+    await f.escrow.connect(f.owner).setFee(MAX_FEE_BPS);
+
+    await expect(f.escrow.connect(f.payer).pay(invoice, signature))
+      .to.be.revertedWithCustomError(f.escrow, "FeeAboveMaximum")
+      .withArgs(MAX_FEE_BPS, FEE_BPS);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.None);
+
+    // Back at (or under) the signed rate, the same signed invoice pays, and that rate is snapshotted.
+    await f.escrow.connect(f.owner).setFee(FEE_BPS);
+    await expect(f.escrow.connect(f.payer).pay(invoice, signature))
+      .to.emit(f.escrow, "InvoicePaid")
+      .withArgs(key, f.merchantId, f.payer.address, invoice.invoiceId, invoice.token, invoice.amount, anyValue, 0, FEE_BPS);
+  });
+
+  it("accepts a fee rate equal to or below the signed maximum, and a zero maximum only while the fee is zero", async () => {
+    const f = await loadFixture(escrowFixture);
+    const atCap = await signedInvoice(f, { maxFeeBps: FEE_BPS });
+    await expect(f.escrow.connect(f.payer).pay(atCap.invoice, atCap.signature)).to.emit(f.escrow, "InvoicePaid");
+    expect((await f.escrow.payment(atCap.key)).feeBps).to.equal(FEE_BPS);
+
+    const noFee = await signedInvoice(f, { maxFeeBps: 0 });
+    await expect(f.escrow.connect(f.payer).pay(noFee.invoice, noFee.signature))
+      .to.be.revertedWithCustomError(f.escrow, "FeeAboveMaximum")
+      .withArgs(FEE_BPS, 0);
+    await f.escrow.connect(f.owner).setFee(0);
+    await f.escrow.connect(f.payer).pay(noFee.invoice, noFee.signature);
+    expect((await f.escrow.payment(noFee.key)).feeBps).to.equal(0);
+    await expectEscrowSolvent(f.escrow, [atCap.invoice, noFee.invoice]);
+  });
+
+  it("applies the same cap to payWithPermit (FeeAboveMaximum)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, signature } = await signedInvoice(f, { maxFeeBps: FEE_BPS });
+    const deadline = BigInt(await time.latest()) + 3_600n;
+    const permit = await signPermit(f.usdc, f.permitPayer, f.escrowAddress, invoice.amount, deadline);
+    await f.escrow.connect(f.owner).setFee(FEE_BPS + 1);
+
+    await expect(
+      f.escrow.connect(f.permitPayer).payWithPermit(invoice, signature, deadline, permit.v, permit.r, permit.s),
+    )
+      .to.be.revertedWithCustomError(f.escrow, "FeeAboveMaximum")
+      .withArgs(FEE_BPS + 1, FEE_BPS);
   });
 });
 

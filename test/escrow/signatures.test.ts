@@ -163,6 +163,7 @@ describe("invoice signatures", () => {
       { expiresAt: signed.expiresAt + 1n },
       { holdDuration: 0 },
       { fulfillBy: signed.expiresAt },
+      { maxFeeBps: signed.maxFeeBps - 1 },
       { detailsHash: keccak256(toHex("other line items")) },
     ];
     expect(changes.flatMap(Object.keys).sort()).to.deep.equal(invoiceTypes.Invoice.map(({ name }) => name).sort());

@@ -12,6 +12,7 @@ import {
   billingEscrowDomain,
   buildInvoice,
   invoiceKey,
+  MAX_FEE_BPS,
   signInvoice,
   type BillingEscrowDomain,
   type Invoice,
@@ -44,7 +45,10 @@ export async function deployFixture() {
     await usdc.connect(account).approve(await subscriptions.getAddress(), ethers.MaxUint256);
   }
 
-  /** Builds invoice terms with sensible defaults (USDC, 100.00, anyone pays, 3-day hold, 1-day expiry). */
+  /**
+   * Builds invoice terms with sensible defaults (USDC, 100.00, anyone pays, 3-day hold, 1-day expiry, any fee up
+   * to MAX_FEE_BPS accepted: the tests of the signed fee cap set `maxFeeBps` themselves).
+   */
   async function makeInvoice(overrides: Partial<Invoice> = {}): Promise<Invoice> {
     const now = BigInt(await time.latest());
     invoiceCounter += 1;
@@ -55,6 +59,7 @@ export async function deployFixture() {
       amount: USDC(100),
       expiresAt: now + 86_400n,
       holdDuration: HOLD,
+      maxFeeBps: MAX_FEE_BPS,
       ...overrides,
     });
   }

@@ -116,6 +116,8 @@ type PayAction = {
   hold: number;
   fulfill: "none" | "now" | "soon" | "later";
   expiry: "ok" | "justOk" | "short";
+  /** The signed fee cap: the rate in force, any rate (MAX_FEE_BPS), or a random rate (often below the fee). */
+  maxFee: "current" | "any" | number;
   fault: Fault;
 };
 type Action =
@@ -174,6 +176,7 @@ const payArb: fc.Arbitrary<Action> = fc.record({
     w(2, fc.constant<"later">("later")),
   ),
   expiry: fc.oneof(w(8, fc.constant<"ok">("ok")), w(1, fc.constant<"justOk">("justOk")), w(1, fc.constant<"short">("short"))),
+  maxFee: fc.oneof(w(4, fc.constant<"current">("current")), w(3, fc.constant<"any">("any")), w(1, fc.nat(MAX_FEE_BPS))),
   fault: fc.oneof(
     w(27, fc.constant<Fault>("none")),
     ...(["merchant99", "eoaToken", "zeroAmount", "wrongPayer", "holdTooLong", "fulfillPast", "expired", "badSig", "wrongValue"] as const).map(
@@ -461,6 +464,7 @@ class EscrowModel {
       amount: 1_000_000n,
       expiresAt: BigInt(T + DAY),
       holdDuration: 3 * DAY,
+      maxFeeBps: MAX_FEE_BPS,
     });
   }
 
@@ -469,7 +473,7 @@ class EscrowModel {
     return (
       `inv${rec.n}[${rec.tok} ${t.amount} m${t.merchantId} status=${STATUS[rec.status]}` +
       `${t.arbiter === zeroAddress ? "" : " arb"}${t.fulfillBy === 0n ? "" : ` fulfillBy=${t.fulfillBy}`}` +
-      ` hold=${t.holdDuration}${rec.status === S.None ? "" : ` releaseAt=${rec.releaseAt}`}]`
+      ` hold=${t.holdDuration} maxFee=${t.maxFeeBps}${rec.status === S.None ? "" : ` releaseAt=${rec.releaseAt}`}]`
     );
   }
 
@@ -512,6 +516,7 @@ class EscrowModel {
           // "expired": expiresAt == block.timestamp, the first second the invoice can no longer be paid.
           terms.expiresAt = BigInt(T + (f === "expired" ? 0 : { ok: DAY, justOk: 1, short: 60 }[a.expiry]));
           terms.fulfillBy = f === "fulfillPast" ? BigInt(T - 1) : a.fulfill === "none" ? 0n : BigInt(T + { now: 0, soon: 3_600, later: 4 * DAY }[a.fulfill]);
+          terms.maxFeeBps = a.maxFee === "current" ? this.feeBps : a.maxFee === "any" ? MAX_FEE_BPS : a.maxFee;
           terms.detailsHash = keccak256(toHex(`details-${this.counter}`));
           const signer = f === "badSig" ? this.w.wrongSigner : merchant === 2 ? this.w.signer2 : this.w.signer;
           rec = await this.newRec(terms, signer, tok, f !== "badSig");
@@ -528,6 +533,7 @@ class EscrowModel {
         if (t.payer !== zeroAddress && t.payer !== from.address) errs.push("WrongPayer");
         if (t.holdDuration > MAX_HOLD) errs.push("HoldTooLong");
         if (t.fulfillBy !== 0n && BigInt(T) > t.fulfillBy) errs.push("FulfillByPassed");
+        if (this.feeBps > t.maxFeeBps) errs.push("FeeAboveMaximum");
         if (tok === "EOA") errs.push("TokenNotContract");
         if (rec.status !== S.None) errs.push("InvoiceNotPayable");
         if (t.merchantId !== 1n && t.merchantId !== 2n) errs.push("UnknownMerchant");
@@ -863,6 +869,7 @@ class EscrowModel {
         hold: a.frac % 3 === 0 ? 3_600 : 3 * DAY,
         fulfill: a.frac % 5 === 0 ? "soon" : "none",
         expiry: "ok",
+        maxFee: a.choice % 2 === 0 ? "current" : "any",
         fault: "none",
       });
     }
