@@ -5,6 +5,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IBillingEscrow} from "./interfaces/IBillingEscrow.sol";
 import {MerchantRegistry} from "./abstracts/MerchantRegistry.sol";
 import {TokenFlows} from "./abstracts/TokenFlows.sol";
@@ -98,9 +99,11 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
         Payment storage record = _payments[key];
         if (record.status != PaymentStatus.Held) revert NotHeld(record.status);
         if (msg.sender != record.payer) revert NotPayer(record.payer, msg.sender);
+        if (record.disputeOpened) revert DisputeAlreadyWithdrawn(key);
         uint40 releaseAt = record.releaseAt;
         if (block.timestamp >= releaseAt) revert HoldEnded(releaseAt);
         record.status = PaymentStatus.Disputed;
+        record.disputeOpened = true;
         emit InvoiceDisputed(key, invoice.merchantId, msg.sender, releaseAt + DISPUTE_PERIOD);
     }
 
@@ -164,17 +167,19 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
     }
 
     /// @inheritdoc IBillingEscrow
-    function resolveDispute(Invoice calldata invoice, uint256 refundAmount) external nonReentrant {
+    function resolveDispute(Invoice calldata invoice, uint16 refundShareBps) external nonReentrant {
         if (invoice.arbiter == address(0) || msg.sender != invoice.arbiter) {
             revert NotArbiter(invoice.arbiter, msg.sender);
         }
+        if (refundShareBps > BPS) revert InvalidRefundShare(refundShareBps);
         bytes32 key = invoiceKey(invoice);
         Payment memory record = _payments[key];
         if (record.status != PaymentStatus.Disputed) revert NotDisputed(record.status);
         uint40 deadline = record.releaseAt + DISPUTE_PERIOD;
         if (block.timestamp >= deadline) revert DisputeDeadlinePassed(deadline);
         uint256 held = _held(invoice, key, record);
-        if (refundAmount > held) revert RefundExceedsHeld(refundAmount, held);
+        // A share of what is held now: a merchant's partial refund landing first shrinks both parts, never reverts.
+        uint256 refundAmount = Math.mulDiv(held, refundShareBps, BPS, Math.Rounding.Ceil);
         uint256 releasedAmount = held - refundAmount;
 
         // All state first (the refund record, then the final status), then the two payouts.
@@ -184,7 +189,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
             _payRefund(invoice, key, record.payer, refundAmount, totalRefunded, RefundReason.Arbiter);
         }
         if (releasedAmount != 0) _releaseToMerchant(invoice, key, record.feeBps, releasedAmount);
-        emit DisputeResolved(key, invoice.merchantId, msg.sender, refundAmount, releasedAmount);
+        emit DisputeResolved(key, invoice.merchantId, msg.sender, refundShareBps, refundAmount, releasedAmount);
     }
 
     // ------------------------------------------------------------------------------------------------ merchant
@@ -337,7 +342,8 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
             status: PaymentStatus.Held,
             feeBps: current.feeBps,
             fulfilled: false,
-            partiallyRefunded: false
+            partiallyRefunded: false,
+            disputeOpened: false
         });
         emit InvoicePaid(
             key,

@@ -35,6 +35,17 @@ export const billingEscrowAbi = [
   {
     "inputs": [
       {
+        "internalType": "bytes32",
+        "name": "key",
+        "type": "bytes32"
+      }
+    ],
+    "name": "DisputeAlreadyWithdrawn",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "uint40",
         "name": "deadline",
         "type": "uint40"
@@ -193,6 +204,17 @@ export const billingEscrowAbi = [
       }
     ],
     "name": "InvalidRecipient",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint16",
+        "name": "refundShareBps",
+        "type": "uint16"
+      }
+    ],
+    "name": "InvalidRefundShare",
     "type": "error"
   },
   {
@@ -582,6 +604,12 @@ export const billingEscrowAbi = [
         "internalType": "address",
         "name": "arbiter",
         "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint16",
+        "name": "refundShareBps",
+        "type": "uint16"
       },
       {
         "indexed": false,
@@ -1936,6 +1964,11 @@ export const billingEscrowAbi = [
             "internalType": "bool",
             "name": "partiallyRefunded",
             "type": "bool"
+          },
+          {
+            "internalType": "bool",
+            "name": "disputeOpened",
+            "type": "bool"
           }
         ],
         "internalType": "struct Payment",
@@ -2416,9 +2449,9 @@ export const billingEscrowAbi = [
         "type": "tuple"
       },
       {
-        "internalType": "uint256",
-        "name": "refundAmount",
-        "type": "uint256"
+        "internalType": "uint16",
+        "name": "refundShareBps",
+        "type": "uint16"
       }
     ],
     "name": "resolveDispute",

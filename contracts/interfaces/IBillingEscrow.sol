@@ -47,11 +47,17 @@ interface IBillingEscrow {
     );
     /// @notice The payer disputed the payment; release is frozen until `deadline`.
     event InvoiceDisputed(bytes32 indexed key, uint64 indexed merchantId, address indexed payer, uint40 deadline);
-    /// @notice The payer withdrew the dispute; the payment is held again.
+    /// @notice The payer withdrew the dispute for good; the payment is held again and cannot be disputed again.
     event DisputeWithdrawn(bytes32 indexed key, uint64 indexed merchantId);
-    /// @notice The arbiter settled the dispute.
+    /// @notice The arbiter settled the dispute: `refundShareBps` of what was held went back to the payer
+    /// (`refunded`, rounded up) and the rest (`released`, before the protocol fee) to the merchant.
     event DisputeResolved(
-        bytes32 indexed key, uint64 indexed merchantId, address indexed arbiter, uint256 refunded, uint256 released
+        bytes32 indexed key,
+        uint64 indexed merchantId,
+        address indexed arbiter,
+        uint16 refundShareBps,
+        uint256 refunded,
+        uint256 released
     );
     /// @notice The merchant marked the invoice fulfilled.
     event InvoiceFulfilled(bytes32 indexed key, uint64 indexed merchantId);
@@ -94,6 +100,10 @@ interface IBillingEscrow {
     error HoldNotEnded(uint40 releaseAt);
     /// @notice The hold has ended: disputes are no longer possible.
     error HoldEnded(uint40 releaseAt);
+    /// @notice The payer already disputed this payment and withdrew the dispute; a payment is disputed at most once.
+    error DisputeAlreadyWithdrawn(bytes32 key);
+    /// @notice An arbiter's refund share above 10 000 basis points (100 %).
+    error InvalidRefundShare(uint16 refundShareBps);
     /// @notice The invoice has a fulfilment deadline and was not marked fulfilled.
     error NotFulfilled();
     /// @notice The invoice was already marked fulfilled.
@@ -140,10 +150,15 @@ interface IBillingEscrow {
         bytes32 s
     ) external returns (bytes32 key);
 
-    /// @notice Opens a dispute during the hold, freezing release. Payer only.
+    /// @notice Opens a dispute during the hold, freezing release. Payer only, once per payment.
+    /// @dev While it is open: the payer may withdraw it (for good); the merchant may refund part or all and mark
+    /// the invoice fulfilled; the arbiter may rule until `releaseAt + DISPUTE_PERIOD`; from then on anyone may
+    /// refund the payer in full (`refundExpiredDispute`). `refundUnfulfilled` still applies after a missed
+    /// `fulfillBy`. Nobody can release it.
     function dispute(Invoice calldata invoice) external;
 
-    /// @notice Withdraws the caller's dispute; the payment is held again. Payer only.
+    /// @notice Withdraws the caller's dispute; the payment is held again and can never be disputed again.
+    /// Payer only.
     function withdrawDispute(Invoice calldata invoice) external;
 
     // ------------------------------------------------------------------------------------------------ release and refunds
@@ -161,8 +176,13 @@ interface IBillingEscrow {
     /// @notice Refunds everything held when a dispute is unresolved at its deadline. Anyone.
     function refundExpiredDispute(Invoice calldata invoice) external;
 
-    /// @notice Settles a dispute: `refundAmount` to the payer, the rest released to the merchant. Arbiter only.
-    function resolveDispute(Invoice calldata invoice, uint256 refundAmount) external;
+    /// @notice Settles a dispute. Arbiter only, before the dispute deadline.
+    /// @dev The ruling is a share of what is held when it executes, so a refund landing just before it changes the
+    /// amounts, never the outcome: refund = ceil(held × refundShareBps / 10 000) to the payer (rounded in the payer's
+    /// favour), the rest released to the merchant minus the fee snapshotted at payment.
+    /// @param refundShareBps Share of what is held refunded to the payer, in basis points: 0 releases everything to
+    /// the merchant, 10 000 refunds everything.
+    function resolveDispute(Invoice calldata invoice, uint16 refundShareBps) external;
 
     // ------------------------------------------------------------------------------------------------ merchant
 

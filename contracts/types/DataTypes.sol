@@ -62,6 +62,9 @@ struct Payment {
     bool fulfilled;
     /// @notice Whether part of the payment was refunded (the total lives in a separate slot).
     bool partiallyRefunded;
+    /// @notice Whether the payer ever opened a dispute. A payment can be disputed once: a withdrawn dispute cannot
+    /// be re-opened, so withdrawing and re-opening can never push an arbiter's ruling past its deadline.
+    bool disputeOpened;
 }
 
 /// @notice A merchant in the registry.

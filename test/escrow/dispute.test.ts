@@ -21,6 +21,9 @@ import {
   type EscrowFixture,
 } from "./helpers";
 
+/** An arbiter's ruling refunding everything held: 10 000 basis points. */
+const ALL = 10_000;
+
 /** Pays an invoice naming the fixture's arbiter, and disputes it. */
 async function payAndDispute(f: EscrowFixture, overrides: Partial<Invoice> = {}) {
   const paid = await f.payInvoice({ arbiter: f.arbiter.address as Address, ...overrides });
@@ -106,8 +109,45 @@ describe("BillingEscrow.withdrawDispute", () => {
       .withArgs(key, f.merchantId);
 
     expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Held);
+    expect((await f.escrow.payment(key)).disputeOpened).to.equal(true);
     await time.increaseTo(await releaseAtOf(f.escrow, key));
     await expect(f.escrow.connect(f.keeper).release(invoice)).to.emit(f.escrow, "InvoiceReleased");
+  });
+
+  it("gives the dispute up for good: the payer cannot re-open it (DisputeAlreadyWithdrawn), even during the hold", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f);
+    await f.escrow.connect(f.payer).withdrawDispute(invoice);
+
+    await expect(f.escrow.connect(f.payer).dispute(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "DisputeAlreadyWithdrawn")
+      .withArgs(key);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Held);
+  });
+
+  it("cannot push a ruling to the deadline by withdrawing and re-opening: the payer cannot re-open, the payment releases", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f, { amount: USDC(100) });
+    // The arbiter is about to rule for the merchant; the payer front-runs it by withdrawing the dispute.
+    await f.escrow.connect(f.payer).withdrawDispute(invoice);
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, 0))
+      .to.be.revertedWithCustomError(f.escrow, "NotDisputed")
+      .withArgs(PaymentStatus.Held);
+
+    // Re-opening, to make the next ruling miss too and collect the automatic refund at the deadline, is refused.
+    await expect(f.escrow.connect(f.payer).dispute(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "DisputeAlreadyWithdrawn")
+      .withArgs(key);
+    await nextBlockAt(await disputeDeadlineOf(f.escrow, key));
+    await expect(f.escrow.connect(f.keeper).refundExpiredDispute(invoice))
+      .to.be.revertedWithCustomError(f.escrow, "NotDisputed")
+      .withArgs(PaymentStatus.Held);
+    await expect(f.escrow.connect(f.keeper).release(invoice)).to.changeTokenBalance(
+      f.usdc,
+      f.payout,
+      invoice.amount - feeOf(invoice.amount, FEE_BPS),
+    );
+    await expectEscrowSolvent(f.escrow, [invoice]);
   });
 
   it("refuses anyone but the payer (NotPayer)", async () => {
@@ -130,14 +170,14 @@ describe("BillingEscrow.withdrawDispute", () => {
 });
 
 describe("BillingEscrow.resolveDispute", () => {
-  it("splits as the arbiter decides: the refund to the payer, the rest (minus fee) to the merchant", async () => {
+  it("splits as the arbiter decides: its share of what is held to the payer, the rest (minus fee) to the merchant", async () => {
     const f = await loadFixture(escrowFixture);
     const { invoice, key } = await payAndDispute(f, { amount: USDC(100) });
     const refunded = USDC(30);
     const released = USDC(70);
     const fee = feeOf(released, FEE_BPS);
 
-    const resolution = f.escrow.connect(f.arbiter).resolveDispute(invoice, refunded);
+    const resolution = f.escrow.connect(f.arbiter).resolveDispute(invoice, 3_000);
 
     await expect(resolution)
       .to.emit(f.escrow, "InvoiceRefunded")
@@ -147,7 +187,7 @@ describe("BillingEscrow.resolveDispute", () => {
       .withArgs(key, f.merchantId, f.payout.address, invoice.token, released - fee, fee);
     await expect(resolution)
       .to.emit(f.escrow, "DisputeResolved")
-      .withArgs(key, f.merchantId, f.arbiter.address, refunded, released);
+      .withArgs(key, f.merchantId, f.arbiter.address, 3_000, refunded, released);
     await expect(resolution).to.changeTokenBalances(
       f.usdc,
       [f.escrow, f.payer, f.payout],
@@ -163,11 +203,11 @@ describe("BillingEscrow.resolveDispute", () => {
     const f = await loadFixture(escrowFixture);
     const { invoice, key } = await payAndDispute(f);
 
-    const resolution = f.escrow.connect(f.arbiter).resolveDispute(invoice, invoice.amount);
+    const resolution = f.escrow.connect(f.arbiter).resolveDispute(invoice, ALL);
 
     await expect(resolution)
       .to.emit(f.escrow, "DisputeResolved")
-      .withArgs(key, f.merchantId, f.arbiter.address, invoice.amount, 0);
+      .withArgs(key, f.merchantId, f.arbiter.address, ALL, invoice.amount, 0);
     await expect(resolution).not.to.emit(f.escrow, "InvoiceReleased");
     await expect(resolution).to.changeTokenBalance(f.usdc, f.payer, invoice.amount);
     expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Refunded);
@@ -183,7 +223,7 @@ describe("BillingEscrow.resolveDispute", () => {
 
     await expect(resolution)
       .to.emit(f.escrow, "DisputeResolved")
-      .withArgs(key, f.merchantId, f.arbiter.address, 0, invoice.amount);
+      .withArgs(key, f.merchantId, f.arbiter.address, 0, 0, invoice.amount);
     await expect(resolution).not.to.emit(f.escrow, "InvoiceRefunded");
     await expect(resolution).to.changeTokenBalance(f.usdc, f.payout, invoice.amount - fee);
     expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Released);
@@ -196,28 +236,52 @@ describe("BillingEscrow.resolveDispute", () => {
     const half = ETH_AMOUNT / 2n;
     const fee = feeOf(half, FEE_BPS);
 
-    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, half)).to.changeEtherBalances(
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, ALL / 2)).to.changeEtherBalances(
       [f.escrow, f.payer, f.payout],
       [-(ETH_AMOUNT - fee), half, half - fee],
     );
     await expectEscrowSolvent(f.escrow, [invoice]);
   });
 
-  it("splits only what is still held after a merchant's partial refund (RefundExceedsHeld above it)", async () => {
+  it("applies its share to what is still held after a merchant's partial refund", async () => {
     const f = await loadFixture(escrowFixture);
-    const { invoice } = await payAndDispute(f, { amount: USDC(100) });
+    const { invoice, key } = await payAndDispute(f, { amount: USDC(100) });
     await f.escrow.connect(f.merchantOwner).refund(invoice, USDC(40));
 
-    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, USDC(60) + 1n))
-      .to.be.revertedWithCustomError(f.escrow, "RefundExceedsHeld")
-      .withArgs(USDC(60) + 1n, USDC(60));
-    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, USDC(60))).to.changeTokenBalance(
-      f.usdc,
-      f.payer,
-      USDC(60),
-    );
+    const resolution = f.escrow.connect(f.arbiter).resolveDispute(invoice, ALL / 2);
+
+    await expect(resolution)
+      .to.emit(f.escrow, "DisputeResolved")
+      .withArgs(key, f.merchantId, f.arbiter.address, ALL / 2, USDC(30), USDC(30));
+    await expect(resolution).to.changeTokenBalances(f.usdc, [f.payer, f.payout], [USDC(30), USDC(30) - feeOf(USDC(30), FEE_BPS)]);
+    expect(await f.escrow.refundedAmount(invoice)).to.equal(USDC(70));
+    await expectEscrowSolvent(f.escrow, [invoice]);
+  });
+
+  it("is not blocked by a merchant's 1-unit refund landing just before it: the share applies to what is then held", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice, key } = await payAndDispute(f, { amount: USDC(100) });
+    // The arbiter rules for the payer; the merchant front-runs the ruling with a refund of one base unit.
+    await f.escrow.connect(f.merchantOwner).refund(invoice, 1n);
+
+    const resolution = f.escrow.connect(f.arbiter).resolveDispute(invoice, ALL);
+
+    await expect(resolution)
+      .to.emit(f.escrow, "DisputeResolved")
+      .withArgs(key, f.merchantId, f.arbiter.address, ALL, USDC(100) - 1n, 0);
+    await expect(resolution).to.changeTokenBalance(f.usdc, f.payer, USDC(100) - 1n);
+    expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Refunded);
     expect(await f.escrow.refundedAmount(invoice)).to.equal(USDC(100));
     await expectEscrowSolvent(f.escrow, [invoice]);
+  });
+
+  it("refuses a share above 100 % (InvalidRefundShare)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const { invoice } = await payAndDispute(f);
+
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, ALL + 1))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidRefundShare")
+      .withArgs(ALL + 1);
   });
 
   it("refuses anyone but the invoice's arbiter, the payer and merchant included (NotArbiter)", async () => {
@@ -266,14 +330,14 @@ describe("BillingEscrow.resolveDispute", () => {
       .withArgs(lateDeadline);
   });
 
-  it("pays out exactly what was held when splitting odd units (the fee rounds down)", async () => {
+  it("pays out exactly what was held when splitting odd units (the refund rounds up, the fee down)", async () => {
     const f = await loadFixture(escrowFixture);
     const { invoice } = await f.payInvoice({ amount: 1_001n, arbiter: f.arbiter.address as Address });
     await f.escrow.connect(f.payer).dispute(invoice);
-    const refunded = 333n;
-    const fee = feeOf(1_001n - refunded, FEE_BPS); // 6.68 -> 6
+    const refunded = 334n; // 1 001 × 33.33 % = 333.63 -> 334, in the payer's favour
+    const fee = feeOf(1_001n - refunded, FEE_BPS); // 6.67 -> 6
 
-    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, refunded)).to.changeTokenBalances(
+    await expect(f.escrow.connect(f.arbiter).resolveDispute(invoice, 3_333)).to.changeTokenBalances(
       f.usdc,
       [f.escrow, f.payer, f.payout],
       [-(1_001n - fee), refunded, 1_001n - refunded - fee],

@@ -57,6 +57,7 @@ describe("BillingEscrow.pay", () => {
     expect(record.feeBps).to.equal(FEE_BPS);
     expect(record.fulfilled).to.equal(false);
     expect(record.partiallyRefunded).to.equal(false);
+    expect(record.disputeOpened).to.equal(false);
     expect(await f.escrow.heldAmount(invoice)).to.equal(invoice.amount);
     expect(await f.escrow.refundedAmount(invoice)).to.equal(0);
     await expectEscrowSolvent(f.escrow, [invoice]);

@@ -213,7 +213,7 @@ describe("escrow solvency across a mixed lifecycle", () => {
     await step(f.escrow.connect(f.merchantOwner).refund(partlyRefunded.invoice, USDC(15)));
     await step(f.escrow.connect(f.payer).dispute(split.invoice));
     await step(f.escrow.connect(f.payer).dispute(expiredDispute.invoice));
-    await step(f.escrow.connect(f.arbiter).resolveDispute(split.invoice, 333n));
+    await step(f.escrow.connect(f.arbiter).resolveDispute(split.invoice, 3_333));
     await step(f.blocklistToken.setBlocklisted(f.payout.address, true));
     await step(f.escrow.connect(f.payer).release(deferred.invoice));
     await time.increaseTo(await releaseAtOf(f.escrow, inEth.key));

@@ -226,6 +226,8 @@ interface Rec {
   releaseAt: number;
   feeBps: number;
   fulfilled: boolean;
+  /** The payer opened its one dispute (kept after a withdrawal: a payment is disputed at most once). */
+  disputeOpened: boolean;
   refunded: bigint;
   released: bigint;
   fee: bigint;
@@ -248,7 +250,7 @@ interface Obs {
   fees: PerTok;
   feeBps: number;
   paused: boolean;
-  inv: { payer: string; releaseAt: number; status: number; feeBps: number; fulfilled: boolean; held: bigint; refunded: bigint }[];
+  inv: { payer: string; releaseAt: number; status: number; feeBps: number; fulfilled: boolean; disputeOpened: boolean; held: bigint; refunded: bigint }[];
 }
 
 interface TxPlan {
@@ -441,6 +443,7 @@ class EscrowModel {
       releaseAt: 0,
       feeBps: 0,
       fulfilled: false,
+      disputeOpened: false,
       refunded: 0n,
       released: 0n,
       fee: 0n,
@@ -633,6 +636,7 @@ class EscrowModel {
         if (a.k === "dispute") {
           if (rec.status !== S.Held) errs.push("NotHeld");
           if (by.address !== rec.payer?.address) errs.push("NotPayer");
+          if (rec.disputeOpened) errs.push("DisputeAlreadyWithdrawn");
           if (T >= rec.releaseAt) errs.push("HoldEnded");
         } else {
           if (rec.status !== S.Disputed) errs.push("NotDisputed");
@@ -644,6 +648,7 @@ class EscrowModel {
           send: () => this.call(by, escrow, a.k, [rec.terms]),
           apply: () => {
             rec.status = a.k === "dispute" ? S.Disputed : S.Held;
+            if (a.k === "dispute") rec.disputeOpened = true;
           },
         };
       }
@@ -652,16 +657,19 @@ class EscrowModel {
         if (!rec) return null;
         const by = a.byArbiter ? A.arbiter : A.keeper;
         const held = this.held(rec);
-        const amount = a.mode === "zero" ? 0n : this.amountFor(a.mode, a.frac, held, rec.terms.amount);
+        // The ruling is a share of what is held; "over" is a share above 100 %.
+        const share = { full: 10_000, zero: 0, partial: a.frac, over: 10_001 }[a.mode];
+        // Rounded up: a ruling's rounding favours the payer.
+        const amount = (held * BigInt(share) + BPS - 1n) / BPS;
         const errs: string[] = [];
         if (rec.terms.arbiter === zeroAddress || by.address !== rec.terms.arbiter) errs.push("NotArbiter");
+        if (share > 10_000) errs.push("InvalidRefundShare");
         if (rec.status !== S.Disputed) errs.push("NotDisputed");
         if (T >= rec.releaseAt + this.disputePeriod) errs.push("DisputeDeadlinePassed");
-        if (amount > rec.terms.amount - rec.refunded) errs.push("RefundExceedsHeld");
         return {
-          desc: `resolveDispute ${this.recLabel(rec)} refund=${amount} (held ${held}) by ${by.name}`,
+          desc: `resolveDispute ${this.recLabel(rec)} share=${share} bps -> refund ${amount} (held ${held}) by ${by.name}`,
           errs,
-          send: () => this.call(by, escrow, "resolveDispute", [rec.terms, amount]),
+          send: () => this.call(by, escrow, "resolveDispute", [rec.terms, share]),
           apply: () => {
             const releasedAmount = held - amount;
             if (amount !== 0n) this.refundToPayer(rec, amount);
@@ -833,7 +841,7 @@ class EscrowModel {
       if (rec.terms.fulfillBy !== 0n && !rec.fulfilled && BigInt(T) > rec.terms.fulfillBy) moves.push({ k: "refundUnfulfilled", ...t });
       if (rec.status === S.Held) {
         moves.push({ k: "release", ...t, by: "payer" });
-        if (T < rec.releaseAt) {
+        if (T < rec.releaseAt && !rec.disputeOpened) {
           moves.push({ k: "dispute", ...t, byPayer: true }, { k: "dispute", ...t, byPayer: true });
           moves.push({ k: "timeTo", ...t, which: "release", offset: 0 });
         } else if (rec.terms.fulfillBy === 0n || rec.fulfilled) {
@@ -989,6 +997,7 @@ class EscrowModel {
         status: Number(p[2]),
         feeBps: Number(p[3]),
         fulfilled: p[4] !== 0n,
+        disputeOpened: p[6] !== 0n,
         held: await callUint(this.escrowAddr, rec.cdHeld),
         refunded: await callUint(this.escrowAddr, rec.cdRefunded),
       });
@@ -1078,12 +1087,13 @@ class EscrowModel {
     this.recs.forEach((rec, i) => {
       const o = obs.inv[i];
       const paid = rec.status !== S.None && rec.status !== S.Voided;
-      diff(`inv${rec.n} record`, [STATUS[o.status], o.payer.toLowerCase(), o.releaseAt, o.feeBps, o.fulfilled], [
+      diff(`inv${rec.n} record`, [STATUS[o.status], o.payer.toLowerCase(), o.releaseAt, o.feeBps, o.fulfilled, o.disputeOpened], [
         STATUS[rec.status],
         (paid ? rec.payer!.address : zeroAddress).toLowerCase(),
         paid ? rec.releaseAt : 0,
         paid ? rec.feeBps : 0,
         rec.fulfilled,
+        rec.disputeOpened,
       ]);
       diff(`inv${rec.n} held`, o.held, this.held(rec));
       diff(`inv${rec.n} refunded`, o.refunded, rec.refunded);
