@@ -17,7 +17,14 @@ import path from "node:path";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { keccak256, toHex, zeroAddress, type Address } from "viem";
 import type { ContractTransactionResponse } from "ethers";
-import { billingEscrowDomain, buildInvoice, signInvoice, type Invoice } from "../contracts/invoice";
+import {
+  billingEscrowDomain,
+  buildInvoice,
+  signInvoice,
+  signMerchantRegistration,
+  signMerchantSignerChange,
+  type Invoice,
+} from "../contracts/invoice";
 
 interface Row {
   operation: string;
@@ -57,11 +64,29 @@ async function main(): Promise<void> {
 
   const signerAccount = privateKeyToAccount(generatePrivateKey());
   const operator = new ethers.Wallet(generatePrivateKey(), ethers.provider);
+  const operatorAccount = privateKeyToAccount(operator.privateKey as `0x${string}`);
   await owner.sendTransaction({ to: operator.address, value: ethers.parseEther("10") });
-  await escrow.connect(merchantOwner).registerMerchant(payout.address, signerAccount.address);
-  // The service operates with the signer key in production; here a funded wallet holds that role.
-  await escrow.connect(merchantOwner).setMerchantSigner(1, operator.address);
   const domain = billingEscrowDomain((await ethers.provider.getNetwork()).chainId, escrowAddress);
+
+  step("merchant registry: register and rotate the signer, each with the signer's consent");
+  // Each is the first use of its signer's nonce (a new storage slot), as for every new merchant or signer.
+  const consentDeadline = BigInt(await time.latest()) + 3_600n;
+  const registration = await signMerchantRegistration(signerAccount, domain, {
+    owner: merchantOwner.address as Address,
+    payout: payout.address as Address,
+    nonce: await escrow.nonces(signerAccount.address),
+    deadline: consentDeadline,
+  });
+  const registerGas = await gasOf(escrow.connect(merchantOwner).registerMerchant(...registration.args));
+  // The service operates with the signer key in production; here a funded wallet holds that role.
+  const rotation = await signMerchantSignerChange(operatorAccount, domain, {
+    merchantId: 1n,
+    owner: merchantOwner.address as Address,
+    payout: payout.address as Address,
+    nonce: await escrow.nonces(operator.address),
+    deadline: consentDeadline,
+  });
+  const setSignerGas = await gasOf(escrow.connect(merchantOwner).setMerchantSigner(...rotation.args));
 
   // Warm every balance involved: payer, payout, escrow, fee accrual, keeper.
   for (const account of [payer, payout, keeper, feeRecipient]) await token.mint(account.address, 1_000_000n * UNIT);
@@ -84,7 +109,6 @@ async function main(): Promise<void> {
     const signature = await signInvoice(operatorAccount, domain, terms);
     return { terms, signature };
   }
-  const operatorAccount = privateKeyToAccount(operator.privateKey as `0x${string}`);
   async function paid(overrides: Partial<Invoice> = {}): Promise<Invoice> {
     const { terms, signature } = await invoice(overrides);
     const value = terms.token === zeroAddress ? terms.amount : 0n;
@@ -173,6 +197,8 @@ async function main(): Promise<void> {
     const terms = await paid({ fulfillBy: BigInt(await time.latest()) + 86_400n });
     rows.push({ operation: "mark fulfilled", gas: await gasOf(escrow.connect(operator).markFulfilled(terms)) });
   }
+  rows.push({ operation: "registerMerchant (new merchant, with the signer's EIP-712 consent)", gas: registerGas });
+  rows.push({ operation: "setMerchantSigner (with the new signer's EIP-712 consent)", gas: setSignerGas });
 
   step("subscriptions: plan, subscribe, renew, cancel");
   const period = 30 * 86_400;

@@ -2,8 +2,6 @@
 pragma solidity 0.8.30;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IBillingEscrow} from "./interfaces/IBillingEscrow.sol";
@@ -16,7 +14,7 @@ import {Invoice, Payment, PaymentStatus, RefundReason} from "./types/DataTypes.s
 /// @dev Storage per invoice is one packed `Payment` word keyed by the invoice's EIP-712 digest; callers pass the
 /// signed terms back and the digest proves them. Partial refunds add one word (`_refunded`).
 /// Invariant per token: balance == held + claimable + accrued fees.
-contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, Ownable2Step {
+contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2Step {
     /// @notice EIP-712 type of an invoice.
     bytes32 public constant INVOICE_TYPEHASH = keccak256(
         "Invoice(uint64 merchantId,bytes32 invoiceId,address token,uint256 amount,address payer,address arbiter,"
@@ -410,14 +408,6 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, EIP712, 
         uint256 merchantAmount = amount - fee;
         _payOrCredit(invoice.token, payout, merchantAmount);
         emit InvoiceReleased(key, invoice.merchantId, payout, invoice.token, merchantAmount, fee);
-    }
-
-    /// @dev ECDSA first, ERC-1271 only when that fails: unlike OpenZeppelin's `isValidSignatureNow`, the common
-    /// case (an EOA signer) skips the signer's code-size check, a cold account access (2,600 gas) on every payment.
-    function _isSignedBy(address signer, bytes32 digest, bytes calldata signature) private view returns (bool) {
-        (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (error == ECDSA.RecoverError.NoError && recovered == signer) return true;
-        return SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
     }
 
     function _held(Invoice calldata invoice, bytes32 key, Payment memory record) private view returns (uint256) {

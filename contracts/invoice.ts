@@ -1,6 +1,7 @@
 /**
- * EIP-712 invoice typed data: the domain, the types, and viem helpers to build, sign and key an invoice
- * exactly as the BillingEscrow contract checks it. Wallets, the API and the tests all go through here.
+ * EIP-712 typed data of BillingEscrow: the domain, the invoice types and viem helpers to build, sign and key an
+ * invoice exactly as the contract checks it, and the signer-consent types and helpers that registerMerchant and
+ * setMerchantSigner require. Wallets, the API and the tests all go through here.
  */
 import {
   hashTypedData,
@@ -130,4 +131,101 @@ export function signInvoiceWithWallet(
   invoice: Invoice,
 ): Promise<Hex> {
   return wallet.signTypedData({ account, ...invoiceTypedData(domain, invoice) });
+}
+
+// ------------------------------------------------------------------------------------------------ signer consent
+//
+// A merchant record names a signer only with that signer's consent: registerMerchant and setMerchantSigner take
+// the signer's EIP-712 `SignerConsent` in the BillingEscrow domain above (so bound to one chain and deployment).
+// The owner (the account that sends the transaction) asks the signer key to sign it; the API holding an operator
+// key signs with `signSignerConsent` and hands the owner a ready `registerMerchant` transaction.
+
+/** `merchantId` of the consent to a new registration (the id is not known before the transaction is mined). */
+export const NEW_MERCHANT_ID = 0n;
+
+/** EIP-712 types of a signer's consent, in the order of `SIGNER_CONSENT_TYPEHASH`. */
+export const signerConsentTypes = {
+  SignerConsent: [
+    { name: "merchantId", type: "uint64" },
+    { name: "owner", type: "address" },
+    { name: "payout", type: "address" },
+    { name: "nonce", type: "uint256" },
+    { name: "deadline", type: "uint256" },
+  ],
+} as const;
+
+/** A signer's consent to sign for one merchant record. */
+export interface SignerConsent {
+  /** `NEW_MERCHANT_ID` (0) for registerMerchant; the record's id for setMerchantSigner. */
+  merchantId: bigint;
+  /** The record's owner: the account that will send registerMerchant / setMerchantSigner. */
+  owner: Address;
+  /** The record's payout: the new one for registerMerchant, the current one for setMerchantSigner. */
+  payout: Address;
+  /** The signer's current `BillingEscrow.nonces(signer)`; each accepted consent uses one. */
+  nonce: bigint;
+  /** Unix seconds; the consent is valid up to and including this second. */
+  deadline: bigint;
+}
+
+/** The full typed-data payload a signer signs to consent (`eth_signTypedData_v4`). */
+export function signerConsentTypedData(domain: BillingEscrowDomain, consent: SignerConsent) {
+  return { domain, types: signerConsentTypes, primaryType: "SignerConsent" as const, message: consent };
+}
+
+/** The consent's EIP-712 digest, the hash the signer signs (an ERC-1271 contract signer is asked about it). */
+export function signerConsentDigest(domain: BillingEscrowDomain, consent: SignerConsent): Hex {
+  return hashTypedData(signerConsentTypedData(domain, consent));
+}
+
+/** Signs a consent with a local account (e.g. a merchant's operator key held by the API). */
+export function signSignerConsent(
+  signer: LocalAccount,
+  domain: BillingEscrowDomain,
+  consent: SignerConsent,
+): Promise<Hex> {
+  return signer.signTypedData(signerConsentTypedData(domain, consent));
+}
+
+/** Signs a consent through a wallet client (a browser wallet or a JSON-RPC account). */
+export function signSignerConsentWithWallet(
+  wallet: WalletClient,
+  account: Account | Address,
+  domain: BillingEscrowDomain,
+  consent: SignerConsent,
+): Promise<Hex> {
+  return wallet.signTypedData({ account, ...signerConsentTypedData(domain, consent) });
+}
+
+/**
+ * Signs `signer`'s consent to a new merchant owned by `owner` and paying `payout`, and returns the arguments of
+ * `registerMerchant(payout, signer, deadline, signerSignature)`, to be sent by `owner`. `nonce` is
+ * `BillingEscrow.nonces(signer.address)` read just before.
+ */
+export async function signMerchantRegistration(
+  signer: LocalAccount,
+  domain: BillingEscrowDomain,
+  terms: { owner: Address; payout: Address; nonce: bigint; deadline: bigint },
+): Promise<{ consent: SignerConsent; args: readonly [payout: Address, signer: Address, deadline: bigint, signature: Hex] }> {
+  const consent: SignerConsent = { merchantId: NEW_MERCHANT_ID, ...terms };
+  const signature = await signSignerConsent(signer, domain, consent);
+  return { consent, args: [terms.payout, signer.address, terms.deadline, signature] as const };
+}
+
+/**
+ * Signs `signer`'s consent to become the signer of merchant `merchantId` (owned by `owner`, paying `payout`, its
+ * current payout), and returns the arguments of `setMerchantSigner(merchantId, signer, deadline, signerSignature)`,
+ * to be sent by `owner`.
+ */
+export async function signMerchantSignerChange(
+  signer: LocalAccount,
+  domain: BillingEscrowDomain,
+  terms: { merchantId: bigint; owner: Address; payout: Address; nonce: bigint; deadline: bigint },
+): Promise<{
+  consent: SignerConsent;
+  args: readonly [merchantId: bigint, signer: Address, deadline: bigint, signature: Hex];
+}> {
+  const consent: SignerConsent = { ...terms };
+  const signature = await signSignerConsent(signer, domain, consent);
+  return { consent, args: [terms.merchantId, signer.address, terms.deadline, signature] as const };
 }

@@ -6,7 +6,12 @@ import {ICommonErrors} from "./ICommonErrors.sol";
 
 /// @title IMerchantRegistry
 /// @notice On-chain registry of merchants: who controls each one, where its money goes, which key signs.
-/// @dev The owner alone moves the payout address, so a stolen signer key can never redirect funds.
+/// @dev The owner alone moves the payout address, so a stolen signer key can never redirect funds. A record names
+/// a signer only with that signer's consent: an EIP-712 `SignerConsent(uint64 merchantId,address owner,
+/// address payout,uint256 nonce,uint256 deadline)` in the escrow's domain ("chainbill BillingEscrow", "1", chain id,
+/// escrow address), signed by the signer (ECDSA, or ERC-1271 for contract signers). `owner` is the caller, so a
+/// copied or front-run transaction from another sender fails; `nonce` is the signer's current `nonces(signer)`, so
+/// a consent works once. A caller naming itself as signer needs no signature.
 interface IMerchantRegistry is ICommonErrors {
     /// @notice A merchant was registered.
     event MerchantRegistered(uint64 indexed merchantId, address indexed owner, address payout, address signer);
@@ -27,18 +32,35 @@ interface IMerchantRegistry is ICommonErrors {
     error NotMerchantOperator(uint64 merchantId, address caller);
     /// @notice The caller is not the merchant's pending owner.
     error NotPendingMerchantOwner(uint64 merchantId, address caller);
+    /// @notice The signer's consent expired (`block.timestamp > deadline`).
+    error SignerConsentExpired(uint256 deadline, uint256 nowTime);
+    /// @notice The signature is not `signer`'s consent to exactly this record: the arguments are the consent the
+    /// contract checked (a front-run shows another `owner`, a replay a later `nonce`, and a consent signed for
+    /// another payout, merchant id, chain or deployment does not match them).
+    error InvalidSignerConsent(
+        address signer, uint64 merchantId, address owner, address payout, uint256 nonce, uint256 deadline
+    );
 
-    /// @notice Registers the caller as the owner of a new merchant.
+    /// @notice Registers the caller as the owner of a new merchant, with the signer's consent.
     /// @param payout Receives releases and withdrawals.
     /// @param signer Signs invoices and operates day to day.
+    /// @param deadline Last second (inclusive) at which the consent is valid; ignored when the caller is the signer.
+    /// @param signerSignature The signer's EIP-712 `SignerConsent` with merchantId 0 (a new record), owner = the
+    /// caller, this payout, the signer's current nonce and `deadline`. Empty when the caller is the signer.
     /// @return merchantId The new merchant's id (sequential from 1).
-    function registerMerchant(address payout, address signer) external returns (uint64 merchantId);
+    function registerMerchant(address payout, address signer, uint256 deadline, bytes calldata signerSignature)
+        external
+        returns (uint64 merchantId);
 
     /// @notice Sets where the merchant's money goes. Owner only.
     function setMerchantPayout(uint64 merchantId, address payout) external;
 
-    /// @notice Rotates the merchant's signer. Owner only.
-    function setMerchantSigner(uint64 merchantId, address signer) external;
+    /// @notice Rotates the merchant's signer, with the new signer's consent. Owner only.
+    /// @param deadline Last second (inclusive) at which the consent is valid; ignored when the caller is the signer.
+    /// @param signerSignature The new signer's EIP-712 `SignerConsent` with this `merchantId`, owner = the caller,
+    /// the merchant's current payout, the signer's current nonce and `deadline`. Empty when the caller is the signer.
+    function setMerchantSigner(uint64 merchantId, address signer, uint256 deadline, bytes calldata signerSignature)
+        external;
 
     /// @notice Proposes a new owner, who must accept. Owner only.
     function transferMerchantOwnership(uint64 merchantId, address newOwner) external;
@@ -54,4 +76,11 @@ interface IMerchantRegistry is ICommonErrors {
 
     /// @notice Number of merchants registered so far (the highest id).
     function merchantCount() external view returns (uint64);
+
+    /// @notice EIP-712 type hash of a signer's consent: `keccak256("SignerConsent(uint64 merchantId,address owner,
+    /// address payout,uint256 nonce,uint256 deadline)")`.
+    function SIGNER_CONSENT_TYPEHASH() external view returns (bytes32); // solhint-disable-line func-name-mixedcase
+
+    /// @notice The nonce `signer`'s next consent must carry; each accepted consent uses one.
+    function nonces(address signer) external view returns (uint256);
 }

@@ -1,33 +1,48 @@
 /**
- * The merchant registry inside BillingEscrow: registration, payout and signer changes, two-step merchant
- * ownership, the operator check, and what a stolen signer (hot) key can and cannot do.
+ * The merchant registry inside BillingEscrow: registration and signer rotation with the signer's EIP-712 consent,
+ * payout changes, two-step merchant ownership, the operator check, and what a stolen signer (hot) key can and
+ * cannot do.
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, setBalance } from "@nomicfoundation/hardhat-network-helpers";
-import { zeroAddress } from "viem";
-import { FEE_BPS } from "../helpers/fixture";
-import { PaymentStatus, escrowFixture, feeOf, signedInvoice, testAccount } from "./helpers";
+import { loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
+import { zeroAddress, type Address } from "viem";
+import { billingEscrowDomain, signerConsentDigest } from "../../contracts/invoice";
+import { DISPUTE_PERIOD, FEE_BPS, registerMerchant, setMerchantSigner, signConsent } from "../helpers/fixture";
+import { PaymentStatus, addressOf, escrowFixture, feeOf, nextBlockAt, signedInvoice, testAccount } from "./helpers";
 
 const UNKNOWN_MERCHANT = 99n;
 
 describe("MerchantRegistry.registerMerchant", () => {
-  it("registers the caller as owner of a new merchant with the next sequential id", async () => {
+  it("registers the caller as owner of a new merchant with the next sequential id, with the signer's consent", async () => {
     const f = await loadFixture(escrowFixture);
     const signer = testAccount("second merchant signer");
+    const { consent, signature } = await signConsent(f.escrow, signer, { owner: f.other.address, payout: f.other.address });
 
-    await expect(f.escrow.connect(f.other).registerMerchant(f.other.address, signer.address))
+    await expect(f.escrow.connect(f.other).registerMerchant(f.other.address, signer.address, consent.deadline, signature))
       .to.emit(f.escrow, "MerchantRegistered")
       .withArgs(2, f.other.address, f.other.address, signer.address);
 
     expect(await f.escrow.merchantCount()).to.equal(2);
     expect(await f.escrow.merchant(2)).to.deep.equal([f.other.address, f.other.address, signer.address, zeroAddress]);
+    expect(await f.escrow.nonces(signer.address)).to.equal(1);
   });
 
   it("returns the new id", async () => {
     const f = await loadFixture(escrowFixture);
 
-    expect(await f.escrow.connect(f.other).registerMerchant.staticCall(f.other.address, f.other.address)).to.equal(2);
+    expect(
+      await f.escrow.connect(f.other).registerMerchant.staticCall(f.other.address, f.other.address, 0, "0x"),
+    ).to.equal(2);
+  });
+
+  it("needs no signature when the caller names itself as signer (sending is its consent), and uses no nonce", async () => {
+    const f = await loadFixture(escrowFixture);
+
+    await expect(f.escrow.connect(f.other).registerMerchant(f.payout.address, f.other.address, 0, "0x"))
+      .to.emit(f.escrow, "MerchantRegistered")
+      .withArgs(2, f.other.address, f.payout.address, f.other.address);
+    expect(await f.escrow.nonces(f.other.address)).to.equal(0);
   });
 
   it("reports an unknown merchant as all zero", async () => {
@@ -48,12 +63,134 @@ describe("MerchantRegistry.registerMerchant", () => {
       [zeroAddress, f.signer.address],
       [f.payout.address, zeroAddress],
     ]) {
-      await expect(f.escrow.connect(f.other).registerMerchant(payout, signer)).to.be.revertedWithCustomError(
+      await expect(f.escrow.connect(f.other).registerMerchant(payout, signer, 0, "0x")).to.be.revertedWithCustomError(
         f.escrow,
         "ZeroAddress",
       );
     }
     expect(await f.escrow.merchantCount()).to.equal(1);
+  });
+});
+
+describe("MerchantRegistry: a record names a signer only with that signer's consent", () => {
+  const HOUR = 3_600n;
+
+  it("refuses a stranger naming another merchant's signer without its consent (InvalidSignerConsent)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const deadline = BigInt(await time.latest()) + HOUR;
+    // The attack: a record of the stranger's naming merchant 1's signer (the API's operator key), so that code
+    // looking up "the record with this signer" signs invoices paying the stranger.
+    const forged = await f.sign(await f.makeInvoice()); // any signature of that key over something else
+
+    for (const signature of ["0x", forged]) {
+      await expect(f.escrow.connect(f.other).registerMerchant(f.other.address, f.signer.address, deadline, signature))
+        .to.be.revertedWithCustomError(f.escrow, "InvalidSignerConsent")
+        .withArgs(f.signer.address, 0, f.other.address, f.other.address, 1, deadline); // nonce 0 registered merchant 1
+    }
+    expect(await f.escrow.merchantCount()).to.equal(1);
+  });
+
+  it("refuses a registration front-run by a stranger: the consent names the owner (InvalidSignerConsent)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const signer = testAccount("operator key of a new merchant");
+    const { consent, signature } = await signConsent(f.escrow, signer, { owner: f.newOwner.address, payout: f.payout.address });
+    const args = [f.payout.address, signer.address, consent.deadline, signature] as const;
+
+    // A mempool watcher copies the owner's pending transaction and sends it first, from its own account.
+    await expect(f.escrow.connect(f.other).registerMerchant(...args))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidSignerConsent")
+      .withArgs(signer.address, 0, f.other.address, f.payout.address, 0, consent.deadline);
+    await expect(f.escrow.connect(f.newOwner).registerMerchant(...args))
+      .to.emit(f.escrow, "MerchantRegistered")
+      .withArgs(2, f.newOwner.address, f.payout.address, signer.address);
+  });
+
+  it("refuses a replayed consent: each consent uses the signer's nonce once (InvalidSignerConsent with the next nonce)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const signer = testAccount("operator key registered once");
+    const { consent, signature } = await signConsent(f.escrow, signer, { owner: f.other.address, payout: f.other.address });
+    await f.escrow.connect(f.other).registerMerchant(f.other.address, signer.address, consent.deadline, signature);
+
+    await expect(f.escrow.connect(f.other).registerMerchant(f.other.address, signer.address, consent.deadline, signature))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidSignerConsent")
+      .withArgs(signer.address, 0, f.other.address, f.other.address, 1, consent.deadline);
+    expect(await f.escrow.merchantCount()).to.equal(2);
+    expect(await f.escrow.nonces(signer.address)).to.equal(1);
+  });
+
+  it("refuses a consent given for another payout (InvalidSignerConsent)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const signer = testAccount("operator key with a payout");
+    const { consent, signature } = await signConsent(f.escrow, signer, { owner: f.other.address, payout: f.payout.address });
+
+    await expect(f.escrow.connect(f.other).registerMerchant(f.other.address, signer.address, consent.deadline, signature))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidSignerConsent")
+      .withArgs(signer.address, 0, f.other.address, f.other.address, 0, consent.deadline);
+  });
+
+  it("accepts a consent at its deadline and refuses it one second later (SignerConsentExpired)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const signer = testAccount("operator key in a hurry");
+    const deadline = BigInt(await time.latest()) + HOUR;
+    const inTime = await signConsent(f.escrow, signer, { owner: f.other.address, payout: f.other.address, deadline });
+
+    await nextBlockAt(deadline);
+    await expect(
+      f.escrow.connect(f.other).registerMerchant(f.other.address, signer.address, deadline, inTime.signature),
+    ).to.emit(f.escrow, "MerchantRegistered");
+    const late = await signConsent(f.escrow, signer, { owner: f.other.address, payout: f.other.address, deadline });
+    await nextBlockAt(deadline + 1n);
+    await expect(f.escrow.connect(f.other).registerMerchant(f.other.address, signer.address, deadline, late.signature))
+      .to.be.revertedWithCustomError(f.escrow, "SignerConsentExpired")
+      .withArgs(deadline, deadline + 1n);
+  });
+
+  it("refuses a consent signed for another chain or another deployment (InvalidSignerConsent)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const signer = testAccount("operator key elsewhere");
+    const second = await ethers.deployContract("BillingEscrow", [f.owner.address, f.feeRecipient.address, FEE_BPS, DISPUTE_PERIOD]);
+    const terms = { owner: f.other.address, payout: f.other.address };
+    const domains = [billingEscrowDomain(1n, f.escrowAddress), billingEscrowDomain(f.chainId, await addressOf(second))];
+
+    for (const domain of domains) {
+      const { consent, signature } = await signConsent(f.escrow, signer, terms, domain);
+      await expect(f.escrow.connect(f.other).registerMerchant(f.other.address, signer.address, consent.deadline, signature))
+        .to.be.revertedWithCustomError(f.escrow, "InvalidSignerConsent")
+        .withArgs(signer.address, 0, f.other.address, f.other.address, 0, consent.deadline);
+    }
+    // Signed in this deployment's domain, the same consent works.
+    const { consent, signature } = await signConsent(f.escrow, signer, terms);
+    await expect(
+      f.escrow.connect(f.other).registerMerchant(f.other.address, signer.address, consent.deadline, signature),
+    ).to.emit(f.escrow, "MerchantRegistered");
+  });
+
+  it("accepts the consent of an ERC-1271 contract signer (a smart account), and refuses one it does not approve", async () => {
+    const f = await loadFixture(escrowFixture);
+    const key = testAccount("smart account key");
+    const account = await ethers.deployContract("ContractSigner", [key.address]);
+    const accountAddress = await addressOf(account);
+    const deadline = BigInt(await time.latest()) + HOUR;
+    const consent = { merchantId: 0n, owner: f.other.address as Address, payout: f.other.address as Address, nonce: 0n, deadline };
+    const approved = await key.sign({ hash: signerConsentDigest(f.domain, consent) });
+    const unapproved = await testAccount("not the key").sign({ hash: signerConsentDigest(f.domain, consent) });
+
+    await expect(f.escrow.connect(f.other).registerMerchant(f.other.address, accountAddress, deadline, unapproved))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidSignerConsent")
+      .withArgs(accountAddress, 0, f.other.address, f.other.address, 0, deadline);
+    await expect(f.escrow.connect(f.other).registerMerchant(f.other.address, accountAddress, deadline, approved))
+      .to.emit(f.escrow, "MerchantRegistered")
+      .withArgs(2, f.other.address, f.other.address, accountAddress);
+    expect(await f.escrow.nonces(accountAddress)).to.equal(1);
+  });
+
+  it("lets one key consent to several records, one consent (and nonce) each", async () => {
+    const f = await loadFixture(escrowFixture);
+
+    // Merchant 1's signer agrees to sign for a second merchant of another owner too.
+    await expect(registerMerchant(f.escrow, f.other, f.other.address, f.signer)).to.emit(f.escrow, "MerchantRegistered");
+    await expect(registerMerchant(f.escrow, f.newOwner, f.newOwner.address, f.signer)).to.emit(f.escrow, "MerchantRegistered");
+    expect(await f.escrow.nonces(f.signer.address)).to.equal(3); // merchant 1's registration, then these two
   });
 });
 
@@ -84,28 +221,80 @@ describe("MerchantRegistry.setMerchantPayout", () => {
 });
 
 describe("MerchantRegistry.setMerchantSigner", () => {
-  it("lets the owner rotate the signer (the old key's invoices: see signatures.test.ts)", async () => {
+  it("lets the owner rotate the signer with the new signer's consent (the old key's invoices: see signatures.test.ts)", async () => {
     const f = await loadFixture(escrowFixture);
     const nextSigner = testAccount("rotated signer");
 
-    await expect(f.escrow.connect(f.merchantOwner).setMerchantSigner(f.merchantId, nextSigner.address))
+    await expect(setMerchantSigner(f.escrow, f.merchantOwner, f.merchantId, nextSigner))
       .to.emit(f.escrow, "MerchantSignerChanged")
       .withArgs(f.merchantId, nextSigner.address);
 
     expect((await f.escrow.merchant(f.merchantId)).signer).to.equal(nextSigner.address);
     expect(await f.escrow.isMerchantOperator(f.merchantId, f.signer.address)).to.equal(false);
+    expect(await f.escrow.nonces(nextSigner.address)).to.equal(1);
+  });
+
+  it("needs no signature when the owner makes itself the signer", async () => {
+    const f = await loadFixture(escrowFixture);
+
+    await expect(f.escrow.connect(f.merchantOwner).setMerchantSigner(f.merchantId, f.merchantOwner.address, 0, "0x"))
+      .to.emit(f.escrow, "MerchantSignerChanged")
+      .withArgs(f.merchantId, f.merchantOwner.address);
+  });
+
+  it("refuses a consent bound to another merchant id, a new registration, or a payout since changed (InvalidSignerConsent)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const nextSigner = testAccount("rotated signer, wrong record");
+    await f.escrow.connect(f.merchantOwner).registerMerchant(f.payout.address, f.merchantOwner.address, 0, "0x"); // merchant 2
+    const owner = f.merchantOwner.address;
+    const payout = f.payout.address;
+
+    const forMerchant2 = await signConsent(f.escrow, nextSigner, { owner, payout, merchantId: 2n });
+    const forRegistration = await signConsent(f.escrow, nextSigner, { owner, payout });
+    for (const { consent, signature } of [forMerchant2, forRegistration]) {
+      await expect(f.escrow.connect(f.merchantOwner).setMerchantSigner(f.merchantId, nextSigner.address, consent.deadline, signature))
+        .to.be.revertedWithCustomError(f.escrow, "InvalidSignerConsent")
+        .withArgs(nextSigner.address, f.merchantId, owner, payout, 0, consent.deadline);
+    }
+    const beforePayoutMove = await signConsent(f.escrow, nextSigner, { owner, payout, merchantId: f.merchantId });
+    await f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, f.newOwner.address);
+    await expect(
+      f.escrow
+        .connect(f.merchantOwner)
+        .setMerchantSigner(f.merchantId, nextSigner.address, beforePayoutMove.consent.deadline, beforePayoutMove.signature),
+    )
+      .to.be.revertedWithCustomError(f.escrow, "InvalidSignerConsent")
+      .withArgs(nextSigner.address, f.merchantId, owner, f.newOwner.address, 0, beforePayoutMove.consent.deadline);
+    expect((await f.escrow.merchant(f.merchantId)).signer).to.equal(f.signer.address);
+  });
+
+  it("refuses an expired consent (SignerConsentExpired)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const nextSigner = testAccount("rotated signer, too late");
+    const deadline = BigInt(await time.latest()) + 60n;
+    const { signature } = await signConsent(f.escrow, nextSigner, {
+      owner: f.merchantOwner.address,
+      payout: f.payout.address,
+      merchantId: f.merchantId,
+      deadline,
+    });
+    await nextBlockAt(deadline + 1n);
+
+    await expect(f.escrow.connect(f.merchantOwner).setMerchantSigner(f.merchantId, nextSigner.address, deadline, signature))
+      .to.be.revertedWithCustomError(f.escrow, "SignerConsentExpired")
+      .withArgs(deadline, deadline + 1n);
   });
 
   it("refuses anyone but the owner (NotMerchantOwner), the zero address and an unknown merchant", async () => {
     const f = await loadFixture(escrowFixture);
 
-    await expect(f.escrow.connect(f.other).setMerchantSigner(f.merchantId, f.other.address))
+    await expect(f.escrow.connect(f.other).setMerchantSigner(f.merchantId, f.other.address, 0, "0x"))
       .to.be.revertedWithCustomError(f.escrow, "NotMerchantOwner")
       .withArgs(f.merchantId, f.other.address);
     await expect(
-      f.escrow.connect(f.merchantOwner).setMerchantSigner(f.merchantId, zeroAddress),
+      f.escrow.connect(f.merchantOwner).setMerchantSigner(f.merchantId, zeroAddress, 0, "0x"),
     ).to.be.revertedWithCustomError(f.escrow, "ZeroAddress");
-    await expect(f.escrow.connect(f.merchantOwner).setMerchantSigner(UNKNOWN_MERCHANT, f.other.address))
+    await expect(f.escrow.connect(f.merchantOwner).setMerchantSigner(UNKNOWN_MERCHANT, f.other.address, 0, "0x"))
       .to.be.revertedWithCustomError(f.escrow, "UnknownMerchant")
       .withArgs(UNKNOWN_MERCHANT);
   });
@@ -202,7 +391,7 @@ describe("a stolen merchant signer key", () => {
     const { f, thief } = await stolenSignerFixture();
     const attempts = [
       () => f.escrow.connect(thief).setMerchantPayout(f.merchantId, thief.address),
-      () => f.escrow.connect(thief).setMerchantSigner(f.merchantId, thief.address),
+      () => f.escrow.connect(thief).setMerchantSigner(f.merchantId, thief.address, 0, "0x"),
       () => f.escrow.connect(thief).transferMerchantOwnership(f.merchantId, thief.address),
     ];
 
@@ -246,7 +435,7 @@ describe("MerchantRegistry: payouts to the escrow itself", () => {
     const escrowAddress = await f.escrow.getAddress();
     const signer = testAccount("self payout signer");
 
-    await expect(f.escrow.connect(f.other).registerMerchant(escrowAddress, signer.address))
+    await expect(f.escrow.connect(f.other).registerMerchant(escrowAddress, signer.address, 0, "0x"))
       .to.be.revertedWithCustomError(f.escrow, "InvalidRecipient")
       .withArgs(escrowAddress);
     await expect(f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, escrowAddress))

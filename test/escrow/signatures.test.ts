@@ -29,9 +29,11 @@ import {
   invoiceKey,
   invoiceTypedData,
   invoiceTypes,
+  signerConsentDigest,
+  signerConsentTypes,
   type Invoice,
 } from "../../contracts/invoice";
-import { DISPUTE_PERIOD, FEE_BPS } from "../helpers/fixture";
+import { DISPUTE_PERIOD, FEE_BPS, registerMerchant, setMerchantSigner } from "../helpers/fixture";
 import { PaymentStatus, addressOf, escrowFixture, signedInvoice, testAccount } from "./helpers";
 
 const MAX_UINT32 = 2 ** 32 - 1;
@@ -107,6 +109,13 @@ describe("EIP-712 invoice key and domain", () => {
 
     expect(await f.escrow.INVOICE_TYPEHASH()).to.equal(keccak256(toHex(encodedType)));
   });
+
+  it("SIGNER_CONSENT_TYPEHASH hashes the consent type invoice.ts signs, field for field", async () => {
+    const f = await loadFixture(escrowFixture);
+    const fields = signerConsentTypes.SignerConsent.map(({ type, name }) => `${type} ${name}`).join(",");
+
+    expect(await f.escrow.SIGNER_CONSENT_TYPEHASH()).to.equal(keccak256(toHex(`SignerConsent(${fields})`)));
+  });
 });
 
 describe("invoice signatures", () => {
@@ -136,10 +145,34 @@ describe("invoice signatures", () => {
     }
   });
 
+  it("accepts an invoice signed by an ERC-1271 contract signer (a smart account), and refuses one it does not approve", async () => {
+    const f = await loadFixture(escrowFixture);
+    const key = testAccount("smart account key");
+    const account = await ethers.deployContract("ContractSigner", [key.address]);
+    // The account becomes merchant 1's signer with its own (ERC-1271) consent.
+    const consent = {
+      merchantId: f.merchantId,
+      owner: f.merchantOwner.address as Address,
+      payout: f.payout.address as Address,
+      nonce: 0n,
+      deadline: maxUint256,
+    };
+    await f.escrow
+      .connect(f.merchantOwner)
+      .setMerchantSigner(f.merchantId, await account.getAddress(), maxUint256, await key.sign({ hash: signerConsentDigest(f.domain, consent) }));
+    const invoice = await f.makeInvoice();
+    const key712 = invoiceKey(f.domain, invoice);
+
+    await expect(
+      f.escrow.connect(f.payer).pay(invoice, await testAccount("not the key").sign({ hash: key712 })),
+    ).to.be.revertedWithCustomError(f.escrow, "InvalidSignature");
+    await expect(f.escrow.connect(f.payer).pay(invoice, await key.sign({ hash: key712 }))).to.emit(f.escrow, "InvoicePaid");
+  });
+
   it("refuses another merchant's signer signing for this merchant (InvalidSignature)", async () => {
     const f = await loadFixture(escrowFixture);
     const otherSigner = testAccount("other merchant signer");
-    await f.escrow.connect(f.other).registerMerchant(f.other.address, otherSigner.address);
+    await registerMerchant(f.escrow, f.other, f.other.address, otherSigner);
     const invoice = await f.makeInvoice({ merchantId: f.merchantId });
 
     await expect(
@@ -149,8 +182,8 @@ describe("invoice signatures", () => {
 
   it("refuses terms changed after signing, whichever term changes (InvalidSignature)", async () => {
     const f = await loadFixture(escrowFixture);
-    // Merchant 2 shares the signer, so a changed merchantId reaches the signature check.
-    await f.escrow.connect(f.other).registerMerchant(f.other.address, f.signer.address);
+    // Merchant 2 shares the signer (with its consent), so a changed merchantId reaches the signature check.
+    await registerMerchant(f.escrow, f.other, f.other.address, f.signer);
     const signed = await f.makeInvoice({ fulfillBy: 0n });
     const signature = await f.sign(signed);
     const changes: Partial<Invoice>[] = [
@@ -233,7 +266,7 @@ describe("invoice signatures", () => {
       DISPUTE_PERIOD,
     ]);
     // The same merchant (id 1, same signer) on the second deployment: only the domain differs.
-    await second.connect(f.merchantOwner).registerMerchant(f.payout.address, f.signer.address);
+    await registerMerchant(second, f.merchantOwner, f.payout.address, f.signer);
     await f.usdc.connect(f.payer).approve(second, ethers.MaxUint256);
     const { invoice, signature } = await signedInvoice(f);
 
@@ -268,7 +301,7 @@ describe("signer rotation (setMerchantSigner)", () => {
     const nextSigner = testAccount("rotated signer");
     const { invoice: oldKeyInvoice, signature: oldKeySignature } = await signedInvoice(f);
 
-    await f.escrow.connect(f.merchantOwner).setMerchantSigner(f.merchantId, nextSigner.address);
+    await setMerchantSigner(f.escrow, f.merchantOwner, f.merchantId, nextSigner);
 
     await expect(f.escrow.connect(f.payer).pay(oldKeyInvoice, oldKeySignature)).to.be.revertedWithCustomError(
       f.escrow,
@@ -284,7 +317,7 @@ describe("signer rotation (setMerchantSigner)", () => {
     const f = await loadFixture(escrowFixture);
     const { invoice, key } = await f.payInvoice();
 
-    await f.escrow.connect(f.merchantOwner).setMerchantSigner(f.merchantId, testAccount("rotated signer").address);
+    await setMerchantSigner(f.escrow, f.merchantOwner, f.merchantId, testAccount("rotated signer"));
 
     await expect(f.escrow.connect(f.payer).release(invoice)).to.emit(f.escrow, "InvoiceReleased");
     expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.Released);

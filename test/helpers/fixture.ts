@@ -1,7 +1,8 @@
 /**
  * Shared deployment fixture for the contract tests: BillingEscrow (with the merchant registry),
  * SubscriptionManager, a 6-decimal permit stablecoin, one registered merchant whose signer is a viem local
- * account, and helpers that build and sign invoices exactly as wallets and the API do.
+ * account (registered with its consent), and helpers that build and sign invoices and signer consents exactly as
+ * wallets and the API do.
  */
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
@@ -13,10 +14,15 @@ import {
   buildInvoice,
   invoiceKey,
   MAX_FEE_BPS,
+  NEW_MERCHANT_ID,
+  signerConsentTypes,
   signInvoice,
+  signSignerConsent,
   type BillingEscrowDomain,
   type Invoice,
+  type SignerConsent,
 } from "../../contracts/invoice";
+import type { BillingEscrow } from "../../typechain-types";
 
 export const FEE_BPS = 100; // 1%
 export const DISPUTE_PERIOD = 7 * 24 * 3600;
@@ -24,6 +30,74 @@ export const HOLD = 3 * 24 * 3600;
 export const USDC = (units: number | bigint) => BigInt(units) * 10n ** 6n;
 
 let invoiceCounter = 0;
+
+/** A key that can consent to be a merchant's signer: a viem local account or a Hardhat (ethers) account. */
+export type ConsentSigner = LocalAccount | HardhatEthersSigner;
+
+/** The EIP-712 domain of a BillingEscrow deployment on the test chain. */
+export async function domainOf(escrow: BillingEscrow): Promise<BillingEscrowDomain> {
+  const chainId = (await ethers.provider.getNetwork()).chainId;
+  return billingEscrowDomain(chainId, (await escrow.getAddress()) as Address);
+}
+
+/**
+ * Signs `signer`'s consent to sign for a merchant record owned by `owner`: a new registration (merchantId 0) unless
+ * `merchantId` is given. The nonce defaults to the signer's current one, the deadline to an hour from now.
+ */
+export async function signConsent(
+  escrow: BillingEscrow,
+  signer: ConsentSigner,
+  terms: { owner: string; payout: string; merchantId?: bigint; nonce?: bigint; deadline?: bigint },
+  domain?: BillingEscrowDomain,
+): Promise<{ consent: SignerConsent; signature: Hex }> {
+  const consent: SignerConsent = {
+    merchantId: terms.merchantId ?? NEW_MERCHANT_ID,
+    owner: terms.owner as Address,
+    payout: terms.payout as Address,
+    nonce: terms.nonce ?? (await escrow.nonces(signer.address)),
+    deadline: terms.deadline ?? BigInt(await time.latest()) + 3_600n,
+  };
+  const onDomain = domain ?? (await domainOf(escrow));
+  const signature =
+    "type" in signer && signer.type === "local"
+      ? await signSignerConsent(signer, onDomain, consent)
+      : ((await (signer as HardhatEthersSigner).signTypedData(
+          onDomain,
+          { SignerConsent: [...signerConsentTypes.SignerConsent] },
+          consent,
+        )) as Hex);
+  return { consent, signature };
+}
+
+/**
+ * Registers a merchant owned by `owner`: with the signer's consent, or with none when `signer` is the owner's own
+ * address (the caller naming itself consents by sending). Returns the transaction.
+ */
+export async function registerMerchant(
+  escrow: BillingEscrow,
+  owner: HardhatEthersSigner,
+  payout: string,
+  signer: ConsentSigner | string,
+) {
+  if (typeof signer === "string") {
+    if (signer.toLowerCase() !== owner.address.toLowerCase()) throw new Error("a signer other than the owner must consent");
+    return escrow.connect(owner).registerMerchant(payout, signer, 0, "0x");
+  }
+  const { consent, signature } = await signConsent(escrow, signer, { owner: owner.address, payout });
+  return escrow.connect(owner).registerMerchant(payout, signer.address, consent.deadline, signature);
+}
+
+/** Rotates merchant `merchantId`'s signer (sent by its owner) with the new signer's consent. */
+export async function setMerchantSigner(
+  escrow: BillingEscrow,
+  owner: HardhatEthersSigner,
+  merchantId: bigint,
+  signer: ConsentSigner,
+) {
+  const payout = (await escrow.merchant(merchantId)).payout;
+  const { consent, signature } = await signConsent(escrow, signer, { owner: owner.address, payout, merchantId });
+  return escrow.connect(owner).setMerchantSigner(merchantId, signer.address, consent.deadline, signature);
+}
 
 export async function deployFixture() {
   const [owner, feeRecipient, merchantOwner, payout, payer, other, keeper, arbiter] = await ethers.getSigners();
@@ -33,7 +107,7 @@ export async function deployFixture() {
   const usdc = await ethers.deployContract("MockStablecoin", ["USD Coin", "USDC", 6]);
 
   const signer: LocalAccount = privateKeyToAccount(generatePrivateKey());
-  await escrow.connect(merchantOwner).registerMerchant(payout.address, signer.address);
+  await registerMerchant(escrow, merchantOwner, payout.address, signer);
   const merchantId = 1n;
 
   const chainId = (await ethers.provider.getNetwork()).chainId;

@@ -26,7 +26,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import type { Interface, Wallet } from "ethers";
 import { keccak256, toHex, zeroAddress, type Address, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount, type LocalAccount } from "viem/accounts";
-import { deployFixture } from "../helpers/fixture";
+import { deployFixture, registerMerchant } from "../helpers/fixture";
 import { buildInvoice, invoiceKey, signInvoice, type Invoice } from "../../contracts/invoice";
 import {
   balanceOfData,
@@ -73,7 +73,7 @@ async function escrowWorld() {
   const signer2Wallet = new ethers.Wallet(signer2Key, ethers.provider);
   await f.owner.sendTransaction({ to: signer2.address, value: ethers.parseEther("10") });
   const wrongSigner: LocalAccount = privateKeyToAccount(generatePrivateKey());
-  await f.escrow.connect(merchant2Owner).registerMerchant(await rrPayout.getAddress(), signer2.address);
+  await registerMerchant(f.escrow, merchant2Owner, await rrPayout.getAddress(), signer2);
 
   for (const account of [f.payer, f.other]) {
     await busd.mint(account.address, 10n ** 15n);

@@ -26,7 +26,7 @@ import { loadFixture, takeSnapshot, type SnapshotRestorer } from "@nomicfoundati
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { Interface, Wallet } from "ethers";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { deployFixture } from "../helpers/fixture";
+import { deployFixture, registerMerchant } from "../helpers/fixture";
 import {
   balanceOfData,
   CalldataCache,
@@ -71,7 +71,7 @@ async function subscriptionsWorld() {
   const signer2Key = generatePrivateKey();
   const signer2Wallet = new ethers.Wallet(signer2Key, ethers.provider);
   await f.owner.sendTransaction({ to: signer2Wallet.address, value: ethers.parseEther("10") });
-  await f.escrow.connect(merchant2Owner).registerMerchant(payout2.address, privateKeyToAccount(signer2Key).address);
+  await registerMerchant(f.escrow, merchant2Owner, payout2.address, privateKeyToAccount(signer2Key));
 
   await f.usdc.mint(sub3.address, 10n ** 15n);
   await f.usdc.connect(sub3).approve(subsAddr, ethers.MaxUint256);

@@ -67,7 +67,8 @@ export async function subsFixture() {
   const blocklist = await ethers.deployContract("BlocklistToken");
   const reentrant = await ethers.deployContract("ReentrantToken");
 
-  await escrow.connect(merchant2Owner).registerMerchant(payout2.address, merchant2Owner.address);
+  // Merchant 2 is its own signer: naming itself needs no signed consent.
+  await escrow.connect(merchant2Owner).registerMerchant(payout2.address, merchant2Owner.address, 0, "0x");
   const merchant2Id = 2n;
 
   await subscriptions.connect(merchantOwner).createPlan(1, usdcAddress, PRICE, MONTH, 0, GRACE); // 1

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { setMerchantSigner } from "../helpers/fixture";
 import {
   DAY,
   GRACE,
@@ -208,7 +209,7 @@ describe("SubscriptionManager: plans", () => {
 
     it("follows signer rotation in the registry: the old signer loses the right at once", async () => {
       const f = await loadFixture(subsFixture);
-      await f.escrow.connect(f.merchantOwner).setMerchantSigner(f.merchantId, f.keeper.address);
+      await setMerchantSigner(f.escrow, f.merchantOwner, f.merchantId, f.keeper);
       await expect(f.subscriptions.connect(f.merchantSigner).setPlanPrice(f.plans.monthly, USDC(1)))
         .to.be.revertedWithCustomError(f.subscriptions, "NotMerchantOperator")
         .withArgs(f.merchantId, f.merchantSigner.address);

@@ -226,9 +226,15 @@ describe("SubscriptionManager: awkward tokens", () => {
     const f = await loadFixture(subsFixture);
     const token = await f.reentrant.getAddress();
     const guardError = f.subscriptions.interface.getError("ReentrancyGuardReentrantCall")!.selector;
-    // The token is the signer of merchant 3, so a re-entered cancel would otherwise be authorised.
-    await f.escrow.connect(f.merchant2Owner).registerMerchant(f.payout2.address, token);
+    // The token becomes the owner of merchant 3 (a merchant operator), so a re-entered cancel would otherwise be
+    // authorised. It accepts the ownership itself, through its re-entry hook on a plain transfer.
+    await f.escrow.connect(f.merchant2Owner).registerMerchant(f.payout2.address, f.merchant2Owner.address, 0, "0x");
     const merchant3 = 3n;
+    await f.escrow.connect(f.merchant2Owner).transferMerchantOwnership(merchant3, token);
+    await f.reentrant.arm(await f.escrow.getAddress(), f.escrow.interface.encodeFunctionData("acceptMerchantOwnership", [merchant3]));
+    await f.reentrant.connect(f.alice).transfer(f.alice.address, 0);
+    await f.reentrant.arm(ethers.ZeroAddress, "0x");
+    expect((await f.escrow.merchant(merchant3)).owner).to.equal(token);
     const planId = await createPlan(f, { token, price: UNIT, merchantId: merchant3, by: f.merchant2Owner });
     await fundAndApprove(f.reentrant, f.alice, f.sm, 100n * UNIT);
     const first = await subscribe(f, f.alice, planId);
@@ -296,7 +302,7 @@ describe("SubscriptionManager: awkward tokens", () => {
     const f = await loadFixture(subsFixture);
     const token = await f.reentrant.getAddress();
     const guardError = f.subscriptions.interface.getError("ReentrancyGuardReentrantCall")!.selector;
-    await f.escrow.connect(f.merchant2Owner).registerMerchant(f.payout2.address, f.merchant2Owner.address);
+    await f.escrow.connect(f.merchant2Owner).registerMerchant(f.payout2.address, f.merchant2Owner.address, 0, "0x");
     const merchant3 = 3n;
     const planId = await createPlan(f, { token, price: UNIT, merchantId: merchant3, by: f.merchant2Owner });
     const otherPlanId = await createPlan(f, { token, price: 2n * UNIT, merchantId: merchant3, by: f.merchant2Owner });
