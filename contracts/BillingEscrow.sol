@@ -52,6 +52,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
         Ownable(initialOwner)
     {
         if (feeRecipient == address(0)) revert ZeroAddress();
+        _requireRecipient(feeRecipient);
         if (feeBps > MAX_FEE_BPS) revert FeeTooHigh(feeBps, MAX_FEE_BPS);
         if (disputePeriod == 0 || disputePeriod > MAX_DISPUTE_PERIOD) revert InvalidDisputePeriod(disputePeriod);
         _config = Config({feeRecipient: feeRecipient, feeBps: feeBps, paused: false});

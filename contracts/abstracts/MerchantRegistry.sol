@@ -18,6 +18,12 @@ abstract contract MerchantRegistry is IMerchantRegistry, EIP712, Nonces {
     bytes32 public constant override SIGNER_CONSENT_TYPEHASH =
         keccak256("SignerConsent(uint64 merchantId,address owner,address payout,uint256 nonce,uint256 deadline)");
 
+    /// @dev Selector of `REGISTRY()`, the getter of a contract built on this registry (SubscriptionManager).
+    bytes4 private constant REGISTRY_SELECTOR = bytes4(keccak256("REGISTRY()"));
+    /// @dev Gas forwarded to a recipient's `REGISTRY()`: an immutable getter needs a few hundred; the bound keeps a
+    /// hostile contract from making a registration or payout change expensive.
+    uint256 private constant REGISTRY_PROBE_GAS = 10_000;
+
     uint64 private _merchantCount;
     mapping(uint64 merchantId => Merchant) internal _merchants;
 
@@ -101,9 +107,32 @@ abstract contract MerchantRegistry is IMerchantRegistry, EIP712, Nonces {
         if (owner != msg.sender) revert NotMerchantOwner(merchantId, msg.sender);
     }
 
-    /// @dev Tokens paid to the escrow itself would be stranded outside its accounting.
+    /// @dev Refuses recipients where money would be stranded outside every accounting: the escrow itself, and any
+    /// contract that says it is built on this registry (its SubscriptionManager, which the escrow, deployed first,
+    /// cannot otherwise know). Used for merchant payouts and the fee recipient.
     function _requireRecipient(address recipient) internal view {
-        if (recipient == address(this)) revert InvalidRecipient(recipient);
+        if (recipient == address(this) || _isBoundToThisRegistry(recipient)) revert InvalidRecipient(recipient);
+    }
+
+    /// @dev Whether `recipient` has code and answers `REGISTRY()` with exactly this contract's address (32 bytes).
+    /// Assembly, measured reason: a Solidity call copies all the return data, so a contract returning megabytes
+    /// would make the caller run out of gas; this copies at most 32 bytes and forwards bounded gas. Any failure or
+    /// other answer means "not bound".
+    function _isBoundToThisRegistry(address recipient) private view returns (bool) {
+        if (recipient.code.length == 0) return false;
+        bytes4 selector = REGISTRY_SELECTOR;
+        uint256 probeGas = REGISTRY_PROBE_GAS;
+        bool success;
+        uint256 size;
+        uint256 answer;
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            mstore(0x00, selector)
+            success := staticcall(probeGas, recipient, 0x00, 0x04, 0x00, 0x20)
+            size := returndatasize()
+            answer := mload(0x00)
+        }
+        return success && size == 32 && answer == uint256(uint160(address(this)));
     }
 
     function _requireMerchantOperator(uint64 merchantId) internal view {

@@ -197,7 +197,8 @@ interface IBillingEscrow {
     /// @notice Sets the fee rate for future payments, at most `MAX_FEE_BPS`. Owner only.
     function setFee(uint16 feeBps) external;
 
-    /// @notice Sets who receives protocol fees. Owner only.
+    /// @notice Sets who receives protocol fees. Owner only. Refuses the escrow itself and any contract built on its
+    /// registry, such as its SubscriptionManager (`InvalidRecipient`): fees sent there would be stranded.
     function setFeeRecipient(address feeRecipient) external;
 
     /// @notice Pauses or resumes new payments; releases, refunds and claims always work. Owner only.

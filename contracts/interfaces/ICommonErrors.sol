@@ -6,7 +6,8 @@ pragma solidity 0.8.30;
 interface ICommonErrors {
     /// @notice A required address was zero.
     error ZeroAddress();
-    /// @notice Money cannot be sent to this address (the contract itself, where it would be stranded).
+    /// @notice Money cannot be sent to this address: the contract itself, or (in the escrow) a contract built on its
+    /// registry such as its SubscriptionManager, where it would be stranded outside any accounting.
     error InvalidRecipient(address recipient);
     /// @notice A required amount was zero.
     error ZeroAmount();

@@ -42,7 +42,8 @@ interface IMerchantRegistry is ICommonErrors {
     );
 
     /// @notice Registers the caller as the owner of a new merchant, with the signer's consent.
-    /// @param payout Receives releases and withdrawals.
+    /// @param payout Receives releases and withdrawals. Neither the escrow nor a contract that reports this registry
+    /// as its `REGISTRY()`, such as the SubscriptionManager (`InvalidRecipient`): money sent there would be stranded.
     /// @param signer Signs invoices and operates day to day.
     /// @param deadline Last second (inclusive) at which the consent is valid; ignored when the caller is the signer.
     /// @param signerSignature The signer's EIP-712 `SignerConsent` with merchantId 0 (a new record), owner = the
@@ -52,7 +53,8 @@ interface IMerchantRegistry is ICommonErrors {
         external
         returns (uint64 merchantId);
 
-    /// @notice Sets where the merchant's money goes. Owner only.
+    /// @notice Sets where the merchant's money goes. Owner only. Like a registration's payout, it can be neither the
+    /// escrow nor a contract that reports this registry as its `REGISTRY()` (SubscriptionManager): `InvalidRecipient`.
     function setMerchantPayout(uint64 merchantId, address payout) external;
 
     /// @notice Rotates the merchant's signer, with the new signer's consent. Owner only.

@@ -429,13 +429,12 @@ describe("a stolen merchant signer key", () => {
   });
 });
 
-describe("MerchantRegistry: payouts to the escrow itself", () => {
-  it("refuses the escrow as payout address, where released money would be stranded", async () => {
+describe("MerchantRegistry: payouts and fees that would be stranded", () => {
+  it("refuses the escrow as payout address or fee recipient, where the money would be stranded (InvalidRecipient)", async () => {
     const f = await loadFixture(escrowFixture);
     const escrowAddress = await f.escrow.getAddress();
-    const signer = testAccount("self payout signer");
 
-    await expect(f.escrow.connect(f.other).registerMerchant(escrowAddress, signer.address, 0, "0x"))
+    await expect(f.escrow.connect(f.other).registerMerchant(escrowAddress, f.other.address, 0, "0x"))
       .to.be.revertedWithCustomError(f.escrow, "InvalidRecipient")
       .withArgs(escrowAddress);
     await expect(f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, escrowAddress))
@@ -444,5 +443,79 @@ describe("MerchantRegistry: payouts to the escrow itself", () => {
     await expect(f.escrow.connect(f.owner).setFeeRecipient(escrowAddress))
       .to.be.revertedWithCustomError(f.escrow, "InvalidRecipient")
       .withArgs(escrowAddress);
+  });
+
+  it("refuses the SubscriptionManager built on this escrow as payout or fee recipient (InvalidRecipient)", async () => {
+    const f = await loadFixture(escrowFixture);
+    const manager = await addressOf(f.subscriptions);
+    expect(await f.subscriptions.REGISTRY()).to.equal(f.escrowAddress);
+
+    await expect(f.escrow.connect(f.other).registerMerchant(manager, f.other.address, 0, "0x"))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidRecipient")
+      .withArgs(manager);
+    await expect(f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, manager))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidRecipient")
+      .withArgs(manager);
+    await expect(f.escrow.connect(f.owner).setFeeRecipient(manager))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidRecipient")
+      .withArgs(manager);
+    expect(await f.escrow.merchantCount()).to.equal(1);
+    expect((await f.escrow.merchant(f.merchantId)).payout).to.equal(f.payout.address);
+    expect((await f.escrow.config()).feeRecipient).to.equal(f.feeRecipient.address);
+  });
+
+  it("refuses, at deployment, a fee recipient that reports the escrow being deployed as its registry", async () => {
+    const f = await loadFixture(escrowFixture);
+    // The stub is deployed first, naming the address the next escrow will get.
+    const stubNonce = await ethers.provider.getTransactionCount(f.owner.address);
+    const nextEscrow = ethers.getCreateAddress({ from: f.owner.address, nonce: stubNonce + 1 });
+    const stub = await ethers.deployContract("RegistryBoundStub", [nextEscrow, 0], f.owner);
+    const factory = await ethers.getContractFactory("BillingEscrow", f.owner);
+
+    await expect(factory.deploy(f.owner.address, await addressOf(stub), FEE_BPS, DISPUTE_PERIOD))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidRecipient")
+      .withArgs(await addressOf(stub));
+  });
+
+  it("accepts an EOA and contracts not bound to this escrow: no REGISTRY(), a reverting one, another escrow's manager", async () => {
+    const f = await loadFixture(escrowFixture);
+    const second = await ethers.deployContract("BillingEscrow", [f.owner.address, f.feeRecipient.address, FEE_BPS, DISPUTE_PERIOD]);
+    const othersManager = await ethers.deployContract("SubscriptionManager", [f.owner.address, await addressOf(second)]);
+    const reverting = await ethers.deployContract("RegistryBoundStub", [f.escrowAddress, 3]);
+    const recipients = [
+      f.newOwner.address, // an EOA
+      await addressOf(f.revertingReceiver), // a plain contract whose fallback reverts
+      await addressOf(reverting), // REGISTRY() reverts
+      await addressOf(othersManager), // bound to another registry
+    ];
+
+    for (const recipient of recipients) {
+      await expect(f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, recipient))
+        .to.emit(f.escrow, "MerchantPayoutChanged")
+        .withArgs(f.merchantId, recipient);
+      await expect(f.escrow.connect(f.owner).setFeeRecipient(recipient))
+        .to.emit(f.escrow, "FeeRecipientChanged")
+        .withArgs(recipient);
+    }
+    await expect(f.escrow.connect(f.other).registerMerchant(await addressOf(othersManager), f.other.address, 0, "0x")).to.emit(
+      f.escrow,
+      "MerchantRegistered",
+    );
+  });
+
+  it("probes with bounded gas and reads 32 bytes only: a gas burner or an oversized answer cannot block a payout change", async () => {
+    const f = await loadFixture(escrowFixture);
+    // Both claim this escrow, but neither answers with exactly 32 bytes within the probe's gas: treated as unbound.
+    for (const mode of [1, 2]) {
+      const stub = await ethers.deployContract("RegistryBoundStub", [f.escrowAddress, mode]);
+      const tx = await f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, await addressOf(stub));
+      const receipt = await tx.wait();
+      expect(receipt!.gasUsed, `mode ${mode}`).to.be.lessThan(60_000n);
+    }
+    // The honest answer is refused.
+    const honest = await ethers.deployContract("RegistryBoundStub", [f.escrowAddress, 0]);
+    await expect(f.escrow.connect(f.merchantOwner).setMerchantPayout(f.merchantId, await addressOf(honest)))
+      .to.be.revertedWithCustomError(f.escrow, "InvalidRecipient")
+      .withArgs(await addressOf(honest));
   });
 });
