@@ -1,22 +1,39 @@
 /**
- * The chainbill HTTP API: `/v1` resources, the OpenAPI 3.1 document at `/openapi.json` and an interactive
- * reference at `/docs` (served locally). Built from explicit dependencies so it can be mounted in Ponder's
- * server (the default) or any Hono host.
+ * The chainbill HTTP API: `/v1` resources, the OpenAPI 3.1 document at `/openapi.json`, an interactive
+ * reference at `/docs` (served locally), a page per problem type at `/problems/<type>`, and the process's
+ * `/health`, `/ready` and `/status`. Built from explicit dependencies (`ApiDeps`).
+ *
+ * Middleware, in order: request id → request log → per-client rate limit (before any lookup) → body limit →
+ * input guard (JSON only, no NUL bytes) → authentication → per-merchant rate limit → `/v1` response headers
+ * (no-store, index freshness) → the route (scope, idempotency, validation) → problem details for every error.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { createMiddleware } from "hono/factory";
 import { requestId } from "hono/request-id";
 import { createAuth } from "./auth";
 import { docsRoutes } from "./docs";
 import type { ApiDeps, AppEnv } from "./env";
-import { errorHandler, rateLimit, requestLog, validationHook } from "./middleware";
-import { problem } from "./problems";
-import { merchantRoutes } from "./routes/merchants";
+import {
+  clientRateLimit,
+  createBuckets,
+  errorHandler,
+  guardInput,
+  merchantRateLimit,
+  noStore,
+  requestLog,
+  validationHook,
+} from "./middleware";
+import { problem, problemResponse } from "./problems";
 import { invoiceRoutes } from "./routes/invoices";
-import { subscriptionRoutes } from "./routes/subscriptions";
+import { merchantRoutes } from "./routes/merchants";
+import { problemRoutes } from "./routes/problems";
 import { statementRoutes } from "./routes/statements";
+import { subscriptionRoutes } from "./routes/subscriptions";
+import { systemRoutes } from "./routes/system";
 
-export const API_VERSION = "0.1.0";
+export const API_VERSION = "0.2.0";
 
 /** The OpenAPI document's header, shared by `/openapi.json` and scripts/export-openapi.ts. */
 export const OPENAPI_CONFIG = {
@@ -25,16 +42,51 @@ export const OPENAPI_CONFIG = {
     title: "chainbill API",
     version: API_VERSION,
     description:
-      "Crypto billing: invoices paid into an on-chain escrow, subscriptions, statements. Amounts are decimal strings plus integer base-unit strings; errors are RFC 9457 problem details.",
+      "Crypto billing: invoices paid into an on-chain escrow, subscriptions, statements. Amounts are decimal strings plus integer base-unit strings; errors are RFC 9457 problem details (`type` resolves to a page explaining it). Every /v1 answer carries `Chainbill-Indexed`: up to which block (and block time) each chain's data is indexed.",
   },
 };
 
+/** `Chainbill-Indexed` on every /v1 answer: the index position per chain the answer was read against. */
+function indexedHeader(deps: ApiDeps) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const header = deps.freshness.header();
+    await next();
+    if (header) c.header("Chainbill-Indexed", header);
+  });
+}
+
+/** A request whose path exists with other methods: 405 with `Allow`, instead of a 404. */
+function methodNotAllowed(app: OpenAPIHono<AppEnv>) {
+  const patterns = () =>
+    app.routes
+      .filter((route) => route.method !== "ALL" && route.path.startsWith("/v1/") && !route.path.includes("*"))
+      .map((route) => ({ method: route.method, pattern: new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}$`) }));
+  let compiled: ReturnType<typeof patterns> | undefined;
+  return (method: string, path: string): string[] => {
+    compiled ??= patterns();
+    return [...new Set(compiled.filter((route) => route.pattern.test(path)).map((route) => route.method))].filter((allowed) => allowed !== method);
+  };
+}
+
 export function createApp(deps: ApiDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const auth = createAuth(deps);
+  const auth = createAuth(deps, createBuckets(deps.config.authFailuresPerClientPerMinute));
+  const allowedMethods = methodNotAllowed(app);
 
   app.use("*", requestId({ headerName: "Request-Id" }));
+  if (deps.config.corsOrigins.length > 0) {
+    app.use(
+      "/v1/*",
+      cors({
+        origin: deps.config.corsOrigins,
+        allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key"],
+        exposeHeaders: ["Request-Id", "Chainbill-Indexed", "Idempotent-Replayed", "RateLimit-Limit", "RateLimit-Remaining", "Retry-After"],
+        maxAge: 600,
+      }),
+    );
+  }
   app.use("/v1/*", requestLog(deps.logger));
+  app.use("/v1/*", clientRateLimit(createBuckets(deps.config.rateLimitPerClientPerMinute), deps.config.trustProxy));
   app.use(
     "/v1/*",
     bodyLimit({
@@ -44,24 +96,29 @@ export function createApp(deps: ApiDeps) {
       },
     }),
   );
+  app.use("/v1/*", guardInput);
   app.use("/v1/*", auth.authenticate);
-  app.use("/v1/*", rateLimit(deps.config.rateLimitPerMinute));
+  app.use("/v1/*", merchantRateLimit(createBuckets(deps.config.rateLimitPerMinute)));
+  app.use("/v1/*", noStore);
+  app.use("/v1/*", indexedHeader(deps));
 
   app.route("/v1", merchantRoutes(deps, auth));
   app.route("/v1", invoiceRoutes(deps));
   app.route("/v1", subscriptionRoutes(deps));
   app.route("/v1", statementRoutes(deps));
-  // Mounted in another Hono app (Ponder's server), `app.notFound` below is never consulted: the host's plain-text
-  // 404 answers instead. Unknown /v1 routes therefore get their problem response from this last route.
   app.all("/v1/*", (c) => {
+    const allowed = allowedMethods(c.req.method, c.req.path);
+    if (allowed.length > 0) throw problem.methodNotAllowed(c.req.method, c.req.path, allowed);
     throw problem.notFound(`Route ${c.req.method} ${c.req.path}`);
   });
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", OPENAPI_CONFIG);
   app.route("/", docsRoutes());
+  app.route("/", problemRoutes());
+  app.route("/", systemRoutes(deps));
 
-  app.notFound((c) => c.body(JSON.stringify(problem.notFound(`Route ${c.req.method} ${c.req.path}`).toProblem(c.get("requestId"))), 404, { "content-type": "application/problem+json" }));
+  app.notFound((c) => problemResponse(c, problem.notFound(`Route ${c.req.method} ${c.req.path}`)));
   app.onError(errorHandler(deps.logger));
   return app;
 }

@@ -7,6 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { and, eq, isNull } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv, ApiDeps, MerchantRecord, Principal } from "./env";
+import { clientAddress, type Buckets } from "./middleware";
 import { problem } from "./problems";
 import { apiKeys, merchants } from "./store/schema";
 
@@ -22,6 +23,8 @@ export const SCOPES = [
 export type Scope = (typeof SCOPES)[number];
 
 const KEY_PREFIX = "cb_live_";
+/** The shape of every key this API issues: anything else is refused without a lookup. */
+const KEY_FORMAT = /^cb_live_[A-Za-z0-9_-]{43}$/;
 const CACHE_TTL_MS = 5_000;
 
 export function newApiKey(): { secret: string; prefix: string; hash: string } {
@@ -42,7 +45,11 @@ interface CachedPrincipal {
   expiresAt: number;
 }
 
-export function createAuth(deps: ApiDeps) {
+/**
+ * `failures` limits unknown keys per client address: once a client has spent its budget of failed
+ * authentications, its requests are refused (429) before any lookup, so a flood of guessed keys costs nothing.
+ */
+export function createAuth(deps: ApiDeps, failures: Buckets) {
   const cache = new Map<string, CachedPrincipal>();
   const adminKey = Buffer.from(deps.config.adminApiKey);
 
@@ -79,11 +86,19 @@ export function createAuth(deps: ApiDeps) {
     if (!match) throw problem.unauthorized();
     const secret = match[1];
     const presented = Buffer.from(secret);
+    const client = clientAddress(c, deps.config.trustProxy);
+    if (!failures.has(client)) {
+      const verdict = failures.take(client);
+      throw problem.rateLimited(verdict.ok ? 1 : verdict.retryAfter, "client");
+    }
     if (presented.length === adminKey.length && timingSafeEqual(presented, adminKey)) {
       c.set("principal", { kind: "admin", scopes: new Set<string>() });
     } else {
-      const principal = await lookup(secret);
-      if (!principal) throw problem.unauthorized("The API key is unknown or was revoked.");
+      const principal = KEY_FORMAT.test(secret) ? await lookup(secret) : undefined;
+      if (!principal) {
+        failures.take(client);
+        throw problem.unauthorized("The API key is unknown or was revoked.");
+      }
       c.set("principal", principal);
     }
     await next();

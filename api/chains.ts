@@ -1,15 +1,12 @@
 /**
- * Per-chain runtime for the API: contract addresses, a viem public client, the token registry, and a briefly
- * cached head block number for confirmation counts.
+ * Per-chain runtime for the API: contract addresses, a viem public client, the token registry, a briefly
+ * cached head block number (confirmation counts) and the escrow's current protocol fee (signed into invoices
+ * as the highest fee the merchant accepts).
  */
-import { createPublicClient, http, zeroAddress, type Address, type PublicClient } from "viem";
-import type { ChainSetting } from "../indexer/chains";
-
-export interface TokenInfo {
-  symbol: string;
-  address: Address;
-  decimals: number;
-}
+import { createPublicClient, http, type Address, type PublicClient } from "viem";
+import { billingEscrowAbi } from "../contracts/abi";
+import type { ChainSetting } from "../contracts/chains";
+import { tokenRegistry, type TokenInfo } from "./tokens";
 
 export interface ChainRuntime {
   id: number;
@@ -19,26 +16,23 @@ export interface ChainRuntime {
   tokens: TokenInfo[];
   /** Head block number, cached for `HEAD_CACHE_MS`. */
   headBlock(): Promise<bigint>;
+  /** The escrow's fee rate for new payments (basis points), cached for `FEE_CACHE_MS`. */
+  protocolFeeBps(): Promise<number>;
 }
 
 const HEAD_CACHE_MS = 500;
-
-/** Stablecoins known per public test network (Circle's USDC). */
-const KNOWN_TOKENS: Record<number, TokenInfo[]> = {
-  11155111: [{ symbol: "USDC", address: "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238", decimals: 6 }],
-  84532: [{ symbol: "USDC", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", decimals: 6 }],
-};
+const FEE_CACHE_MS = 5_000;
 
 export function createChainRuntime(setting: ChainSetting): ChainRuntime {
   const client = createPublicClient({ transport: http(setting.rpcUrl, { batch: false }) }) as PublicClient;
-  const tokens: TokenInfo[] = [{ symbol: "ETH", address: zeroAddress, decimals: 18 }, ...(KNOWN_TOKENS[setting.id] ?? [])];
-  const mock = setting.deployment.contracts.MockStablecoin;
-  if (mock) tokens.push({ symbol: "USDC", address: mock.address, decimals: 6 });
+  const tokens = tokenRegistry(setting.id, setting.deployment);
   let head: { value: bigint; at: number } | undefined;
   let pending: Promise<bigint> | undefined;
+  let fee: { value: number; at: number } | undefined;
+  const escrow = setting.deployment.contracts.BillingEscrow.address;
   return {
     id: setting.id,
-    escrow: setting.deployment.contracts.BillingEscrow.address,
+    escrow,
     subscriptions: setting.deployment.contracts.SubscriptionManager.address,
     client,
     tokens,
@@ -49,11 +43,11 @@ export function createChainRuntime(setting: ChainSetting): ChainRuntime {
       head = { value, at: Date.now() };
       return value;
     },
+    async protocolFeeBps() {
+      if (fee && Date.now() - fee.at < FEE_CACHE_MS) return fee.value;
+      const [, feeBps] = await client.readContract({ address: escrow, abi: billingEscrowAbi, functionName: "config" });
+      fee = { value: feeBps, at: Date.now() };
+      return feeBps;
+    },
   };
-}
-
-/** Finds a token by symbol (case-insensitive) or address on a chain. */
-export function findToken(chain: ChainRuntime, currency: string): TokenInfo | undefined {
-  const wanted = currency.toLowerCase();
-  return chain.tokens.find((token) => token.symbol.toLowerCase() === wanted || token.address.toLowerCase() === wanted);
 }

@@ -1,67 +1,133 @@
 /**
  * API configuration, read and validated once from the environment. The rest of the API receives `ApiConfig`.
+ *
+ * Secrets: `ADMIN_API_KEY` and `OPERATOR_KEY_SECRET` are generated once and kept in the data directory
+ * (`admin-api-key`, `operator-key-secret`, mode 600) when they are not set, so a local stack keeps them across
+ * restarts and never writes them to a log. Against a chain that is not local, generated secrets are refused
+ * unless `ALLOW_GENERATED_SECRETS=true`: real money needs secrets the operator chose and backs up.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
+const flag = z
+  .enum(["true", "false", "1", "0", ""])
+  .optional()
+  .transform((value) => value === "true" || value === "1");
+
 const EnvSchema = z.object({
   ADMIN_API_KEY: z.string().min(24, "ADMIN_API_KEY must be at least 24 characters").optional(),
   DATABASE_URL: z.string().url().optional(),
   API_STORE_DIR: z.string().default(".data/api-store"),
-  /** 64 hex characters: encrypts merchants' operator (signer) keys at rest. Generated under .data/ when unset. */
+  /** 64 hex characters: encrypts merchants' operator (signer) keys at rest. */
   OPERATOR_KEY_SECRET: z.string().regex(/^[0-9a-fA-F]{64}$/, "OPERATOR_KEY_SECRET must be 64 hex characters").optional(),
+  ALLOW_GENERATED_SECRETS: flag,
+  API_PORT: z.coerce.number().int().min(0).max(65_535).default(8787),
+  API_HOST: z.string().min(1).default("127.0.0.1"),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+  RATE_LIMIT_PER_CLIENT_PER_MINUTE: z.coerce.number().int().positive().default(3_000),
+  AUTH_FAILURES_PER_CLIENT_PER_MINUTE: z.coerce.number().int().positive().default(60),
+  TRUST_PROXY: flag,
+  CORS_ORIGINS: z.string().optional(),
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(64 * 1024),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   INVOICE_DEFAULT_EXPIRY_SECONDS: z.coerce.number().int().positive().default(3600),
   INVOICE_DEFAULT_HOLD_SECONDS: z.coerce.number().int().nonnegative().default(0),
+  INDEX_STALL_SECONDS: z.coerce.number().int().positive().default(15),
+  INDEXER_QUERY_API: flag,
   DATA_DIR: z.string().default(".data"),
 });
 
+export type Secret = "admin-api-key" | "operator-key-secret";
+
 export interface ApiConfig {
   adminApiKey: string;
-  /** True when the admin key was generated for this run (and printed once). */
-  adminApiKeyGenerated: boolean;
   databaseUrl?: string;
   storeDirectory: string;
   operatorKeySecret: Buffer;
+  /** Secrets that were generated (and are kept in the data directory) rather than configured. */
+  generatedSecrets: Secret[];
+  port: number;
+  host: string;
   rateLimitPerMinute: number;
+  rateLimitPerClientPerMinute: number;
+  authFailuresPerClientPerMinute: number;
+  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
+  trustProxy: boolean;
+  /** Origins allowed to call the API from a browser; empty: no CORS headers at all. */
+  corsOrigins: string[];
   bodyLimitBytes: number;
   logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
   defaultExpirySeconds: number;
   defaultHoldSeconds: number;
+  /** A block seen at the head but not indexed after this many seconds means the index stalled. */
+  indexStallSeconds: number;
+  /** Serve Ponder's /graphql and /sql on the indexer's internal (loopback) port. */
+  indexerQueryApi: boolean;
+  dataDirectory: string;
 }
 
-export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+export class ConfigError extends Error {}
+
+/**
+ * A secret kept in `<dataDirectory>/<name>`: read when the file exists, else generated (mode 600). The same
+ * file serves `npm start` (which prints the admin key) and the API process (which never logs it).
+ */
+export function localSecret(dataDirectory: string, name: Secret, generate: () => string): string {
+  const file = path.join(path.resolve(dataDirectory), name);
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  mkdirSync(path.dirname(file), { recursive: true });
+  const secret = generate();
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
+export const generateAdminKey = () => `admin_${randomBytes(24).toString("base64url")}`;
+export const generateOperatorSecret = () => randomBytes(32).toString("hex");
+
+/**
+ * @param remoteChains chain ids served that are not local development chains: generated secrets are refused
+ * for them unless ALLOW_GENERATED_SECRETS is set.
+ */
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env, remoteChains: number[] = []): ApiConfig {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `  ${issue.path.join(".")}: ${issue.message}`).join("\n");
-    throw new Error(`Invalid API configuration:\n${problems}`);
+    throw new ConfigError(`Invalid API configuration:\n${problems}`);
   }
   const values = parsed.data;
   const dataDirectory = path.resolve(values.DATA_DIR);
+  const generatedSecrets: Secret[] = [];
+  if (values.ADMIN_API_KEY === undefined) generatedSecrets.push("admin-api-key");
+  if (values.OPERATOR_KEY_SECRET === undefined) generatedSecrets.push("operator-key-secret");
+  if (generatedSecrets.length > 0 && remoteChains.length > 0 && !values.ALLOW_GENERATED_SECRETS) {
+    const names = generatedSecrets.map((secret) => (secret === "admin-api-key" ? "ADMIN_API_KEY" : "OPERATOR_KEY_SECRET"));
+    throw new ConfigError(
+      `${names.join(" and ")} ${names.length > 1 ? "are" : "is"} not set, and chain ${remoteChains.join(", ")} is not a local chain. ` +
+        `Set ${names.join(" and ")} (OPERATOR_KEY_SECRET: 64 hex characters, e.g. \`openssl rand -hex 32\`; keep a backup: without it the merchants' operator keys cannot be opened), ` +
+        `or set ALLOW_GENERATED_SECRETS=true to generate them into ${dataDirectory} (only for throwaway test deployments).`,
+    );
+  }
   return {
-    adminApiKey: values.ADMIN_API_KEY ?? `admin_${randomBytes(24).toString("base64url")}`,
-    adminApiKeyGenerated: values.ADMIN_API_KEY === undefined,
+    adminApiKey: values.ADMIN_API_KEY ?? localSecret(dataDirectory, "admin-api-key", generateAdminKey),
     databaseUrl: values.DATABASE_URL,
     storeDirectory: path.resolve(values.API_STORE_DIR),
-    operatorKeySecret: Buffer.from(values.OPERATOR_KEY_SECRET ?? localSecret(dataDirectory), "hex"),
+    operatorKeySecret: Buffer.from(values.OPERATOR_KEY_SECRET ?? localSecret(dataDirectory, "operator-key-secret", generateOperatorSecret), "hex"),
+    generatedSecrets,
+    port: values.API_PORT,
+    host: values.API_HOST,
     rateLimitPerMinute: values.RATE_LIMIT_PER_MINUTE,
+    rateLimitPerClientPerMinute: values.RATE_LIMIT_PER_CLIENT_PER_MINUTE,
+    authFailuresPerClientPerMinute: values.AUTH_FAILURES_PER_CLIENT_PER_MINUTE,
+    trustProxy: values.TRUST_PROXY,
+    corsOrigins: (values.CORS_ORIGINS ?? "").split(",").map((origin) => origin.trim()).filter(Boolean),
     bodyLimitBytes: values.BODY_LIMIT_BYTES,
     logLevel: values.LOG_LEVEL,
     defaultExpirySeconds: values.INVOICE_DEFAULT_EXPIRY_SECONDS,
     defaultHoldSeconds: values.INVOICE_DEFAULT_HOLD_SECONDS,
+    indexStallSeconds: values.INDEX_STALL_SECONDS,
+    indexerQueryApi: values.INDEXER_QUERY_API,
+    dataDirectory,
   };
-}
-
-/** A per-installation secret kept beside the local data, so a restart can still decrypt operator keys. */
-function localSecret(dataDirectory: string): string {
-  const file = path.join(dataDirectory, "operator-key-secret");
-  if (existsSync(file)) return readFileSync(file, "utf8").trim();
-  mkdirSync(dataDirectory, { recursive: true });
-  const secret = randomBytes(32).toString("hex");
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
-  return secret;
 }

@@ -1,6 +1,7 @@
 /**
  * `/docs`: Swagger UI over `/openapi.json`, with its assets served from the installed swagger-ui-dist package
- * (no CDN, works offline).
+ * (no CDN, works offline). A pasted API key lives only in the page's memory (never persisted to storage), and
+ * the page's Content-Security-Policy lets it load and call nothing but this server.
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -26,12 +27,23 @@ const PAGE = `<!doctype html>
 </body>
 </html>`;
 
-const INIT = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger", deepLinking: true, persistAuthorization: true });`;
+/** Only this origin: scripts, styles (Swagger UI sets inline styles), images it embeds as data URIs, and the API. */
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const INIT = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger", deepLinking: true, persistAuthorization: false });`;
 
 export function docsRoutes() {
   const app = new Hono();
   const directory = path.dirname(require.resolve("swagger-ui-dist/package.json"));
-  app.get("/docs", (c) => c.html(PAGE));
+  app.get("/docs", (c) =>
+    c.html(PAGE, 200, {
+      "content-security-policy": CSP,
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+      "x-frame-options": "DENY",
+    }),
+  );
   app.get("/docs/assets/init.js", (c) => c.body(INIT, 200, { "content-type": "text/javascript; charset=utf-8" }));
   app.get("/docs/assets/:file", async (c) => {
     const file = c.req.param("file");

@@ -1,11 +1,16 @@
 /**
- * What every route receives: dependencies (`ApiDeps`) and the per-request variables set by middleware.
+ * What every route receives: dependencies (`ApiDeps`, built once per process by api/server.ts) and the
+ * per-request variables set by middleware.
  */
 import type { Logger } from "pino";
 import type { ApiConfig } from "./config";
 import type { Store } from "./store";
 import type { IndexedReader } from "./indexed";
 import type { ChainRuntime } from "./chains";
+import type { Freshness } from "./freshness";
+import type { Remember } from "./idempotency";
+import type { InvoiceRows } from "./invoices/rows";
+import type { Operator } from "./operator";
 import type { merchants } from "./store/schema";
 
 export interface ApiDeps {
@@ -14,6 +19,12 @@ export interface ApiDeps {
   indexed: IndexedReader;
   chains: Map<number, ChainRuntime>;
   logger: Logger;
+  /** Sends transactions with merchants' operator keys (one path, one queue per operator). */
+  operator: Operator;
+  /** How current the indexed data is, per chain (and the watchdog that recovers a stalled index). */
+  freshness: Freshness;
+  /** Stored invoices, cached briefly (they are immutable once created). */
+  invoiceRows: InvoiceRows;
 }
 
 export type MerchantRecord = typeof merchants.$inferSelect;
@@ -29,5 +40,7 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     principal: Principal;
+    /** Set by `idempotent()`: stores the response in the route's own transaction. */
+    remember?: Remember;
   };
 }

@@ -1,5 +1,6 @@
 /**
- * Idempotency keys for unsafe requests (`Idempotency-Key` header, 1–255 characters), scoped per merchant.
+ * Idempotency keys for unsafe requests (`Idempotency-Key` header, 1–255 characters), scoped per merchant, as one
+ * middleware every state-changing route uses: `idempotent(db, { required })`.
  *
  * The first request with a key inserts its record (`INSERT … ON CONFLICT DO NOTHING`) before doing any work,
  * so of many concurrent identical requests exactly one does the work. The others wait for its response and
@@ -14,7 +15,9 @@
 import { createHash } from "node:crypto";
 import { and, eq, lt } from "drizzle-orm";
 import type { Context } from "hono";
-import { canonicalJson } from "./invoices/details";
+import { createMiddleware } from "hono/factory";
+import { canonicalJson } from "./canonical-json";
+import type { AppEnv } from "./env";
 import { ProblemError, type FieldError } from "./problems";
 import type { StoreDb } from "./store";
 import { idempotencyRecords } from "./store/schema";
@@ -46,9 +49,9 @@ export interface IdempotencyScope {
   fingerprint: string;
 }
 
-function badKey(slug: string, message: string): ProblemError {
+function badKey(slug: "idempotency-key-missing" | "idempotency-key-invalid", message: string): ProblemError {
   const errors: FieldError[] = [{ field: IDEMPOTENCY_HEADER, message }];
-  return new ProblemError(400, slug, "Invalid Idempotency-Key", `The ${IDEMPOTENCY_HEADER} header ${message}.`, { errors });
+  return new ProblemError(slug, `The ${IDEMPOTENCY_HEADER} header ${message}.`, { errors });
 }
 
 /** Reads and checks the `Idempotency-Key` header; throws a 400 problem when it is required and missing. */
@@ -89,11 +92,11 @@ function storedText(stored: unknown): string {
   return JSON.stringify(stored);
 }
 
-let lastCleanup = 0;
+const lastCleanup = new WeakMap<StoreDb, number>();
 
 async function cleanup(db: StoreDb): Promise<void> {
-  if (Date.now() - lastCleanup < CLEANUP_EVERY_MS) return;
-  lastCleanup = Date.now();
+  if (Date.now() - (lastCleanup.get(db) ?? 0) < CLEANUP_EVERY_MS) return;
+  lastCleanup.set(db, Date.now());
   await db.delete(idempotencyRecords).where(lt(idempotencyRecords.createdAt, new Date(Date.now() - RETENTION_MS)));
 }
 
@@ -105,7 +108,7 @@ async function cleanup(db: StoreDb): Promise<void> {
 export async function withIdempotency(
   db: StoreDb,
   scope: IdempotencyScope,
-  work: (remember: (tx: StoreTx, response: RememberedResponse) => Promise<void>) => Promise<RememberedResponse>,
+  work: (remember: Remember) => Promise<RememberedResponse & { failed?: boolean }>,
 ): Promise<RememberedResponse & { replayed: boolean }> {
   await cleanup(db).catch(() => undefined);
   const deadline = Date.now() + WAIT_MS;
@@ -140,9 +143,7 @@ export async function withIdempotency(
     }
     if (existing.requestHash !== scope.fingerprint) {
       throw new ProblemError(
-        409,
         "idempotency-key-reused",
-        "Idempotency key reused",
         `The ${IDEMPOTENCY_HEADER} "${scope.key}" was already used with a different request. Use a new key for a new request.`,
         { errors: [{ field: IDEMPOTENCY_HEADER, message: "was already used with a different request" }] },
       );
@@ -152,9 +153,7 @@ export async function withIdempotency(
     }
     if (Date.now() > deadline) {
       throw new ProblemError(
-        409,
         "idempotency-request-in-progress",
-        "Request in progress",
         `A request with the ${IDEMPOTENCY_HEADER} "${scope.key}" is still being processed. Retry shortly with the same key.`,
       );
     }
@@ -162,7 +161,7 @@ export async function withIdempotency(
   }
 
   let remembered = false;
-  const remember = async (tx: StoreTx, response: RememberedResponse) => {
+  const remember: Remember = async (tx, response) => {
     await tx
       .update(idempotencyRecords)
       .set({ statusCode: response.status, responseBody: { text: response.body }, completed: true })
@@ -171,6 +170,11 @@ export async function withIdempotency(
   };
   try {
     const response = await work(remember);
+    if (response.failed) {
+      // A failure (a problem response) is not remembered: the key is released for a corrected retry.
+      await release(db, scope);
+      return { status: response.status, body: response.body, replayed: false };
+    }
     if (!remembered) {
       await db
         .update(idempotencyRecords)
@@ -179,10 +183,59 @@ export async function withIdempotency(
     }
     return { ...response, replayed: false };
   } catch (error) {
-    await db
-      .delete(idempotencyRecords)
-      .where(and(matches(scope), eq(idempotencyRecords.completed, false)))
-      .catch(() => undefined);
+    await release(db, scope);
     throw error;
   }
+}
+
+async function release(db: StoreDb, scope: IdempotencyScope): Promise<void> {
+  await db
+    .delete(idempotencyRecords)
+    .where(and(matches(scope), eq(idempotencyRecords.completed, false)))
+    .catch(() => undefined);
+}
+
+/** Records a response inside the caller's own transaction (so a created resource and its record commit together). */
+export type Remember = (tx: StoreTx, response: RememberedResponse) => Promise<void>;
+
+/** The JSON body as the fingerprint sees it: parsed when it is JSON, else its text (validation refuses it later). */
+async function fingerprintBody(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.length === 0) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return { unparsedBody: text };
+  }
+}
+
+/**
+ * Makes a state-changing route idempotent. With a key, the first request runs the route and its successful
+ * response (2xx) is stored; the same key and request replays it (`Idempotent-Replayed: true`), another request
+ * with the key is 409. A route that creates a resource may call `c.get("remember")(tx, response)` to store the
+ * response in its own transaction. Without a key the route just runs (unless `required`).
+ */
+export function idempotent(db: StoreDb, options: { required: boolean }) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const key = readIdempotencyKey(c, options.required);
+    const merchant = c.get("principal").merchant;
+    if (key === undefined || !merchant) {
+      await next();
+      return;
+    }
+    const fingerprint = requestFingerprint(c.req.method, c.req.path, await fingerprintBody(c));
+    const result = await withIdempotency(db, { merchantId: merchant.id, key, fingerprint }, async (remember) => {
+      c.set("remember", remember);
+      await next();
+      const status = c.res.status;
+      const body = await c.res.clone().text();
+      return { status, body, failed: status >= 400 };
+    });
+    if (result.replayed) {
+      c.res = new Response(result.body, {
+        status: result.status,
+        headers: { "content-type": "application/json", "Idempotent-Replayed": "true" },
+      });
+    }
+  });
 }

@@ -55,19 +55,29 @@ const REGISTRATION_CACHE_MS = 2_000;
 export function createIndexedReader(db: IndexedDb) {
   const lower = (value: string) => value.toLowerCase() as Hex;
   const invoicesInFlight = new Map<string, Promise<IndexedInvoice | undefined>>();
-  const registrations = new Map<string, { rows: IndexedMerchant[]; expires: number }>();
+  const registrations = new Map<string, { row: IndexedMerchant; expires: number }>();
 
   return {
     /**
-     * Registry records whose signer is `signer`, on every chain. Found records are remembered for
-     * `REGISTRATION_CACHE_MS` (every invoice creation asks); a merchant not yet registered is asked again each time.
+     * The oldest registry record on `chainId` owned by `owner` and naming `signer` (see api/merchants/identity.ts).
+     * A found record is remembered for `REGISTRATION_CACHE_MS` under the whole (chain, owner, signer) key, since
+     * every invoice creation asks; a merchant not yet registered is asked again each time.
      */
-    async merchantsBySigner(signer: Address): Promise<IndexedMerchant[]> {
-      const cached = registrations.get(lower(signer));
-      if (cached && cached.expires > Date.now()) return cached.rows;
-      const rows = await db.select().from(tables.merchant).where(eq(tables.merchant.signer, lower(signer)));
-      if (rows.length > 0) registrations.set(lower(signer), { rows, expires: Date.now() + REGISTRATION_CACHE_MS });
-      return rows;
+    async merchantRecord(chainId: number, owner: Address, signer: Address): Promise<IndexedMerchant | undefined> {
+      const key = `${chainId}:${lower(owner)}:${lower(signer)}`;
+      const cached = registrations.get(key);
+      if (cached && cached.expires > Date.now()) return cached.row;
+      const [row] = await db
+        .select()
+        .from(tables.merchant)
+        .where(and(eq(tables.merchant.chainId, chainId), eq(tables.merchant.owner, lower(owner)), eq(tables.merchant.signer, lower(signer))))
+        .orderBy(asc(tables.merchant.merchantId))
+        .limit(1);
+      if (row) {
+        if (registrations.size > 10_000) registrations.clear();
+        registrations.set(key, { row, expires: Date.now() + REGISTRATION_CACHE_MS });
+      }
+      return row;
     },
 
     /**

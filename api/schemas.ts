@@ -1,8 +1,10 @@
 /**
- * Shared zod schemas (with OpenAPI metadata): addresses, amounts, problems, pagination.
+ * Shared zod schemas (with OpenAPI metadata): addresses, amounts, problems, the Idempotency-Key header, and the
+ * standard error responses of route definitions.
  */
 import { z } from "@hono/zod-openapi";
-import { getAddress, isAddress } from "viem";
+import { getAddress, isAddress, zeroAddress } from "viem";
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from "./idempotency";
 
 /** An EVM address; mixed-case input must carry a valid EIP-55 checksum. Normalised to checksum form. */
 export const AddressSchema = z
@@ -12,6 +14,11 @@ export const AddressSchema = z
   })
   .transform((value) => getAddress(value))
   .openapi({ example: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", description: "EVM address" });
+
+/** An address that receives or controls money: the zero address is refused (it would burn or lock it). */
+export const NonZeroAddressSchema = AddressSchema.refine((value) => value !== zeroAddress, {
+  message: "must not be the zero address",
+});
 
 export const DecimalAmountSchema = z
   .string()
@@ -38,9 +45,10 @@ export function problemResponses(...statuses: number[]) {
     404: "Not found",
     409: "Conflict with the current state",
     413: "Body too large",
+    415: "The body is not JSON",
     422: "Invalid fields",
     429: "Rate limited",
-    502: "The chain refused the transaction",
+    503: "The chain's node is unreachable, or the merchant's operator needs ETH for gas",
   };
   return Object.fromEntries(
     statuses.map((status) => [
@@ -51,3 +59,21 @@ export function problemResponses(...statuses: number[]) {
 }
 
 export const BEARER = [{ bearerAuth: [] }];
+
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(MAX_IDEMPOTENCY_KEY_LENGTH)
+    .openapi({
+      param: { in: "header" },
+      description: "Unique per request (e.g. a UUID). Retrying with the same key and body replays the first response.",
+    }),
+});
+
+export const OptionalIdempotencyHeaders = z.object({
+  "idempotency-key": IdempotencyHeaders.shape["idempotency-key"].optional().openapi({
+    param: { in: "header", required: false },
+    description: "Optional: makes the request safe to retry (the first successful response is replayed for 24 h).",
+  }),
+});

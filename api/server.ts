@@ -1,27 +1,95 @@
 /**
- * Builds the API's dependencies (configuration, store, indexed reader, chains, logger) once per process.
+ * The API process: builds the dependencies once (configuration, store, indexed reader, chains, operator,
+ * freshness watchdog, logger), checks that the configured secrets open what is stored, and serves the app on
+ * its own HTTP server (`API_HOST:API_PORT`). Ponder's own server stays on an internal loopback port: its
+ * `/metrics`, `/status` and optional query APIs are never the public surface.
  */
+import { serve, type ServerType } from "@hono/node-server";
 import pino from "pino";
-import { loadChains } from "../indexer/chains";
+import { isLocalChain, loadChains } from "../contracts/chains";
 import { createApp } from "./app";
 import { createChainRuntime, type ChainRuntime } from "./chains";
-import { loadApiConfig } from "./config";
+import { ConfigError, loadApiConfig } from "./config";
 import type { ApiDeps } from "./env";
+import { createFreshness, ponderSchema, type StallRecovery } from "./freshness";
 import { createIndexedReader, type IndexedDb } from "./indexed";
-import { openStore } from "./store";
+import { createInvoiceRows } from "./invoices/rows";
+import { createOperator, secretOpens } from "./operator";
+import { openStore, type Store } from "./store";
+import { merchants } from "./store/schema";
 
-export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
-  const config = loadApiConfig();
-  const logger = pino({ level: config.logLevel, base: { service: "chainbill-api" } });
-  const store = await openStore({ databaseUrl: config.databaseUrl, directory: config.storeDirectory });
-  const chains = new Map<number, ChainRuntime>(loadChains().map((setting) => [setting.id, createChainRuntime(setting)]));
-  if (config.adminApiKeyGenerated) {
-    logger.warn({ adminApiKey: config.adminApiKey }, "ADMIN_API_KEY was not set: generated one for this run");
-  }
-  logger.info({ store: store.kind, chains: [...chains.keys()] }, "chainbill API ready");
-  return { config, store, indexed: createIndexedReader(indexedDb), chains, logger };
+/** Stops with a message that says what to do when OPERATOR_KEY_SECRET cannot open the stored operator keys. */
+async function checkOperatorSecret(store: Store, secret: Buffer, generated: boolean, dataDirectory: string): Promise<void> {
+  const [sample] = await store.db.select({ id: merchants.id, encrypted: merchants.signerKeyEncrypted }).from(merchants).limit(1);
+  if (!sample || secretOpens(sample.encrypted, secret)) return;
+  throw new ConfigError(
+    `OPERATOR_KEY_SECRET does not open the operator keys already stored (merchant ${sample.id}): it is not the secret they were encrypted with. ` +
+      (generated
+        ? `The generated secret in ${dataDirectory}/operator-key-secret was replaced or lost. `
+        : "It was changed since they were created. ") +
+      "Restore the previous secret (OPERATOR_KEY_SECRET, or the operator-key-secret file of the data directory). Nothing was changed.",
+  );
 }
 
-export async function startApi(indexedDb: IndexedDb) {
-  return createApp(await buildDeps(indexedDb));
+/** Recovery of a stalled index: on a local node, one empty block (Ponder follows new heads); elsewhere, log. */
+const recoverStall: StallRecovery = async (chain, state, attempt) => {
+  if (isLocalChain(chain.id)) {
+    await chain.client.request({ method: "evm_mine" as never, params: [] as never });
+    return `mined one block on local chain ${chain.id} (attempt ${attempt}; indexed ${state.indexedBlock}, head ${state.headBlock})`;
+  }
+  return `waiting for the next block of chain ${chain.id} (attempt ${attempt})`;
+};
+
+export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
+  const settings = loadChains();
+  const config = loadApiConfig(process.env, settings.filter((setting) => !isLocalChain(setting.id)).map((setting) => setting.id));
+  const logger = pino({ level: config.logLevel, base: { service: "chainbill-api" } });
+  const store = await openStore({ databaseUrl: config.databaseUrl, directory: config.storeDirectory });
+  await checkOperatorSecret(store, config.operatorKeySecret, config.generatedSecrets.includes("operator-key-secret"), config.dataDirectory);
+  const chains = new Map<number, ChainRuntime>(settings.map((setting) => [setting.id, createChainRuntime(setting)]));
+  if (config.generatedSecrets.length > 0) {
+    logger.info({ secrets: config.generatedSecrets, directory: config.dataDirectory }, "using generated secrets kept in the data directory");
+  }
+  const freshness = createFreshness({
+    db: indexedDb,
+    schema: ponderSchema(),
+    chains,
+    stallSeconds: config.indexStallSeconds,
+    logger,
+    recover: recoverStall,
+  });
+  return {
+    config,
+    store,
+    indexed: createIndexedReader(indexedDb),
+    chains,
+    logger,
+    operator: createOperator({ secret: config.operatorKeySecret, logger }),
+    freshness,
+    invoiceRows: createInvoiceRows(store.db),
+  };
+}
+
+declare global {
+  // The server survives a module reload (`ponder dev`): the new app is swapped in behind it.
+  var chainbillApiServer: { server: ServerType; fetch: (request: Request, env: unknown) => Response | Promise<Response> } | undefined;
+}
+
+/** Builds the API and serves it on `API_HOST:API_PORT`. */
+export async function startApiServer(indexedDb: IndexedDb): Promise<ApiDeps> {
+  const deps = await buildDeps(indexedDb);
+  const app = createApp(deps);
+  const fetch = (request: Request, env: unknown) => app.fetch(request, env);
+  if (globalThis.chainbillApiServer) {
+    globalThis.chainbillApiServer.fetch = fetch;
+  } else {
+    const holder = { fetch, server: undefined as unknown as ServerType };
+    await new Promise<void>((resolve, reject) => {
+      holder.server = serve({ fetch: (request, env) => holder.fetch(request, env), port: deps.config.port, hostname: deps.config.host }, () => resolve());
+      holder.server.once("error", reject);
+    });
+    globalThis.chainbillApiServer = holder;
+    deps.logger.info({ url: `http://${deps.config.host}:${deps.config.port}` }, "chainbill API listening");
+  }
+  return deps;
 }

@@ -8,8 +8,9 @@
  *     ├──expiry──▶ expired
  *     └──void────▶ void
  *
- * Status is derived from the indexed on-chain record, so a reorg that removes a payment moves the invoice back
- * to open (or expired) by itself.
+ * Status is derived from the indexed on-chain record only (a void, like a payment, exists once its transaction
+ * is indexed), so a reorg that removes a payment or a void moves the invoice back to open (or expired) by
+ * itself. A paid invoice stays paid after its `expiresAt`: expiry only stops new payments.
  */
 import type { IndexedInvoice } from "./indexed";
 
@@ -26,8 +27,8 @@ export const INVOICE_STATUSES = [
 export type InvoiceStatus = (typeof INVOICE_STATUSES)[number];
 
 export function invoiceStatus(
-  onchain: IndexedInvoice | undefined,
-  terms: { expiresAt: bigint; voided: boolean },
+  onchain: Pick<IndexedInvoice, "status" | "refundedAmount"> | undefined,
+  terms: { expiresAt: bigint },
   nowSeconds: bigint,
 ): InvoiceStatus {
   if (onchain && onchain.status !== "voided") {
@@ -42,7 +43,7 @@ export function invoiceStatus(
         return onchain.refundedAmount > 0n ? "partially_refunded" : "paid";
     }
   }
-  if (terms.voided || onchain?.status === "voided") return "void";
+  if (onchain?.status === "voided") return "void";
   return nowSeconds >= terms.expiresAt ? "expired" : "open";
 }
 

@@ -15,8 +15,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import { encodeFunctionData, parseEther, type Address, type Hex } from "viem";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { Pool } from "pg";
+import { parseEther, type Address, type Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { decryptKey } from "../api/operator";
 import { billingEscrowAbi } from "../contracts/abi";
 import { billingEscrowDomain, buildInvoice, signInvoice, type Invoice } from "../contracts/invoice";
 import { createMerchant, freePort, startStack, waitUntil, type Stack } from "../test/stack/harness";
@@ -27,6 +29,10 @@ const entriesFlag = process.argv.indexOf("--entries");
 const ENTRIES = entriesFlag === -1 ? 100_000 : Number(process.argv[entriesFlag + 1]);
 if (!Number.isInteger(ENTRIES) || ENTRIES <= 0) throw new Error("--entries must be a positive integer");
 const LATENCY_SAMPLES = 40;
+/** Load from one address at thousands of requests a second: lift the per-merchant and per-client limits. */
+const BENCH_ENV = { RATE_LIMIT_PER_MINUTE: "100000000", RATE_LIMIT_PER_CLIENT_PER_MINUTE: "100000000", LOG_LEVEL: "error", INDEXER_QUERY_API: "true" };
+/** Known to the bench so it can sign with the merchant's operator key for the large statement. */
+const OPERATOR_KEY_SECRET = "c0ffee".repeat(10) + "c0ff";
 const BATCH = 200;
 
 interface Row {
@@ -116,7 +122,7 @@ async function measureLatency(stack: Stack, apiKey: string, label: string): Prom
     } else {
       const query = JSON.stringify({ query: `{ invoice(chainId: ${chain.id}, key: "${invoice.payment.evm.invoiceKey.toLowerCase()}") { status } }` });
       await pollUntil(async () => {
-        const response = await fetch(`${stack.apiUrl}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: query });
+        const response = await fetch(`${stack.indexerUrl()}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: query });
         return ((await response.json()) as { data?: { invoice: { status: string } | null } }).data?.invoice?.status === "held";
       });
       ponder.push(performance.now() - mined);
@@ -173,15 +179,17 @@ async function measureThroughput(stack: Stack, apiKey: string, label: string): P
   });
 }
 
-/** Pays `count` ETH invoices of the merchant in blocks of BATCH events, signing with a temporary signer. */
-async function payMany(stack: Stack, onchainMerchantId: bigint, ownerIndex: number, operator: Address, count: number): Promise<void> {
+/**
+ * Pays `count` ETH invoices of the merchant in blocks of BATCH events. The invoices are signed with the merchant's
+ * own operator key, read from the API store and opened with the stack's OPERATOR_KEY_SECRET (as the API would).
+ */
+async function payMany(stack: Stack, databaseUrl: string, merchantId: string, onchainMerchantId: bigint, count: number): Promise<void> {
   const chain = stack.chains[0];
-  const owner = chain.wallet(ownerIndex);
   const escrow = chain.deployment.contracts.BillingEscrow.address;
-  const temporarySigner = privateKeyToAccount(generatePrivateKey());
-  const setSigner = (signer: Address) =>
-    owner.sendTransaction({ to: escrow, data: encodeFunctionData({ abi: billingEscrowAbi, functionName: "setMerchantSigner", args: [onchainMerchantId, signer] }), chain: null });
-  await chain.client.waitForTransactionReceipt({ hash: await setSigner(temporarySigner.address) });
+  const pool = new Pool({ connectionString: databaseUrl });
+  const { rows: stored } = await pool.query<{ key: string }>("select signer_key_encrypted as key from chainbill_api.merchants where id = $1", [merchantId]);
+  await pool.end();
+  const operator = privateKeyToAccount(decryptKey(stored[0].key, Buffer.from(OPERATOR_KEY_SECRET, "hex")));
   const artifact = JSON.parse(readFileSync(path.join(ROOT, "artifacts/contracts/test/BatchPayer.sol/BatchPayer.json"), "utf8")) as { abi: never; bytecode: Hex };
   const payer = chain.wallet(6);
   const deployHash = await payer.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, chain: null });
@@ -193,16 +201,21 @@ async function payMany(stack: Stack, onchainMerchantId: bigint, ownerIndex: numb
     const invoices: Invoice[] = [];
     const signatures: Hex[] = [];
     for (let index = offset; index < Math.min(count, offset + BATCH); index += 1) {
-      const invoice = buildInvoice({ merchantId: onchainMerchantId, invoiceId: `0x${(index + 1).toString(16).padStart(64, "0")}`, amount: 1_000n + BigInt(index), expiresAt });
+      const invoice = buildInvoice({ merchantId: onchainMerchantId, invoiceId: `0x${(index + 1).toString(16).padStart(64, "0")}`, amount: 1_000n + BigInt(index), expiresAt, maxFeeBps: 0 });
       invoices.push(invoice);
-      signatures.push(await signInvoice(temporarySigner, domain, invoice));
+      signatures.push(await signInvoice(operator, domain, invoice));
     }
     const value = invoices.reduce((sum, invoice) => sum + invoice.amount, 0n);
     const hash = await payer.writeContract({ address: batchPayer, abi: batchPayerAbi, functionName: "payAll", args: [escrow, invoices, signatures], value, chain: null, gas: 16_000_000n });
     await chain.client.waitForTransactionReceipt({ hash, pollingInterval: 20 });
     if ((offset / BATCH) % 50 === 0) step(`  paid ${offset + invoices.length}/${count} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
   }
-  await chain.client.waitForTransactionReceipt({ hash: await setSigner(operator) });
+}
+
+/** The API's /status: the latest indexed block of a chain. */
+async function indexedBlock(stack: Stack, chainId: number): Promise<number> {
+  const status = (await (await fetch(`${stack.apiUrl}/status`)).json()) as { chains: { chainId: number; indexedBlock: number | null }[] };
+  return status.chains.find((chain) => chain.chainId === chainId)?.indexedBlock ?? 0;
 }
 
 const batchPayerAbi = [
@@ -254,10 +267,7 @@ async function measureBackfill(stack: Stack, events: number): Promise<void> {
   await stack.restartIndexer({ fresh: true });
   // The server answers before the backfill starts: time the backfill from there, and report start-up apart.
   const serving = performance.now();
-  await waitUntil("backfill", async () => {
-    const status = (await (await fetch(`${stack.apiUrl}/status`)).json()) as Record<string, { block?: { number: number } }>;
-    return (status[`chain${chain.id}`]?.block?.number ?? 0) >= Number(head);
-  }, 600_000);
+  await waitUntil("backfill", async () => (await indexedBlock(stack, chain.id)) >= Number(head), 600_000);
   const done = performance.now();
   const backfillSeconds = (done - serving) / 1000;
   record({
@@ -273,7 +283,7 @@ async function main(): Promise<void> {
   // The local default (embedded PGlite: one WASM Postgres in the indexer's process) and the production setup
   // (Postgres), each with the same requests; the large statement and the backfill run on Postgres.
   step("PGlite (local default): starting the stack");
-  const local = await startStack({ env: { RATE_LIMIT_PER_MINUTE: "100000000", LOG_LEVEL: "error" } });
+  const local = await startStack({ env: BENCH_ENV });
   try {
     const merchant = await createMerchant(local, 1, "Bench merchant");
     await measureLatency(local, merchant.apiKey, "PGlite");
@@ -284,17 +294,14 @@ async function main(): Promise<void> {
 
   step("Postgres (production setup): starting a private server and the stack");
   const postgres = await startPostgres();
-  const stack = await startStack({ databaseUrl: postgres.databaseUrl, env: { RATE_LIMIT_PER_MINUTE: "100000000", LOG_LEVEL: "error" } });
+  const stack = await startStack({ databaseUrl: postgres.databaseUrl, env: { ...BENCH_ENV, OPERATOR_KEY_SECRET } });
   try {
     const merchant = await createMerchant(stack, 1, "Bench merchant");
     await measureLatency(stack, merchant.apiKey, "Postgres");
     await measureThroughput(stack, merchant.apiKey, "Postgres");
     step(`paying ${ENTRIES} invoices in blocks of ${BATCH}`);
-    await payMany(stack, merchant.onchainIds.get(stack.chains[0].id)!, 1, merchant.operator, ENTRIES);
-    await waitUntil("ledger indexed", async () => {
-      const status = (await (await fetch(`${stack.apiUrl}/status`)).json()) as Record<string, { block?: { number: number } }>;
-      return (status[`chain${stack.chains[0].id}`]?.block?.number ?? 0) >= Number(await stack.chains[0].client.getBlockNumber());
-    }, 600_000);
+    await payMany(stack, postgres.databaseUrl, merchant.id, merchant.onchainIds.get(stack.chains[0].id)!, ENTRIES);
+    await waitUntil("ledger indexed", async () => (await indexedBlock(stack, stack.chains[0].id)) >= Number(await stack.chains[0].client.getBlockNumber()), 600_000);
     await measureStatement(stack, merchant.apiKey, ENTRIES);
     await measureBackfill(stack, ENTRIES + LATENCY_SAMPLES * 2);
   } finally {

@@ -5,10 +5,10 @@
 import path from "node:path";
 import { createConfig } from "ponder";
 import { billingEscrowAbi, subscriptionManagerAbi } from "../contracts/abi";
-import { loadChains } from "./chains";
+import { isLocalChain, loadChains } from "../contracts/chains";
 
 const chains = loadChains();
-const isLocal = (id: number) => id === 31337 || id === 1337 || id === 31338;
+
 
 export default createConfig({
   database: process.env.DATABASE_URL
@@ -21,11 +21,11 @@ export default createConfig({
         id: chain.id,
         // Ponder rate-limits each RPC URL on its own (starting at 20 req/s): listing a local node several times
         // lifts backfill from ~4,200 to ~6,300 events/s here (see bench/api.md). Remote URLs keep their limits.
-        rpc: isLocal(chain.id) ? Array.from({ length: 4 }, () => chain.rpcUrl) : chain.rpcUrl,
+        rpc: isLocalChain(chain.id) ? Array.from({ length: 4 }, () => chain.indexerRpcUrl) : chain.indexerRpcUrl,
         ws: chain.wsUrl,
         // Local nodes restart from scratch: never trust a cached RPC response for them.
-        disableCache: isLocal(chain.id),
-        pollingInterval: isLocal(chain.id) ? 100 : undefined,
+        disableCache: isLocalChain(chain.id),
+        pollingInterval: isLocalChain(chain.id) ? 100 : undefined,
       },
     ]),
   ),

@@ -19,7 +19,7 @@ export const merchant = onchainTable(
   }),
   (table) => ({
     pk: primaryKey({ columns: [table.chainId, table.merchantId] }),
-    bySigner: index().on(table.chainId, table.signer),
+    byOwnerSigner: index().on(table.chainId, table.owner, table.signer),
   }),
 );
 

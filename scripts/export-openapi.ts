@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import pino from "pino";
 import { createApp, OPENAPI_CONFIG } from "../api/app";
+import { loadApiConfig } from "../api/config";
 import type { ApiDeps } from "../api/env";
 
 const ROOT = path.join(__dirname, "..");
@@ -18,7 +19,8 @@ const TYPES = path.join(ROOT, "api", "client", "schema.ts");
 
 export function renderOpenApiDocument(): string {
   // Route registration reads no dependency; requests are never served from this app.
-  const deps = { config: { bodyLimitBytes: 1, rateLimitPerMinute: 1, adminApiKey: "unused" }, logger: pino({ level: "silent" }), store: {}, chains: new Map() } as unknown as ApiDeps;
+  const config = loadApiConfig({ ADMIN_API_KEY: "unused-admin-key-for-the-document", OPERATOR_KEY_SECRET: "00".repeat(32) });
+  const deps = { config, logger: pino({ level: "silent" }), store: {}, chains: new Map() } as unknown as ApiDeps;
   const app = createApp(deps);
   const document = app.getOpenAPI31Document(OPENAPI_CONFIG);
   return `${JSON.stringify(document, null, 2)}\n`;

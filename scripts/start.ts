@@ -11,7 +11,6 @@
  * Re-running on an existing .data/ resumes: the indexer keeps its data while the chain and indexer code are the
  * same (scripts/lib/indexer.ts), and the demo merchant is reused from .data/demo-merchant.json.
  */
-import { randomBytes } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -19,7 +18,8 @@ import { createPublicClient, formatEther, formatUnits, http, parseEther, parseUn
 import { privateKeyToAccount } from "viem/accounts";
 import { z } from "zod";
 import { readDeployment, type Deployment } from "../contracts/addresses";
-import { parseChainList } from "../indexer/chains";
+import { generateAdminKey, localSecret } from "../api/config";
+import { parseChainList } from "../contracts/chains";
 import { createApiClient, probeApi } from "./lib/api-client";
 import { ensureDemoMerchant, type DemoChain } from "./lib/demo-merchant";
 import { indexerSchemaName, prepareIndexerData, waitUntilIndexed } from "./lib/indexer";
@@ -37,32 +37,54 @@ const HELP = `npm start — run the whole chainbill stack
   npm start [-- options]
 
 Locally (no RPC_URL): starts a Hardhat node on 127.0.0.1:$HARDHAT_PORT, deploys the contracts, starts the
-indexer and API (Ponder) on $PORT, creates a demo merchant through the API, registers it on-chain from test
-account #1, funds its operator key, mints mock USDC to test accounts #2-#4, and prints URLs, keys, addresses
-and accounts. Ctrl-C stops everything. Re-running resumes from .data/.
+indexer and API on $PORT, creates a demo merchant through the API, registers it on-chain from test account #1,
+funds its operator key, mints mock USDC to test accounts #2-#4, and prints URLs, keys, addresses and accounts.
+Ctrl-C stops everything. Re-running resumes from the data directory.
 
 Against running chains (RPC_URL or CHAINBILL_CHAINS): no node is started; contracts are deployed only when
-deployments/<chainId>.json is missing or stale (needs DEPLOYER_PRIVATE_KEY); no demo merchant unless asked.
+deployments/<chainId>.json is missing or stale (needs DEPLOYER_PRIVATE_KEY); no demo merchant unless asked;
+ADMIN_API_KEY and OPERATOR_KEY_SECRET must be set (or ALLOW_GENERATED_SECRETS=true).
 
 Options:
   --demo-merchant       create/reuse the demo merchant on a testnet too (owner: DEPLOYER_PRIVATE_KEY's account)
   --no-demo-merchant    skip the demo merchant locally
-  --reset               delete the data directory first (indexer data, API store, demo merchant, logs)
+  --reset               delete the data directory first (indexer data, API store, secrets, demo merchant, logs)
   -h, --help            this text
 
-Environment (also read from .env when present):
-  PORT                  port of the API (default 8787); HOST to bind (default 127.0.0.1)
+Environment (also read from .env when present; empty values mean "not set"):
+ chains and contracts
   HARDHAT_PORT          port of the local Hardhat node (default 8545; a node already running there is reused)
   HARDHAT_BLOCK_INTERVAL_MS  the local node also mines a block every N ms (default: only on transactions)
   RPC_URL               one running chain instead of a local node (e.g. a Sepolia RPC URL)
   CHAINBILL_CHAINS      several running chains: 11155111=https://…,84532=https://…
+  CHAIN_<id>_WS_URL     websocket of chain <id>, to follow new blocks without polling
   DEPLOYER_PRIVATE_KEY  deploys to RPC_URL/CHAINBILL_CHAINS chains that lack a deployment
-  ADMIN_API_KEY         admin key of the API (≥ 24 characters); a random one is generated and printed when unset
+  DEPLOY_OWNER, DEPLOY_FEE_RECIPIENT, DEPLOY_FEE_BPS, DEPLOY_DISPUTE_PERIOD
+                        deployment parameters (default: deployer, owner, 0, 604800 s)
+  DEPLOYMENTS_DIR       where deployments/<chainId>.json live (default deployments/)
+ the API
+  PORT, HOST            where the API listens (default 8787 on 127.0.0.1; HOST=0.0.0.0 for every interface)
+  ADMIN_API_KEY         admin key (≥ 24 characters); locally generated once into <data>/admin-api-key
+  OPERATOR_KEY_SECRET   64 hex characters encrypting the merchants' operator keys; locally generated once into
+                        <data>/operator-key-secret. Keep it: without it the stored operator keys cannot be used
+  ALLOW_GENERATED_SECRETS=true  generate the two secrets above against a non-local chain too (test deployments)
+  CORS_ORIGINS          browser origins allowed to call the API (comma-separated; default: none)
+  TRUST_PROXY=true      take the client address from X-Forwarded-For (behind a proxy that sets it)
+  RATE_LIMIT_PER_MINUTE requests per merchant per minute (default 600)
+  RATE_LIMIT_PER_CLIENT_PER_MINUTE  requests per client address per minute, before authentication (default 3000)
+  AUTH_FAILURES_PER_CLIENT_PER_MINUTE  unknown keys per client address per minute before it is refused (default 60)
+  BODY_LIMIT_BYTES      largest request body (default 65536)
+  INVOICE_DEFAULT_EXPIRY_SECONDS, INVOICE_DEFAULT_HOLD_SECONDS  invoice defaults (3600, 0)
+  LOG_LEVEL             fatal, error, warn, info (default), debug, trace, silent
+ the indexer
   DATABASE_URL          Postgres for the indexer and the API store (default: PGlite under the data directory)
   DATABASE_SCHEMA       indexer schema (default: derived from the indexer code and the chains)
-  DATA_DIR              data directory (default .data); DEPLOYMENTS_DIR (default deployments/)
+  INDEX_STALL_SECONDS   a head block not indexed after this long means the index stalled (default 15)
+  INDEXER_QUERY_API=true  also serve Ponder's /graphql and /sql on its internal loopback port
+  DATA_DIR              data directory (default .data)
 
-Logs: <data directory>/logs/ponder.log (indexer and API), <data directory>/logs/hardhat-node.log.
+Logs (JSON lines): <data directory>/logs/ponder.log (indexer and API), <data directory>/logs/hardhat-node.log,
+<data directory>/logs/deploy.log.
 `;
 
 const nonEmpty = z.string().trim().min(1);
@@ -74,6 +96,8 @@ const EnvSchema = z.object({
   CHAINBILL_CHAINS: nonEmpty.optional(),
   DEPLOYER_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits").optional(),
   ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
+  OPERATOR_KEY_SECRET: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex characters").optional(),
+  ALLOW_GENERATED_SECRETS: z.enum(["true", "false", "1", "0"]).optional(),
   DATABASE_URL: z.url().optional(),
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,44}$/, "lowercase letters, digits and _ (max 45)").optional(),
   DATA_DIR: nonEmpty.optional(),
@@ -84,8 +108,7 @@ type StartConfig = z.infer<typeof EnvSchema> & {
   local: boolean;
   demoMerchant: boolean;
   reset: boolean;
-  adminApiKey: string;
-  adminApiKeyGenerated: boolean;
+  allowGeneratedSecrets: boolean;
 };
 
 function readConfig(argv: string[], env: NodeJS.ProcessEnv): StartConfig {
@@ -102,9 +125,27 @@ function readConfig(argv: string[], env: NodeJS.ProcessEnv): StartConfig {
     local,
     demoMerchant: argv.includes("--demo-merchant") || (local && !argv.includes("--no-demo-merchant")),
     reset: argv.includes("--reset"),
-    adminApiKey: parsed.data.ADMIN_API_KEY ?? `admin_${randomBytes(24).toString("base64url")}`,
-    adminApiKeyGenerated: !parsed.data.ADMIN_API_KEY,
+    allowGeneratedSecrets: parsed.data.ALLOW_GENERATED_SECRETS === "true" || parsed.data.ALLOW_GENERATED_SECRETS === "1",
   };
+}
+
+/**
+ * The admin key: configured, or generated once into the data directory (local chains, or when allowed). It is
+ * passed to the API process in its environment and shown in this terminal only: never written to a log.
+ */
+function adminApiKey(config: StartConfig, paths: ReturnType<typeof stackPaths>, remote: number[]): { key: string; file?: string } {
+  if (remote.length > 0 && !config.allowGeneratedSecrets) {
+    const missing = [!config.ADMIN_API_KEY && "ADMIN_API_KEY", !config.OPERATOR_KEY_SECRET && "OPERATOR_KEY_SECRET"].filter(Boolean);
+    if (missing.length > 0) {
+      throw new Error(
+        `${missing.join(" and ")} must be set for chain ${remote.join(", ")} (not a local chain): put them in .env ` +
+          "(OPERATOR_KEY_SECRET: `openssl rand -hex 32`; keep a backup, the merchants' operator keys are encrypted with it), " +
+          "or set ALLOW_GENERATED_SECRETS=true to generate them into the data directory for a throwaway test deployment.",
+      );
+    }
+  }
+  if (config.ADMIN_API_KEY) return { key: config.ADMIN_API_KEY };
+  return { key: localSecret(paths.dataDir, "admin-api-key", generateAdminKey), file: path.join(paths.dataDir, "admin-api-key") };
 }
 
 interface Chain {
@@ -200,17 +241,37 @@ async function ensureDeployment(
         "Set DEPLOYER_PRIVATE_KEY (a funded testnet key) to deploy it now, or deploy with npx hardhat deploy.",
     );
   }
-  step(`compiling and deploying the contracts to chain ${chain.id} (output: ${deployLog})`);
-  await runToCompletion("deploy", path.join(BIN, "hardhat"), ["run", "scripts/deploy.ts", "--network", chain.local ? "localhost" : "custom"], {
-    cwd: ROOT,
-    env: { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true", LOCAL_RPC_URL: chain.rpcUrl, CUSTOM_RPC_URL: chain.rpcUrl },
-    logFile: deployLog,
-    // The compiler's warnings stay in the log; the deploy task's own progress lines are shown.
-    onLine: (line) => {
-      if (/^(Compiled \d+|Nothing to compile|chainbill deploy|  [✓…]|  deployer balance|  wrote )/.test(line)) detail(line.trim());
-      else if (/^Error|HH\d+/.test(line)) detail(line);
-    },
-  });
+  if (!existsSync(path.join(ROOT, "artifacts", "contracts", "BillingEscrow.sol", "BillingEscrow.json"))) {
+    step("compiling the contracts (the first time only: about 30 s)");
+    await runToCompletion("compile", path.join(BIN, "hardhat"), ["compile"], {
+      cwd: ROOT,
+      env: { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true" },
+      logFile: deployLog,
+      onLine: (line) => {
+        if (/^(Compiled \d+|Generating typings|Successfully generated|Nothing to compile)/.test(line)) detail(line.trim());
+      },
+    });
+  }
+  step(`deploying the contracts to chain ${chain.id} (output: ${shown(deployLog)})`);
+  const recent: string[] = [];
+  try {
+    await runToCompletion("deploy", path.join(BIN, "hardhat"), ["run", "scripts/deploy.ts", "--network", chain.local ? "localhost" : "custom"], {
+      cwd: ROOT,
+      env: { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true", LOCAL_RPC_URL: chain.rpcUrl, CUSTOM_RPC_URL: chain.rpcUrl },
+      logFile: deployLog,
+      // The deploy task's own progress lines are shown; everything is in the log.
+      onLine: (line) => {
+        recent.push(line);
+        if (recent.length > 40) recent.shift();
+        if (/^(Compiled \d+|Nothing to compile|chainbill deploy|  [✓…]|  deployer balance|  wrote |  needs )/.test(line)) detail(line.trim());
+      },
+    });
+  } catch (error) {
+    // Show why in the terminal (an unfunded deployer, a gas estimate that failed), not only in the log.
+    const first = recent.findIndex((line) => /error|insufficient|needs|revert/i.test(line));
+    const reason = first >= 0 ? recent.slice(first, first + 8).join("\n") : recent.slice(-8).join("\n");
+    throw new Error(`Deploying to chain ${chain.id} failed:\n${reason}\n(full output: ${shown(deployLog)})`, { cause: error });
+  }
   const deployment = readDeployment(chain.id, deploymentsDir);
   if (!deployment || !(await isLive(deployment, chain.client))) throw new Error(`the deploy wrote no live deployment for chain ${chain.id}`);
   return deployment;
@@ -224,8 +285,36 @@ async function portIsFree(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** Step 3: Ponder with the API, on `port`; resolves when `GET /openapi.json` answers 200. */
-async function startIndexerAndApi(config: StartConfig, chains: Chain[], paths: ReturnType<typeof stackPaths>, apiUrl: string): Promise<void> {
+/** A free TCP port on the loopback interface (for Ponder's internal server). */
+async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
+/** A configuration error the API process stopped on (its message says what to do), from Ponder's JSON log. */
+function configErrorIn(logFile: string): string | undefined {
+  const match = /(OPERATOR_KEY_SECRET does not open[^"\\]*|Invalid API configuration[^"]*|(?:ADMIN_API_KEY|OPERATOR_KEY_SECRET)[^"\\]* not set, and chain[^"\\]*)/.exec(tailFile(logFile, 200));
+  return match?.[1];
+}
+
+/**
+ * Step 3: Ponder (the indexer) with the API in its process. The API serves on HOST:PORT; Ponder's own server
+ * (its /metrics, /status and optional query APIs) listens on a free loopback port. Resolves when
+ * `GET /openapi.json` answers 200.
+ */
+async function startIndexerAndApi(
+  config: StartConfig,
+  chains: Chain[],
+  paths: ReturnType<typeof stackPaths>,
+  apiUrl: string,
+  adminKey: string,
+): Promise<void> {
   const schema = config.DATABASE_SCHEMA ?? (await indexerSchemaName(chains));
   const outcome = prepareIndexerData({ dataDir: paths.dataDir, pgliteDir: paths.pgliteDir, schema, postgres: Boolean(config.DATABASE_URL) });
   const database = config.DATABASE_URL ? "Postgres (DATABASE_URL)" : `PGlite in ${shown(paths.pgliteDir)}`;
@@ -233,19 +322,25 @@ async function startIndexerAndApi(config: StartConfig, chains: Chain[], paths: R
   detail(`database: ${database}, schema ${schema} (${{ new: "new", resumed: "resuming the previous run", reset: "new chain or indexer code: previous indexer data cleared" }[outcome]})`);
   rmSync(paths.ponderLog, { force: true });
   const follow = followFile(paths.ponderLog);
+  const internalPort = await freeLoopbackPort();
+  // Ponder reads PORT itself (before --port): the API's port goes to it as API_PORT instead.
+  const { PORT: _port, HOST: _host, ...inherited } = process.env;
   const ponder = startChild(
     "ponder",
     path.join(BIN, "ponder"),
-    ["start", "--root", "indexer", "--schema", schema, "--port", String(config.PORT), "--hostname", config.HOST],
+    ["start", "--root", "indexer", "--port", String(internalPort), "--hostname", "127.0.0.1", "--log-format", "json"],
     {
       cwd: ROOT,
       logFile: paths.ponderLog,
       stopSignal: "SIGINT",
       env: {
-        ...process.env,
+        ...inherited,
         PONDER_TELEMETRY_DISABLED: "true",
+        DATABASE_SCHEMA: schema,
+        API_PORT: String(config.PORT),
+        API_HOST: config.HOST,
         CHAINBILL_CHAINS: chains.map((chain) => `${chain.id}=${chain.rpcUrl}`).join(","),
-        ADMIN_API_KEY: config.adminApiKey,
+        ADMIN_API_KEY: adminKey,
         DATA_DIR: paths.dataDir,
         PGLITE_DIR: paths.pgliteDir,
         API_STORE_DIR: paths.apiStoreDir,
@@ -254,7 +349,10 @@ async function startIndexerAndApi(config: StartConfig, chains: Chain[], paths: R
   );
   let failed: string | undefined;
   void ponder.exited.then((code) => {
-    failed ??= `Ponder exited (code ${code}) before the API answered. Last lines of ${paths.ponderLog}:\n${tailFile(paths.ponderLog)}`;
+    const reason = configErrorIn(paths.ponderLog);
+    failed ??= reason
+      ? `The API stopped on its configuration: ${reason}`
+      : `Ponder exited (code ${code}) before the API answered. Last lines of ${paths.ponderLog}:\n${tailFile(paths.ponderLog)}`;
   });
   const deadline = Date.now() + 180_000;
   let lastNote = Date.now();
@@ -316,7 +414,8 @@ async function main(): Promise<void> {
   const chains: Chain[] = [];
   for (const chain of started) chains.push({ ...chain, deployment: await ensureDeployment(config, chain, deploymentsDir, paths.deployLog) });
 
-  await startIndexerAndApi(config, chains, paths, apiUrl);
+  const admin = adminApiKey(config, paths, chains.filter((chain) => !chain.local).map((chain) => chain.id));
+  await startIndexerAndApi(config, chains, paths, apiUrl, admin.key);
   const api = createApiClient(apiUrl);
 
   let demo: Awaited<ReturnType<typeof ensureDemoMerchant>> | undefined;
@@ -331,7 +430,7 @@ async function main(): Promise<void> {
       owner: walletFor(chain.local ? testAccount(1) : remoteOwner!, chain.rpcUrl),
       operatorFundingWei: chain.local ? parseEther("10") : parseEther("0.005"),
     }));
-    demo = await ensureDemoMerchant({ api, adminKey: config.adminApiKey, file: paths.demoMerchantFile, chains: demoChains, log: detail });
+    demo = await ensureDemoMerchant({ api, adminKey: admin.key, file: paths.demoMerchantFile, chains: demoChains, log: detail });
   }
 
   const stablecoins = chains.filter((chain) => chain.local && chain.deployment.contracts.MockStablecoin);
@@ -352,11 +451,11 @@ async function main(): Promise<void> {
     startedAt: new Date().toISOString(),
   };
   writeJson(paths.stackFile, state, 0o600);
-  process.stdout.write(await summary(config, chains, apiUrl, paths, demo));
+  process.stdout.write(await summary(admin, chains, apiUrl, paths, demo));
 }
 
 async function summary(
-  config: StartConfig,
+  admin: { key: string; file?: string },
   chains: Chain[],
   apiUrl: string,
   paths: ReturnType<typeof stackPaths>,
@@ -369,7 +468,7 @@ async function summary(
     `  API            ${apiUrl}/v1`,
     `  API docs       ${apiUrl}/docs`,
     `  OpenAPI        ${apiUrl}/openapi.json`,
-    `  admin key      ${config.adminApiKey}${config.adminApiKeyGenerated ? "   (generated for this run; set ADMIN_API_KEY to keep one)" : ""}`,
+    `  admin key      ${admin.key}${admin.file ? `   (kept in ${shown(admin.file)}; set ADMIN_API_KEY to choose one)` : ""}`,
   ];
   if (demo) {
     lines.push(

@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Create a merchant (admin key)
-         * @description Creates the merchant, its operator (signer) key and its first API key. The response lists, per chain, the transaction the owner wallet sends to register the merchant on-chain.
+         * @description Creates the merchant, its operator (signer) key and its first API key (every scope). The response lists, per chain, the transaction the owner wallet sends to register the merchant on-chain (with the operator's signed consent in it).
          */
         post: {
             parameters: {
@@ -78,8 +78,26 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Invalid fields */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -132,6 +150,15 @@ export interface paths {
                 };
                 /** @description The key may not do this */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -195,14 +222,29 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
-        /** Create an API key (shown once) */
+        /**
+         * Create an API key (shown once)
+         * @description The new key's scopes must be a subset of the calling key's (default: the calling key's scopes). A merchant holds at most 25 active keys.
+         */
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -210,7 +252,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         name: string;
-                        /** @description Default: every scope */
+                        /** @description A subset of the calling key's scopes; default: all of them */
                         scopes?: ("merchant:read" | "merchant:write" | "invoices:read" | "invoices:write" | "subscriptions:read" | "subscriptions:write" | "statements:read")[];
                     };
                 };
@@ -252,8 +294,44 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Invalid fields */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -318,6 +396,15 @@ export interface paths {
                 };
                 /** @description Not found */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -413,11 +500,13 @@ export interface paths {
         put?: never;
         /**
          * Create an invoice
-         * @description Creates an invoice payable into the escrow on `chainId`, signs its terms with the merchant's operator key and returns the payment instructions: `payment.evm.transactions` are sent in order from the paying wallet.
+         * @description Creates an invoice payable into the escrow on `chainId`, signs its terms with the merchant's operator key and returns the payment instructions: `payment.evm.transactions` are sent in order from the paying wallet (each has its EIP-681 `uri`).
          *
          *     Requires an `Idempotency-Key`: retrying with the same key and body replays the first response (status and body); the same key with another body is refused (409).
          *
-         *     `detailsHash` in the signed terms is keccak256 of the canonical JSON (sorted keys, no whitespace) of `{customer, description, lineItems, metadata}` as returned in the response (absent: `null`, `null`, `[]`, `{}`).
+         *     `lineItems`, when given, must add up to `amount` exactly. `detailsHash` in the signed terms is keccak256 of the canonical JSON (sorted keys, no whitespace) of `{customer, description, lineItems, metadata}` as returned in the response (absent: `null`, `null`, `[]`, `{}`).
+         *
+         *     `maxFeeBps` in the terms is the escrow's protocol fee when the invoice is created: the payment fails if the fee is raised above it before the customer pays.
          */
         post: {
             parameters: {
@@ -489,7 +578,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Error */
+                /** @description The body is not JSON */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -516,7 +605,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Error */
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -542,7 +631,7 @@ export interface paths {
         };
         /**
          * Read an invoice
-         * @description Status comes from the indexed chain: open → paid → released / refunded / partially_refunded / disputed; open → expired; void.
+         * @description Status comes from the indexed chain: open → paid → released / refunded / partially_refunded / disputed; open → expired; void. The `Chainbill-Indexed` header says up to which block each chain is indexed.
          */
         get: {
             parameters: {
@@ -621,13 +710,13 @@ export interface paths {
         put?: never;
         /**
          * Void an open invoice
-         * @description Marks the invoice void and sends `voidInvoice(terms)` with the operator key, so its signature can never be used. Only open invoices; a paid one is refunded instead.
+         * @description Sends `voidInvoice(terms)` with the operator key, so the invoice's signature can never be used, and answers once it is mined. The invoice reads `void` once the transaction is indexed; nothing changes if it fails. Only open invoices; a paid one is refunded instead.
          */
         post: {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description Optional: makes the action safe to retry (the first response is replayed). */
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
                     "idempotency-key"?: string;
                 };
                 path: {
@@ -637,7 +726,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description The transaction was mined; `invoice` is the state the indexer shows */
+                /** @description The transaction was mined; `invoice` is the state the indexer shows (the effect appears once indexed) */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -691,6 +780,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Invalid fields */
                 422: {
                     headers: {
@@ -709,8 +807,8 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The chain refused the transaction */
-                502: {
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -737,13 +835,13 @@ export interface paths {
         put?: never;
         /**
          * Refund a paid invoice (all or part of what is held)
-         * @description Sends `refund(terms, amount)` with the operator key and waits for it to be mined. `amount` defaults to everything still held.
+         * @description Sends `refund(terms, amount)` with the operator key and answers once it is mined. `amount` defaults to everything still held.
          */
         post: {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description Optional: makes the action safe to retry (the first response is replayed). */
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
                     "idempotency-key"?: string;
                 };
                 path: {
@@ -757,7 +855,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description The transaction was mined; `invoice` is the state the indexer shows */
+                /** @description The transaction was mined; `invoice` is the state the indexer shows (the effect appears once indexed) */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -811,6 +909,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Invalid fields */
                 422: {
                     headers: {
@@ -829,8 +936,8 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The chain refused the transaction */
-                502: {
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -863,7 +970,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description Optional: makes the action safe to retry (the first response is replayed). */
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
                     "idempotency-key"?: string;
                 };
                 path: {
@@ -873,7 +980,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description The transaction was mined; `invoice` is the state the indexer shows */
+                /** @description The transaction was mined; `invoice` is the state the indexer shows (the effect appears once indexed) */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -927,6 +1034,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Invalid fields */
                 422: {
                     headers: {
@@ -945,8 +1061,8 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The chain refused the transaction */
-                502: {
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1043,7 +1159,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description Same key and body within 24 h: the first response is replayed, no second plan is created */
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
                     "idempotency-key"?: string;
                 };
                 path?: never;
@@ -1109,6 +1225,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Invalid fields */
                 422: {
                     headers: {
@@ -1127,8 +1252,8 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The chain refused the transaction */
-                502: {
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1222,7 +1347,10 @@ export interface paths {
         patch: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
                 path: {
                     id: string;
                 };
@@ -1282,8 +1410,26 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Body too large */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not JSON */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1309,8 +1455,8 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The chain refused the transaction */
-                502: {
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1575,7 +1721,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
                 path: {
                     id: string;
                 };
@@ -1590,6 +1739,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["SubscriptionCancellation"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
                 /** @description Missing or invalid API key */
@@ -1637,8 +1795,8 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The chain refused the transaction */
-                502: {
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1851,22 +2009,27 @@ export interface components {
         };
         ChainRegistration: {
             chainId: number;
+            /** @description A record owned by ownerAddress and naming operatorAddress is indexed */
             registered: boolean;
             /** @description Merchant id in BillingEscrow's registry */
             onchainMerchantId: string | null;
             owner: string | null;
+            /** @description Payout address of the on-chain record (the owner may change it on-chain) */
             payout: string | null;
             escrow: string;
             subscriptions: string;
-            /** @description ETH the operator key holds for gas */
+            /** @description ETH the operator key holds for gas (null: node unreachable) */
             operatorBalanceWei: string | null;
-            /** @description Send this from the owner wallet to register the merchant on this chain */
-            registrationTransaction: {
-                to: string;
-                data: string;
-                value: string;
-            } | null;
+            registrationTransaction: components["schemas"]["RegistrationTransaction"];
+            /** @description Until when `registrationTransaction` can be mined */
+            registrationExpiresAt: string | null;
         };
+        /** @description Send this from the owner wallet to register the merchant on this chain. It carries the operator's EIP-712 consent to be named signer of a record owned by the owner wallet with this payout (valid 7 days; ask again for a fresh one). Null once registered. */
+        RegistrationTransaction: {
+            to: string;
+            data: string;
+            value: string;
+        } | null;
         NewApiKey: components["schemas"]["ApiKey"] & {
             /** @description The key itself. Shown once: store it now. */
             secret: string;
@@ -1932,7 +2095,10 @@ export interface components {
             arbiter: string | null;
             holdSeconds: number;
             fulfillBy: string | null;
+            /** @description Highest protocol fee (basis points) signed into the terms */
+            maxFeeBps: number;
             fulfilled: boolean;
+            /** @description Block time of the indexed void transaction */
             voidedAt: string | null;
             /** @description The wallet that paid */
             payer: string | null;
@@ -1998,7 +2164,7 @@ export interface components {
             signature: string;
             /** @description Send these in order from the paying wallet (ERC-20: approve, then pay; ETH: pay) */
             transactions: components["schemas"]["PaymentTransaction"][];
-            /** @description EIP-681 URI of the first transaction */
+            /** @description EIP-681 link of the first transaction. A token invoice needs two transactions (approve, then pay): use each transaction's own `uri`, in order; this one alone only approves */
             uri: string;
         };
         /** @description The signed terms (BillingEscrow `Invoice` struct), integers as strings */
@@ -2012,6 +2178,8 @@ export interface components {
             expiresAt: string;
             holdDuration: number;
             fulfillBy: string;
+            /** @description Highest protocol fee (basis points) the merchant accepts: payment fails if the escrow's fee is higher */
+            maxFeeBps: number;
             detailsHash: string;
         };
         PaymentTransaction: {
@@ -2020,6 +2188,8 @@ export interface components {
             data: string;
             /** @description Wei, decimal string */
             value: string;
+            /** @description EIP-681 link of this transaction (scan each link in order) */
+            uri: string;
         };
         CreateInvoice: {
             /**
@@ -2142,7 +2312,7 @@ export interface components {
             periodSeconds: number;
             /** @description Free trial before the first charge; default 0 */
             trialSeconds?: number;
-            /** @description How long failed renewals are retried before the subscription lapses; at most the period; default min(3 days, period) */
+            /** @description How long failed renewals are retried before the subscription lapses; shorter than the period; default min(3 days, period − 1 s) */
             gracePeriodSeconds?: number;
         };
         UpdatePlan: {

@@ -8,13 +8,13 @@
  *     "lineItems": [ { "description": string, "quantity": integer, "unitAmount": string }, ... ],
  *     "metadata": { [key: string]: string } }
  *
- * and `canonicalJson` is JSON with object keys sorted by UTF-16 code units (as `Array.prototype.sort` does),
- * no whitespace, and strings escaped as `JSON.stringify` escapes them (RFC 8785 for the values used here:
- * strings, integers, arrays, objects and null). Absent optional fields are `null` / `[]` / `{}` as above, and
- * every string is hashed exactly as the merchant sent it. Anyone holding the invoice (payer, auditor) can
+ * and `canonicalJson` is api/canonical-json.ts (sorted keys, no whitespace, RFC 8785 for these values).
+ * Absent optional fields are `null` / `[]` / `{}` as above, and every string is hashed exactly as the merchant
+ * sent it. Anyone holding the invoice (payer, auditor) can
  * recompute the hash from the API response and compare it with the signed terms.
  */
 import { keccak256, stringToBytes, type Hex } from "viem";
+import { canonicalJson } from "../canonical-json";
 
 export interface LineItem {
   description: string;
@@ -32,30 +32,6 @@ export interface InvoiceDetails {
   lineItems: LineItem[];
   customer: Customer | null;
   metadata: Record<string, string>;
-}
-
-/** Deterministic JSON: sorted keys, no whitespace. Refuses values JSON cannot represent exactly. */
-export function canonicalJson(value: unknown): string {
-  if (value === null) return "null";
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return JSON.stringify(value);
-    case "number":
-      if (!Number.isFinite(value)) throw new Error("canonicalJson: non-finite number");
-      return JSON.stringify(value);
-    case "bigint":
-      return JSON.stringify(value.toString());
-    case "object": {
-      if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(",")}]`;
-      const entries = Object.entries(value as Record<string, unknown>)
-        .filter(([, item]) => item !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`;
-    }
-    default:
-      throw new Error(`canonicalJson: cannot encode ${typeof value}`);
-  }
 }
 
 export function detailsHash(details: InvoiceDetails): Hex {

@@ -20,6 +20,7 @@ export interface InvoiceTermsJson {
   expiresAt: string;
   holdDuration: number;
   fulfillBy: string;
+  maxFeeBps: number;
   detailsHash: Hex;
 }
 
@@ -29,6 +30,8 @@ export interface PaymentTransaction {
   data: Hex;
   /** Wei to send with the transaction, as a decimal string. */
   value: string;
+  /** EIP-681 link of this transaction, for a wallet that scans or opens links. */
+  uri: string;
 }
 
 export interface EvmPaymentInstructions {
@@ -59,6 +62,7 @@ export function termsOf(row: InvoiceRow): Invoice {
     expiresAt: row.expiresAt,
     holdDuration: row.holdDuration,
     fulfillBy: row.fulfillBy,
+    maxFeeBps: row.maxFeeBps,
     detailsHash: row.detailsHash as Hex,
   };
 }
@@ -74,7 +78,25 @@ export function termsJson(terms: Invoice): InvoiceTermsJson {
     expiresAt: terms.expiresAt.toString(),
     holdDuration: terms.holdDuration,
     fulfillBy: terms.fulfillBy.toString(),
+    maxFeeBps: terms.maxFeeBps,
     detailsHash: terms.detailsHash,
+  };
+}
+
+/** The signed terms from their JSON form (as in `payment.evm.invoice`), for a wallet or a test that calls the escrow. */
+export function termsFromJson(json: InvoiceTermsJson): Invoice {
+  return {
+    merchantId: BigInt(json.merchantId),
+    invoiceId: json.invoiceId,
+    token: json.token,
+    amount: BigInt(json.amount),
+    payer: json.payer,
+    arbiter: json.arbiter,
+    expiresAt: BigInt(json.expiresAt),
+    holdDuration: json.holdDuration,
+    fulfillBy: BigInt(json.fulfillBy),
+    maxFeeBps: json.maxFeeBps,
+    detailsHash: json.detailsHash,
   };
 }
 
@@ -86,21 +108,21 @@ const EIP712_DOMAIN_TYPE = [
 ] as const;
 
 /**
- * EIP-681 URI of the first transaction, for QR codes and deep links.
+ * EIP-681 links, one per transaction, for QR codes and deep links. A token invoice needs two transactions, so
+ * a customer scans both links in order (a single link can only be the approval, which pays nothing).
  *
- * - ERC-20: `ethereum:<token>@<chainId>/approve?address=<escrow>&uint256=<amount>`, the standard form of the
- *   approval. The `pay` call that follows takes a tuple argument, which EIP-681 cannot express, so a wallet
- *   that scanned the URI still needs the second transaction from `transactions`.
- * - ETH: `ethereum:<escrow>@<chainId>?value=<amount in wei>&data=<pay calldata>`. `value` is standard; `data`
- *   is not in EIP-681 but is the de-facto parameter that wallets accepting raw calldata understand. A wallet
- *   that ignores `data` would send plain ETH to the escrow, which has no `receive` function, so that
- *   transaction reverts and no money moves: the URI is safe either way.
+ * - ERC-20 approval: `ethereum:<token>@<chainId>/approve?address=<escrow>&uint256=<amount>`, the standard form.
+ * - Payment (`pay` takes a tuple, which EIP-681's function syntax cannot express): `ethereum:<escrow>@<chainId>
+ *   ?value=<wei>&data=<calldata>`. `value` is standard; `data` is the de-facto parameter wallets that accept raw
+ *   calldata understand. A wallet that ignores `data` would send plain ETH (or nothing) to the escrow, which
+ *   has no `receive` function: that transaction reverts and no money moves, so the link is safe either way.
  */
-function paymentUri(chainId: number, escrow: Address, terms: Invoice, payData: Hex): string {
-  if (terms.token === zeroAddress) {
-    return `ethereum:${escrow}@${chainId}?value=${terms.amount.toString()}&data=${payData}`;
-  }
-  return `ethereum:${terms.token}@${chainId}/approve?address=${escrow}&uint256=${terms.amount.toString()}`;
+function approveUri(chainId: number, token: Address, escrow: Address, amount: bigint): string {
+  return `ethereum:${token}@${chainId}/approve?address=${escrow}&uint256=${amount.toString()}`;
+}
+
+function callUri(chainId: number, to: Address, value: bigint, data: Hex): string {
+  return `ethereum:${to}@${chainId}?value=${value.toString()}&data=${data}`;
 }
 
 export function paymentInstructions(row: InvoiceRow, amountText: string, currency: string): EvmPaymentInstructions {
@@ -114,19 +136,22 @@ export function paymentInstructions(row: InvoiceRow, amountText: string, currenc
   const isNative = terms.token === zeroAddress;
   if (!isNative) {
     transactions.push({
-      description: `Approve the escrow to take ${amountText} ${currency} (skip this if the paying wallet's allowance for the escrow already covers it).`,
+      description: `Step 1 of 2: approve the escrow to take ${amountText} ${currency} (skip this if the paying wallet's allowance for the escrow already covers it).`,
       to: terms.token,
       data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [escrow, terms.amount] }),
       value: "0",
+      uri: approveUri(row.chainId, terms.token, escrow, terms.amount),
     });
   }
+  const payValue = isNative ? terms.amount : 0n;
   transactions.push({
     description: isNative
       ? `Pay ${amountText} ${currency} into the escrow.`
-      : `Pay the invoice: the escrow takes ${amountText} ${currency} from the paying wallet.`,
+      : `Step 2 of 2: pay the invoice: the escrow takes ${amountText} ${currency} from the paying wallet.`,
     to: escrow,
     data: payData,
-    value: isNative ? terms.amount.toString() : "0",
+    value: payValue.toString(),
+    uri: callUri(row.chainId, escrow, payValue, payData),
   });
   return {
     chainId: row.chainId,
@@ -141,6 +166,6 @@ export function paymentInstructions(row: InvoiceRow, amountText: string, currenc
     },
     signature,
     transactions,
-    uri: paymentUri(row.chainId, escrow, terms, payData),
+    uri: transactions[0].uri,
   };
 }

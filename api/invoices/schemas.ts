@@ -50,18 +50,25 @@ export const CustomerSchema = z
   .strict()
   .openapi("Customer");
 
+/** Keys a JavaScript object cannot hold as plain data: refused by name instead of silently dropped. */
+const RESERVED_KEYS = ["__proto__"];
+
 export const MetadataSchema = z
-  .record(
+  .preprocess(
+    (value, context) => {
+      if (value && typeof value === "object") {
+        for (const key of RESERVED_KEYS) {
+          if (Object.hasOwn(value, key)) context.addIssue({ code: "custom", path: [key], message: "is a reserved key" });
+        }
+      }
+      return value;
+    },
     z
-      .string()
-      .min(1)
-      .max(40)
-      .refine((key) => key !== "__proto__", { message: "is a reserved key" }),
-    z.string().max(500),
+      .record(z.string().min(1).max(40), z.string().max(500))
+      .refine((value) => Object.keys(value).length <= MAX_METADATA_KEYS, {
+        message: `must have at most ${MAX_METADATA_KEYS} keys`,
+      }),
   )
-  .refine((value) => Object.keys(value).length <= MAX_METADATA_KEYS, {
-    message: `must have at most ${MAX_METADATA_KEYS} keys`,
-  })
   .openapi({ description: `Up to ${MAX_METADATA_KEYS} string keys (≤ 40 characters) with string values (≤ 500 characters)` });
 
 const FutureDateSchema = z.iso.datetime({ offset: true });
@@ -147,6 +154,7 @@ const TermsSchema = z
     expiresAt: z.string(),
     holdDuration: z.number().int(),
     fulfillBy: z.string(),
+    maxFeeBps: z.number().int().openapi({ description: "Highest protocol fee (basis points) the merchant accepts: payment fails if the escrow's fee is higher" }),
     detailsHash: z.string(),
   })
   .openapi("InvoiceTerms", { description: "The signed terms (BillingEscrow `Invoice` struct), integers as strings" });
@@ -157,6 +165,7 @@ const TransactionSchema = z
     to: z.string(),
     data: z.string(),
     value: z.string().openapi({ description: "Wei, decimal string" }),
+    uri: z.string().openapi({ description: "EIP-681 link of this transaction (scan each link in order)" }),
   })
   .openapi("PaymentTransaction");
 
@@ -176,7 +185,10 @@ export const EvmPaymentSchema = z
     transactions: z.array(TransactionSchema).openapi({
       description: "Send these in order from the paying wallet (ERC-20: approve, then pay; ETH: pay)",
     }),
-    uri: z.string().openapi({ description: "EIP-681 URI of the first transaction" }),
+    uri: z.string().openapi({
+      description:
+        "EIP-681 link of the first transaction. A token invoice needs two transactions (approve, then pay): use each transaction's own `uri`, in order; this one alone only approves",
+    }),
   })
   .openapi("EvmPayment");
 
@@ -200,8 +212,9 @@ export const InvoiceSchema = z
     arbiter: z.string().nullable(),
     holdSeconds: z.number().int(),
     fulfillBy: z.string().nullable(),
+    maxFeeBps: z.number().int().openapi({ description: "Highest protocol fee (basis points) signed into the terms" }),
     fulfilled: z.boolean(),
-    voidedAt: z.string().nullable(),
+    voidedAt: z.string().nullable().openapi({ description: "Block time of the indexed void transaction" }),
     payer: z.string().nullable().openapi({ description: "The wallet that paid" }),
     paidAt: z.string().nullable(),
     paidTransaction: z.string().nullable(),

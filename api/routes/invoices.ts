@@ -1,24 +1,15 @@
 /**
- * Invoices: create (idempotent, terms signed by the merchant's operator key, payment instructions for the
- * payer), read (status from the indexed chain), list with filters and cursor pagination, and the merchant's
- * on-chain actions — void, refund, mark fulfilled — sent with the operator key.
+ * Invoice routes: create (idempotent, signed terms and payment instructions), read, list, and the merchant's
+ * on-chain actions — void, refund, mark fulfilled. Schemas live in api/invoices/schemas.ts; the work in
+ * api/invoices/*.ts.
  */
-import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { createMiddleware } from "hono/factory";
+import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { currentMerchant, requireScope } from "../auth";
 import type { ApiDeps, AppEnv } from "../env";
-import { MAX_IDEMPOTENCY_KEY_LENGTH, readIdempotencyKey, requestFingerprint, withIdempotency, type RememberedResponse } from "../idempotency";
-import {
-  createInvoice,
-  fulfillInvoice,
-  listInvoices,
-  loadInvoice,
-  refundInvoice,
-  viewInvoice,
-  voidInvoice,
-  type ActionResult,
-} from "../invoices/service";
+import { idempotent } from "../idempotency";
+import { fulfillInvoice, refundInvoice, voidInvoice } from "../invoices/actions";
+import { createInvoice } from "../invoices/create";
+import { listInvoices } from "../invoices/list";
 import {
   CreateInvoiceBody,
   InvoiceActionSchema,
@@ -28,83 +19,14 @@ import {
   ListInvoicesQuery,
   RefundBody,
 } from "../invoices/schemas";
-import { problem, problemResponse, ProblemError, type FieldError } from "../problems";
-import { BEARER, problemResponses } from "../schemas";
-
-/**
- * Like the shared validation hook, but an unknown field is reported under its own name (zod reports
- * `unrecognized_keys` once, at the parent object).
- */
-function invoiceValidationHook(
-  result: { success: true } | { success: false; error: { issues: { path: PropertyKey[]; message: string; code?: string; keys?: string[] }[] } },
-  c: Context,
-): Response | undefined {
-  if (result.success) return undefined;
-  const errors: FieldError[] = result.error.issues.flatMap((issue) => {
-    const parent = issue.path.map(String);
-    if (issue.code === "unrecognized_keys" && issue.keys?.length) {
-      return issue.keys.map((key) => ({ field: [...parent, key].join("."), message: "is not a known field" }));
-    }
-    return [{ field: parent.join(".") || "(body)", message: issue.message }];
-  });
-  return problemResponse(c, problem.validation(errors));
-}
-
-/** 415 unless the body is declared as JSON (a form or text body would otherwise read as "missing fields"). */
-const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {
-  const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
-  if (!/^application\/([\w.-]+\+)?json$/.test(type)) {
-    throw new ProblemError(415, "unsupported-media-type", "Unsupported media type", "Send the body as JSON with `Content-Type: application/json`.");
-  }
-  await next();
-});
-
-/** Checks `Idempotency-Key` before the body is validated, so a missing key is reported first. */
-const requireIdempotencyKey = createMiddleware<AppEnv>(async (c, next) => {
-  readIdempotencyKey(c, true);
-  await next();
-});
-
-const IdempotencyHeaders = z.object({
-  "idempotency-key": z
-    .string()
-    .min(1)
-    .max(MAX_IDEMPOTENCY_KEY_LENGTH)
-    .openapi({
-      param: { in: "header" },
-      description: "Unique per request (e.g. a UUID). Retrying with the same key and body replays the first response.",
-    }),
-});
-
-const OptionalIdempotencyHeaders = z.object({
-  "idempotency-key": IdempotencyHeaders.shape["idempotency-key"].optional().openapi({
-    param: { in: "header", required: false },
-    description: "Optional: makes the action safe to retry (the first response is replayed).",
-  }),
-});
-
-function respond(c: Context, response: RememberedResponse & { replayed?: boolean }): Response {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (response.replayed) headers["Idempotent-Replayed"] = "true";
-  return c.body(response.body, response.status as 201, headers);
-}
+import { viewInvoice } from "../invoices/view";
+import { validationHook } from "../middleware";
+import { BEARER, IdempotencyHeaders, OptionalIdempotencyHeaders, problemResponses } from "../schemas";
 
 export function invoiceRoutes(deps: ApiDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: invoiceValidationHook });
-  const db = deps.store.db;
-
-  /** Runs an on-chain action, idempotently when the client sent a key. */
-  async function action(c: Context<AppEnv>, body: unknown, run: () => Promise<ActionResult>): Promise<Response> {
-    const key = readIdempotencyKey(c, false);
-    if (key === undefined) return respond(c, { status: 202, body: JSON.stringify(await run()) });
-    const merchant = currentMerchant(c);
-    const fingerprint = requestFingerprint(c.req.method, c.req.path, body);
-    const result = await withIdempotency(db, { merchantId: merchant.id, key, fingerprint }, async () => ({
-      status: 202,
-      body: JSON.stringify(await run()),
-    }));
-    return respond(c, result);
-  }
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const required = idempotent(deps.store.db, { required: true });
+  const optional = idempotent(deps.store.db, { required: false });
 
   const create = createRoute({
     method: "post",
@@ -112,12 +34,13 @@ export function invoiceRoutes(deps: ApiDeps) {
     tags: ["Invoices"],
     summary: "Create an invoice",
     description: [
-      "Creates an invoice payable into the escrow on `chainId`, signs its terms with the merchant's operator key and returns the payment instructions: `payment.evm.transactions` are sent in order from the paying wallet.",
+      "Creates an invoice payable into the escrow on `chainId`, signs its terms with the merchant's operator key and returns the payment instructions: `payment.evm.transactions` are sent in order from the paying wallet (each has its EIP-681 `uri`).",
       "Requires an `Idempotency-Key`: retrying with the same key and body replays the first response (status and body); the same key with another body is refused (409).",
-      "`detailsHash` in the signed terms is keccak256 of the canonical JSON (sorted keys, no whitespace) of `{customer, description, lineItems, metadata}` as returned in the response (absent: `null`, `null`, `[]`, `{}`).",
+      "`lineItems`, when given, must add up to `amount` exactly. `detailsHash` in the signed terms is keccak256 of the canonical JSON (sorted keys, no whitespace) of `{customer, description, lineItems, metadata}` as returned in the response (absent: `null`, `null`, `[]`, `{}`).",
+      "`maxFeeBps` in the terms is the escrow's protocol fee when the invoice is created: the payment fails if the fee is raised above it before the customer pays.",
     ].join("\n\n"),
     security: BEARER,
-    middleware: [requireScope("invoices:write"), requireIdempotencyKey, requireJsonBody] as const,
+    middleware: [requireScope("invoices:write"), required] as const,
     request: {
       headers: IdempotencyHeaders,
       body: { required: true, content: { "application/json": { schema: CreateInvoiceBody } } },
@@ -127,26 +50,18 @@ export function invoiceRoutes(deps: ApiDeps) {
       ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429, 503),
     },
   });
-  app.openapi(
-    create,
-    async (c) => {
-      const merchant = currentMerchant(c);
-      const key = readIdempotencyKey(c, true)!;
-      const body = c.req.valid("json");
-      const fingerprint = requestFingerprint("POST", c.req.path, body);
-      const result = await withIdempotency(db, { merchantId: merchant.id, key, fingerprint }, (remember) =>
-        createInvoice(deps, merchant, body, remember),
-      );
-      return respond(c, result) as never;
-    }
-  );
+  app.openapi(create, async (c) => {
+    const response = await createInvoice(deps, currentMerchant(c), c.req.valid("json"), c.get("remember"));
+    return c.body(response.body, 201, { "content-type": "application/json" }) as never;
+  });
 
   const get = createRoute({
     method: "get",
     path: "/invoices/{id}",
     tags: ["Invoices"],
     summary: "Read an invoice",
-    description: "Status comes from the indexed chain: open → paid → released / refunded / partially_refunded / disputed; open → expired; void.",
+    description:
+      "Status comes from the indexed chain: open → paid → released / refunded / partially_refunded / disputed; open → expired; void. The `Chainbill-Indexed` header says up to which block each chain is indexed.",
     security: BEARER,
     middleware: [requireScope("invoices:read")] as const,
     request: { params: InvoiceIdParams },
@@ -155,13 +70,10 @@ export function invoiceRoutes(deps: ApiDeps) {
       ...problemResponses(401, 403, 404, 429),
     },
   });
-  app.openapi(
-    get,
-    async (c) => {
-      const row = await loadInvoice(deps, currentMerchant(c), c.req.valid("param").id);
-      return c.json(await viewInvoice(deps, row), 200);
-    }
-  );
+  app.openapi(get, async (c) => {
+    const row = await deps.invoiceRows.load(currentMerchant(c), c.req.valid("param").id);
+    return c.json(await viewInvoice(deps, row), 200);
+  });
 
   const list = createRoute({
     method: "get",
@@ -178,17 +90,14 @@ export function invoiceRoutes(deps: ApiDeps) {
       ...problemResponses(401, 403, 422, 429),
     },
   });
-  app.openapi(
-    list,
-    async (c) => c.json(await listInvoices(deps, currentMerchant(c), c.req.valid("query")), 200)
-  );
+  app.openapi(list, async (c) => c.json(await listInvoices(deps, currentMerchant(c), c.req.valid("query")), 200));
 
   const actionResponses = {
     202: {
-      description: "The transaction was mined; `invoice` is the state the indexer shows",
+      description: "The transaction was mined; `invoice` is the state the indexer shows (the effect appears once indexed)",
       content: { "application/json": { schema: InvoiceActionSchema } },
     },
-    ...problemResponses(400, 401, 403, 404, 409, 422, 429, 502),
+    ...problemResponses(400, 401, 403, 404, 409, 415, 422, 429, 503),
   };
 
   const voidRoute = createRoute({
@@ -197,29 +106,26 @@ export function invoiceRoutes(deps: ApiDeps) {
     tags: ["Invoices"],
     summary: "Void an open invoice",
     description:
-      "Marks the invoice void and sends `voidInvoice(terms)` with the operator key, so its signature can never be used. Only open invoices; a paid one is refunded instead.",
+      "Sends `voidInvoice(terms)` with the operator key, so the invoice's signature can never be used, and answers once it is mined. The invoice reads `void` once the transaction is indexed; nothing changes if it fails. Only open invoices; a paid one is refunded instead.",
     security: BEARER,
-    middleware: [requireScope("invoices:write")] as const,
+    middleware: [requireScope("invoices:write"), optional] as const,
     request: { params: InvoiceIdParams, headers: OptionalIdempotencyHeaders },
     responses: actionResponses,
   });
-  app.openapi(
-    voidRoute,
-    async (c) => {
-      const merchant = currentMerchant(c);
-      const row = await loadInvoice(deps, merchant, c.req.valid("param").id);
-      return (await action(c, null, () => voidInvoice(deps, merchant, row))) as never;
-    }
-  );
+  app.openapi(voidRoute, async (c) => {
+    const merchant = currentMerchant(c);
+    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    return c.json(await voidInvoice(deps, merchant, row, c.get("requestId")), 202);
+  });
 
   const refund = createRoute({
     method: "post",
     path: "/invoices/{id}/refund",
     tags: ["Invoices"],
     summary: "Refund a paid invoice (all or part of what is held)",
-    description: "Sends `refund(terms, amount)` with the operator key and waits for it to be mined. `amount` defaults to everything still held.",
+    description: "Sends `refund(terms, amount)` with the operator key and answers once it is mined. `amount` defaults to everything still held.",
     security: BEARER,
-    middleware: [requireScope("invoices:write")] as const,
+    middleware: [requireScope("invoices:write"), optional] as const,
     request: {
       params: InvoiceIdParams,
       headers: OptionalIdempotencyHeaders,
@@ -227,15 +133,11 @@ export function invoiceRoutes(deps: ApiDeps) {
     },
     responses: actionResponses,
   });
-  app.openapi(
-    refund,
-    async (c) => {
-      const merchant = currentMerchant(c);
-      const row = await loadInvoice(deps, merchant, c.req.valid("param").id);
-      const body = c.req.valid("json");
-      return (await action(c, body, () => refundInvoice(deps, merchant, row, body.amount))) as never;
-    }
-  );
+  app.openapi(refund, async (c) => {
+    const merchant = currentMerchant(c);
+    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    return c.json(await refundInvoice(deps, merchant, row, c.req.valid("json").amount, c.get("requestId")), 202);
+  });
 
   const fulfill = createRoute({
     method: "post",
@@ -244,18 +146,15 @@ export function invoiceRoutes(deps: ApiDeps) {
     summary: "Mark a paid invoice fulfilled",
     description: "Sends `markFulfilled(terms)` with the operator key. Only paid invoices created with `fulfillBy`, before that deadline.",
     security: BEARER,
-    middleware: [requireScope("invoices:write")] as const,
+    middleware: [requireScope("invoices:write"), optional] as const,
     request: { params: InvoiceIdParams, headers: OptionalIdempotencyHeaders },
     responses: actionResponses,
   });
-  app.openapi(
-    fulfill,
-    async (c) => {
-      const merchant = currentMerchant(c);
-      const row = await loadInvoice(deps, merchant, c.req.valid("param").id);
-      return (await action(c, null, () => fulfillInvoice(deps, merchant, row))) as never;
-    }
-  );
+  app.openapi(fulfill, async (c) => {
+    const merchant = currentMerchant(c);
+    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    return c.json(await fulfillInvoice(deps, merchant, row, c.get("requestId")), 202);
+  });
 
   return app;
 }

@@ -1,49 +1,24 @@
 /**
  * Merchants and API keys: create a merchant (admin key), read yourself with your on-chain registration per
- * chain, create/list/revoke API keys (shown once, stored hashed).
+ * chain, create/list/revoke API keys (shown once, stored hashed). A key creates only keys with a subset of its
+ * own scopes, and a merchant holds at most `MAX_ACTIVE_KEYS` active keys.
  */
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, isNull } from "drizzle-orm";
-import { encodeFunctionData, type Address } from "viem";
-import { billingEscrowAbi } from "../../contracts/abi";
+import { and, count, desc, eq, isNull } from "drizzle-orm";
 import { currentMerchant, newApiKey, newId, requireAdmin, requireScope, SCOPES, type createAuth } from "../auth";
-import type { ApiDeps, AppEnv, MerchantRecord } from "../env";
+import type { ApiDeps, AppEnv } from "../env";
+import { idempotent } from "../idempotency";
+import { MerchantSchema, merchantView } from "../merchants/view";
 import { newOperatorKey } from "../operator";
-import { problem } from "../problems";
-import { AddressSchema, BEARER, problemResponses } from "../schemas";
 import { validationHook } from "../middleware";
+import { problem } from "../problems";
+import { BEARER, NonZeroAddressSchema, OptionalIdempotencyHeaders, problemResponses } from "../schemas";
 import { apiKeys, merchants } from "../store/schema";
 
+/** Active (unrevoked) keys a merchant may hold at once. */
+export const MAX_ACTIVE_KEYS = 25;
+
 const ScopeSchema = z.enum(SCOPES);
-
-const ChainRegistrationSchema = z
-  .object({
-    chainId: z.number().int(),
-    registered: z.boolean(),
-    onchainMerchantId: z.string().nullable().openapi({ description: "Merchant id in BillingEscrow's registry" }),
-    owner: z.string().nullable(),
-    payout: z.string().nullable(),
-    escrow: z.string(),
-    subscriptions: z.string(),
-    operatorBalanceWei: z.string().nullable().openapi({ description: "ETH the operator key holds for gas" }),
-    registrationTransaction: z
-      .object({ to: z.string(), data: z.string(), value: z.string() })
-      .nullable()
-      .openapi({ description: "Send this from the owner wallet to register the merchant on this chain" }),
-  })
-  .openapi("ChainRegistration");
-
-export const MerchantSchema = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    operatorAddress: z.string().openapi({ description: "The merchant's signer: signs invoices, sends refunds" }),
-    payoutAddress: z.string(),
-    ownerAddress: z.string(),
-    createdAt: z.string(),
-    chains: z.array(ChainRegistrationSchema),
-  })
-  .openapi("Merchant");
 
 const ApiKeySchema = z
   .object({
@@ -63,8 +38,8 @@ const NewApiKeySchema = ApiKeySchema.extend({
 const CreateMerchantBody = z
   .object({
     name: z.string().trim().min(1).max(200),
-    payoutAddress: AddressSchema.openapi({ description: "Receives released payments and subscription earnings" }),
-    ownerAddress: AddressSchema.optional().openapi({
+    payoutAddress: NonZeroAddressSchema.openapi({ description: "Receives released payments and subscription earnings" }),
+    ownerAddress: NonZeroAddressSchema.optional().openapi({
       description: "Wallet that registers and controls the merchant on-chain (default: the payout address)",
     }),
   })
@@ -74,7 +49,7 @@ const CreateMerchantBody = z
 const CreateKeyBody = z
   .object({
     name: z.string().trim().min(1).max(100),
-    scopes: z.array(ScopeSchema).min(1).optional().openapi({ description: "Default: every scope" }),
+    scopes: z.array(ScopeSchema).min(1).optional().openapi({ description: "A subset of the calling key's scopes; default: all of them" }),
   })
   .strict();
 
@@ -89,49 +64,10 @@ function keyView(row: typeof apiKeys.$inferSelect) {
   };
 }
 
-export async function merchantView(deps: ApiDeps, merchant: MerchantRecord): Promise<z.infer<typeof MerchantSchema>> {
-  const registrations = await deps.indexed.merchantsBySigner(merchant.signerAddress as Address);
-  const chains = await Promise.all(
-    [...deps.chains.values()].map(async (chain) => {
-      const registration = registrations.find((row) => row.chainId === chain.id);
-      const balance = await chain.client.getBalance({ address: merchant.signerAddress as Address }).catch(() => null);
-      return {
-        chainId: chain.id,
-        registered: registration !== undefined,
-        onchainMerchantId: registration ? registration.merchantId.toString() : null,
-        owner: registration?.owner ?? null,
-        payout: registration?.payout ?? null,
-        escrow: chain.escrow,
-        subscriptions: chain.subscriptions,
-        operatorBalanceWei: balance === null ? null : balance.toString(),
-        registrationTransaction: registration
-          ? null
-          : {
-              to: chain.escrow,
-              data: encodeFunctionData({
-                abi: billingEscrowAbi,
-                functionName: "registerMerchant",
-                args: [merchant.payoutAddress as Address, merchant.signerAddress as Address],
-              }),
-              value: "0",
-            },
-      };
-    }),
-  );
-  return {
-    id: merchant.id,
-    name: merchant.name,
-    operatorAddress: merchant.signerAddress,
-    payoutAddress: merchant.payoutAddress,
-    ownerAddress: merchant.ownerAddress,
-    createdAt: merchant.createdAt.toISOString(),
-    chains,
-  };
-}
-
 export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth>) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const db = deps.store.db;
+  const optional = idempotent(db, { required: false });
 
   const createMerchant = createRoute({
     method: "post",
@@ -139,7 +75,7 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
     tags: ["Merchants"],
     summary: "Create a merchant (admin key)",
     description:
-      "Creates the merchant, its operator (signer) key and its first API key. The response lists, per chain, the transaction the owner wallet sends to register the merchant on-chain.",
+      "Creates the merchant, its operator (signer) key and its first API key (every scope). The response lists, per chain, the transaction the owner wallet sends to register the merchant on-chain (with the operator's signed consent in it).",
     security: BEARER,
     middleware: [requireAdmin] as const,
     request: { body: { required: true, content: { "application/json": { schema: CreateMerchantBody } } } },
@@ -148,7 +84,7 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
         description: "Created",
         content: { "application/json": { schema: z.object({ merchant: MerchantSchema, apiKey: NewApiKeySchema }) } },
       },
-      ...problemResponses(400, 401, 403, 413, 422),
+      ...problemResponses(400, 401, 403, 413, 415, 422, 429),
     },
   });
   app.openapi(createMerchant, async (c) => {
@@ -179,7 +115,7 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
     summary: "The merchant of this API key, with its on-chain registration per chain",
     security: BEARER,
     middleware: [requireScope("merchant:read")] as const,
-    responses: { 200: { description: "The merchant", content: { "application/json": { schema: MerchantSchema } } }, ...problemResponses(401, 403) },
+    responses: { 200: { description: "The merchant", content: { "application/json": { schema: MerchantSchema } } }, ...problemResponses(401, 403, 429) },
   });
   app.openapi(getMe, async (c) => c.json(await merchantView(deps, currentMerchant(c)), 200));
 
@@ -188,22 +124,41 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
     path: "/api-keys",
     tags: ["API keys"],
     summary: "Create an API key (shown once)",
+    description: `The new key's scopes must be a subset of the calling key's (default: the calling key's scopes). A merchant holds at most ${MAX_ACTIVE_KEYS} active keys.`,
     security: BEARER,
-    middleware: [requireScope("merchant:write")] as const,
-    request: { body: { required: true, content: { "application/json": { schema: CreateKeyBody } } } },
+    middleware: [requireScope("merchant:write"), optional] as const,
+    request: { headers: OptionalIdempotencyHeaders, body: { required: true, content: { "application/json": { schema: CreateKeyBody } } } },
     responses: {
       201: { description: "Created", content: { "application/json": { schema: NewApiKeySchema } } },
-      ...problemResponses(400, 401, 403, 422),
+      ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429),
     },
   });
   app.openapi(createKey, async (c) => {
     const merchant = currentMerchant(c);
+    const held = c.get("principal").scopes;
     const body = c.req.valid("json");
+    const scopes = body.scopes ?? SCOPES.filter((scope) => held.has(scope));
+    const beyond = scopes.filter((scope) => !held.has(scope));
+    if (beyond.length > 0) {
+      throw problem.forbidden(`A key may only create keys with a subset of its own scopes; this key lacks ${beyond.map((scope) => `\`${scope}\``).join(", ")}.`);
+    }
     const key = newApiKey();
-    const [row] = await db
-      .insert(apiKeys)
-      .values({ id: newId("key"), merchantId: merchant.id, name: body.name, prefix: key.prefix, hash: key.hash, scopes: body.scopes ?? [...SCOPES] })
-      .returning();
+    const row = await db.transaction(async (tx) => {
+      // Serializes concurrent key creations of one merchant, so the cap holds under concurrency.
+      await tx.select({ id: merchants.id }).from(merchants).where(eq(merchants.id, merchant.id)).for("update");
+      const [{ active }] = await tx
+        .select({ active: count() })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.merchantId, merchant.id), isNull(apiKeys.revokedAt)));
+      if (active >= MAX_ACTIVE_KEYS) {
+        throw problem.conflict("api-key-limit", `This merchant already has ${active} active API keys (at most ${MAX_ACTIVE_KEYS}): revoke one first.`, { limit: MAX_ACTIVE_KEYS });
+      }
+      const [inserted] = await tx
+        .insert(apiKeys)
+        .values({ id: newId("key"), merchantId: merchant.id, name: body.name, prefix: key.prefix, hash: key.hash, scopes: [...scopes] })
+        .returning();
+      return inserted;
+    });
     return c.json({ ...keyView(row), secret: key.secret }, 201);
   });
 
@@ -216,7 +171,7 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
     middleware: [requireScope("merchant:read")] as const,
     responses: {
       200: { description: "Keys", content: { "application/json": { schema: z.object({ data: z.array(ApiKeySchema) }) } } },
-      ...problemResponses(401, 403),
+      ...problemResponses(401, 403, 429),
     },
   });
   app.openapi(listKeys, async (c) => {
@@ -232,7 +187,7 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
     security: BEARER,
     middleware: [requireScope("merchant:write")] as const,
     request: { params: z.object({ id: z.string().max(64) }) },
-    responses: { 204: { description: "Revoked" }, ...problemResponses(401, 403, 404) },
+    responses: { 204: { description: "Revoked" }, ...problemResponses(401, 403, 404, 429) },
   });
   app.openapi(revokeKey, async (c) => {
     const merchant = currentMerchant(c);

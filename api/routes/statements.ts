@@ -4,11 +4,11 @@
  */
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { currentMerchant, requireScope } from "../auth";
-import type { ChainRuntime, TokenInfo } from "../chains";
+import type { ChainRuntime } from "../chains";
+import { chainNow } from "../clock";
+import { encodeCursor, requireCursor } from "../cursor";
 import type { ApiDeps, AppEnv, MerchantRecord } from "../env";
 import type { LedgerCursor } from "../indexed";
-import { chainNow } from "../invoices/clock";
-import { resolveCurrency } from "../invoices/tokens";
 import { validationHook } from "../middleware";
 import { problem, ProblemError } from "../problems";
 import { BEARER, problemResponses } from "../schemas";
@@ -16,8 +16,9 @@ import { statementCsv } from "../statements/csv";
 import { CustomerStatementSchema, customerStatement } from "../statements/customer";
 import { LEDGER_KINDS, chainStatement, type StatementScope } from "../statements/ledger";
 import { statementPeriod } from "../statements/period";
-import { decodeCursor, encodeCursor, isoFromSeconds } from "../subscriptions/ids";
-import { notRegistered, registrations } from "../subscriptions/registrations";
+import { isoFromSeconds } from "../subscriptions/ids";
+import { notRegistered, onchainIdentities } from "../merchants/identity";
+import { resolveCurrency, type TokenInfo } from "../tokens";
 
 const MAX_JSON_ENTRIES = 1_000;
 
@@ -33,7 +34,7 @@ const StatementQuery = z.object({
     .max(MAX_JSON_ENTRIES)
     .default(100)
     .openapi({ description: `JSON only: entries per chain in this page (max ${MAX_JSON_ENTRIES}); CSV always has every entry` }),
-  cursor: z.string().max(400).optional().openapi({ description: "JSON only: a chain's `nextCursor`, for that chain's next page of entries" }),
+  cursor: z.string().max(600).optional().openapi({ description: "JSON only: a chain's `nextCursor`, for that chain's next page of entries" }),
   format: z.enum(["json", "csv"]).optional().openapi({ description: "Overrides the Accept header" }),
 });
 
@@ -112,7 +113,7 @@ async function statementScopes(deps: ApiDeps, merchant: MerchantRecord, currency
     }
   }
   if (tokens.size === 0 && unknown) throw unknown;
-  const scopes: StatementScope[] = (await registrations(deps, merchant))
+  const scopes: StatementScope[] = (await onchainIdentities(deps, merchant))
     .filter((registration) => tokens.has(registration.chain.id))
     .map((registration) => ({ ...registration, token: tokens.get(registration.chain.id)! }));
   if (chainId !== undefined && scopes.length === 0) throw notRegistered(chainId);
@@ -130,10 +131,7 @@ async function defaultEnd(scopes: StatementScope[]): Promise<bigint> {
 }
 
 function parseLedgerCursor(text: string): { chainId: number; cursor: LedgerCursor } {
-  const parts = decodeCursor(text, 3);
-  if (!parts || !/^\d{1,10}$/.test(parts[0]) || !/^\d{1,20}$/.test(parts[1]) || parts[2].length === 0) {
-    throw invalid("cursor", "is not a cursor returned by this endpoint");
-  }
+  const parts = requireCursor(text, 3, ([chain, timestamp, id]) => /^\d{1,10}$/.test(chain) && /^\d{1,20}$/.test(timestamp) && id.length > 0 && id.length <= 200);
   return { chainId: Number(parts[0]), cursor: { timestamp: BigInt(parts[1]), id: parts[2] } };
 }
 

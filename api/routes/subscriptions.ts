@@ -4,20 +4,19 @@
  * charges are read from the indexer; a merchant cancel goes on-chain and refunds the unearned part at once.
  */
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import type { Hex } from "viem";
 import { currentMerchant, requireScope } from "../auth";
+import { requireCursor, encodeCursor } from "../cursor";
 import type { ApiDeps, AppEnv } from "../env";
 import type { IndexedPlan, SubscriptionCursor } from "../indexed";
-import { readIdempotencyKey, requestFingerprint, withIdempotency } from "../idempotency";
-import { resolveCurrency } from "../invoices/tokens";
+import { idempotent } from "../idempotency";
+import { onchainIdentities, onchainIdentity, type Registration } from "../merchants/identity";
 import { validationHook } from "../middleware";
-import { AMOUNT_ERROR_MESSAGES, formatAmount, parseAmount } from "../money";
+import { formatAmount } from "../money";
 import { problem } from "../problems";
-import { AddressSchema, BEARER, DecimalAmountSchema, problemResponses } from "../schemas";
-import { cancelSubscription, createPlan, readPlan, requireOwnPlan, updatePlan } from "../subscriptions/chain";
-import { decodeCursor, encodeCursor, isoFromSeconds, parsePlanId, parseSubscriptionId, subscriptionPublicId } from "../subscriptions/ids";
-import { notRegistered, registrationOn, registrations, type Registration } from "../subscriptions/registrations";
-import { isNative, tokenAt } from "../subscriptions/tokens";
+import { AddressSchema, BEARER, DecimalAmountSchema, OptionalIdempotencyHeaders, problemResponses } from "../schemas";
+import { cancelSubscription, readPlan } from "../subscriptions/chain";
+import { isoFromSeconds, parsePlanId, parseSubscriptionId, subscriptionPublicId } from "../subscriptions/ids";
+import { createPlanFor, MAX_PERIOD, MAX_TRIAL, updatePlanFor } from "../subscriptions/plans";
 import {
   ChargeSchema,
   PlanSchema,
@@ -28,15 +27,8 @@ import {
   planView,
   subscriptionView,
   type PlanRecord,
-  type PlanView,
 } from "../subscriptions/views";
-
-/** Contract limits (SubscriptionManager.MAX_PERIOD, MAX_TRIAL), checked here for a clear 422 instead of a revert. */
-const DAY = 86_400;
-const MAX_PERIOD = 5 * 365 * DAY;
-const MAX_TRIAL = 365 * DAY;
-/** Default retry window after a failed renewal, capped at the period (the contract's limit). */
-const DEFAULT_GRACE = 3 * DAY;
+import { tokenAt } from "../tokens";
 
 const invalid = (field: string, message: string) => problem.validation([{ field, message }]);
 
@@ -53,12 +45,12 @@ const CreatePlanBody = z
       .min(0)
       .max(MAX_PERIOD)
       .optional()
-      .openapi({ description: "How long failed renewals are retried before the subscription lapses; at most the period; default min(3 days, period)" }),
+      .openapi({ description: "How long failed renewals are retried before the subscription lapses; shorter than the period; default min(3 days, period − 1 s)" }),
   })
   .strict()
   .superRefine((body, context) => {
-    if (body.gracePeriodSeconds !== undefined && body.gracePeriodSeconds > body.periodSeconds) {
-      context.addIssue({ code: "custom", path: ["gracePeriodSeconds"], message: "must not exceed periodSeconds" });
+    if (body.gracePeriodSeconds !== undefined && body.gracePeriodSeconds >= body.periodSeconds) {
+      context.addIssue({ code: "custom", path: ["gracePeriodSeconds"], message: "must be shorter than periodSeconds" });
     }
   })
   .openapi("CreatePlan");
@@ -81,7 +73,7 @@ const ListSubscriptionsQuery = z.object({
   planId: z.string().max(64).optional().openapi({ example: "plan_31337_1" }),
   chainId: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(400).optional().openapi({ description: "nextCursor of the previous page" }),
+  cursor: z.string().max(600).optional().openapi({ description: "nextCursor of the previous page" }),
 });
 
 const CancelResultSchema = z
@@ -100,18 +92,19 @@ const CancelResultSchema = z
 
 export function subscriptionRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const optional = idempotent(deps.store.db, { required: false });
 
   /** Resolves a public plan id to the merchant's registration on its chain; 404 for anything not theirs. */
   async function planRegistration(c: Parameters<typeof currentMerchant>[0], id: string) {
     const ref = parsePlanId(id);
-    const registration = ref && (await registrationOn(deps, currentMerchant(c), ref.chainId));
+    const registration = ref && (await onchainIdentity(deps, currentMerchant(c), ref.chainId));
     if (!ref || !registration) throw problem.notFound(`Plan ${id}`);
     return { ref, registration };
   }
 
   async function subscriptionRegistration(c: Parameters<typeof currentMerchant>[0], id: string) {
     const ref = parseSubscriptionId(id);
-    const registration = ref && (await registrationOn(deps, currentMerchant(c), ref.chainId));
+    const registration = ref && (await onchainIdentity(deps, currentMerchant(c), ref.chainId));
     if (!ref || !registration) throw problem.notFound(`Subscription ${id}`);
     return { ref, registration };
   }
@@ -137,51 +130,17 @@ export function subscriptionRoutes(deps: ApiDeps) {
     description:
       "Sends `createPlan` from the merchant's operator key and waits for it to be mined. The response carries `subscribe.transactions`: what a subscriber's wallet sends (approve 12 periods, then subscribe). ERC-20 tokens only. Send an `Idempotency-Key` header to make retries safe.",
     security: BEARER,
-    middleware: [requireScope("subscriptions:write")] as const,
+    middleware: [requireScope("subscriptions:write"), optional] as const,
     request: {
-      headers: z.object({
-        "idempotency-key": z.string().optional().openapi({ description: "Same key and body within 24 h: the first response is replayed, no second plan is created" }),
-      }),
+      headers: OptionalIdempotencyHeaders,
       body: { required: true, content: { "application/json": { schema: CreatePlanBody } } },
     },
     responses: {
       201: { description: "Created", content: { "application/json": { schema: PlanSchema } } },
-      ...problemResponses(400, 401, 403, 409, 413, 422, 429, 502),
+      ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429, 503),
     },
   });
-  app.openapi(createPlanRoute, async (c) => {
-    const merchant = currentMerchant(c);
-    const body = c.req.valid("json");
-    const create = async () => {
-      const chain = deps.chains.get(body.chainId);
-      if (!chain) throw invalid("chainId", `unknown chain; this service runs on ${[...deps.chains.keys()].join(", ")}`);
-      const token = await resolveCurrency(chain, body.currency);
-      if (isNative(token)) {
-        throw invalid(
-          "currency",
-          "subscriptions charge ERC-20 tokens only (the contract pulls each period with transferFrom), so ETH cannot be used: pick a token such as USDC",
-        );
-      }
-      const price = parseAmount(body.amount, token.decimals);
-      if (!price.ok) throw invalid("amount", AMOUNT_ERROR_MESSAGES[price.error](token.decimals));
-      const registration = await registrationOn(deps, merchant, chain.id);
-      if (!registration) throw notRegistered(chain.id);
-      const plan = await createPlan(deps, merchant, registration, {
-        token: token.address,
-        price: price.value,
-        period: body.periodSeconds,
-        trial: body.trialSeconds ?? 0,
-        gracePeriod: body.gracePeriodSeconds ?? Math.min(DEFAULT_GRACE, body.periodSeconds),
-      });
-      return { status: 201, body: JSON.stringify(planView(chain, plan, token)) };
-    };
-    const key = readIdempotencyKey(c, false);
-    const response = key
-      ? await withIdempotency(deps.store.db, { merchantId: merchant.id, key, fingerprint: requestFingerprint("POST", "/v1/plans", body) }, create)
-      : { ...(await create()), replayed: false };
-    if (response.replayed) c.header("Idempotent-Replayed", "true");
-    return c.json(JSON.parse(response.body) as PlanView, 201);
-  });
+  app.openapi(createPlanRoute, async (c) => c.json(await createPlanFor(deps, currentMerchant(c), c.req.valid("json"), c.get("requestId")), 201));
 
   const listPlans = createRoute({
     method: "get",
@@ -204,7 +163,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
   });
   app.openapi(listPlans, async (c) => {
     const query = c.req.valid("query");
-    const found = (await registrations(deps, currentMerchant(c))).filter(
+    const found = (await onchainIdentities(deps, currentMerchant(c))).filter(
       (registration) => query.chainId === undefined || registration.chain.id === query.chainId,
     );
     const data = [];
@@ -248,8 +207,8 @@ export function subscriptionRoutes(deps: ApiDeps) {
     description:
       "`amount` sends setPlanPrice: it applies to periods that start from now on, and a renewal never charges more than a subscriber's maxPrice. `active: false` sends setPlanActive(false): no new subscribers, existing subscriptions continue. Unchanged fields send nothing.",
     security: BEARER,
-    middleware: [requireScope("subscriptions:write")] as const,
-    request: { params: PlanParams, body: { required: true, content: { "application/json": { schema: UpdatePlanBody } } } },
+    middleware: [requireScope("subscriptions:write"), optional] as const,
+    request: { params: PlanParams, headers: OptionalIdempotencyHeaders, body: { required: true, content: { "application/json": { schema: UpdatePlanBody } } } },
     responses: {
       200: {
         description: "The plan as the contract holds it after the change",
@@ -259,27 +218,13 @@ export function subscriptionRoutes(deps: ApiDeps) {
           },
         },
       },
-      ...problemResponses(400, 401, 403, 404, 413, 422, 429, 502),
+      ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
     },
   });
   app.openapi(updatePlanRoute, async (c) => {
-    const merchant = currentMerchant(c);
     const { id } = c.req.valid("param");
-    const body = c.req.valid("json");
     const { ref, registration } = await planRegistration(c, id);
-    const current = await requireOwnPlan(registration, ref.planId, id);
-    const token = await tokenAt(registration.chain, current.token);
-    let price: bigint | undefined;
-    if (body.amount !== undefined) {
-      const parsed = parseAmount(body.amount, token.decimals);
-      if (!parsed.ok) throw invalid("amount", AMOUNT_ERROR_MESSAGES[parsed.error](token.decimals));
-      price = parsed.value;
-    }
-    const hashes: Hex[] = await updatePlan(deps, merchant, registration, current, { price, active: body.active });
-    const after = (await readPlan(registration.chain, ref.planId)) ?? current;
-    const indexed = await deps.indexed.plan(ref.chainId, ref.planId);
-    const plan = { ...after, createdAt: indexed?.createdAt ?? null, createdTransaction: (indexed?.createdTransaction as Hex | undefined) ?? null };
-    return c.json({ ...planView(registration.chain, plan, token), updateTransactions: hashes }, 200);
+    return c.json(await updatePlanFor(deps, currentMerchant(c), registration, { planId: ref.planId, publicId: id }, c.req.valid("json"), c.get("requestId")), 200);
   });
 
   // ---------------------------------------------------------------------------------------------- subscriptions
@@ -314,11 +259,10 @@ export function subscriptionRoutes(deps: ApiDeps) {
     }
     let cursor: SubscriptionCursor | undefined;
     if (query.cursor !== undefined) {
-      const parts = decodeCursor(query.cursor, 2);
-      if (!parts || !/^\d+$/.test(parts[0]) || !/^\d+$/.test(parts[1])) throw invalid("cursor", "is not a cursor returned by this endpoint");
+      const parts = requireCursor(query.cursor, 2, ([chain, subscription]) => /^\d{1,10}$/.test(chain) && /^\d{1,30}$/.test(subscription));
       cursor = { chainId: Number(parts[0]), subscriptionId: BigInt(parts[1]) };
     }
-    const found = await registrations(deps, currentMerchant(c));
+    const found = await onchainIdentities(deps, currentMerchant(c));
     const rows = await deps.indexed.subscriptionPage(
       found.map((registration) => registration.owner),
       { chainId, planId, status: query.status, subscriber: query.subscriber },
@@ -393,17 +337,17 @@ export function subscriptionRoutes(deps: ApiDeps) {
     description:
       "Stops renewals and, in the same transaction, refunds the unearned part of the current period to the subscriber (rounded in the subscriber's favour). 202: the transaction is mined; the subscription shows `canceled` once indexed.",
     security: BEARER,
-    middleware: [requireScope("subscriptions:write")] as const,
-    request: { params: SubscriptionParams },
+    middleware: [requireScope("subscriptions:write"), optional] as const,
+    request: { params: SubscriptionParams, headers: OptionalIdempotencyHeaders },
     responses: {
       202: { description: "Canceled on-chain", content: { "application/json": { schema: CancelResultSchema } } },
-      ...problemResponses(401, 403, 404, 409, 429, 502),
+      ...problemResponses(400, 401, 403, 404, 409, 429, 503),
     },
   });
   app.openapi(cancelRoute, async (c) => {
     const { id } = c.req.valid("param");
     const { ref, registration } = await subscriptionRegistration(c, id);
-    const result = await cancelSubscription(deps, currentMerchant(c), registration, ref.subscriptionId, id);
+    const result = await cancelSubscription(deps, currentMerchant(c), registration, ref.subscriptionId, id, c.get("requestId"));
     const token = await tokenAt(registration.chain, result.token);
     return c.json(
       {

@@ -8,14 +8,14 @@ import { and, asc, eq } from "drizzle-orm";
 import { getAddress, type Address, type Hex } from "viem";
 import type { ApiDeps, MerchantRecord } from "../env";
 import type { IndexedInvoice, IndexedPayment, IndexedRefund } from "../indexed";
-import { chainNow } from "../invoices/clock";
+import { chainNow } from "../clock";
 import { formatAmount } from "../money";
 import { problem } from "../problems";
 import { INVOICE_STATUSES, invoiceStatus, type InvoiceStatus } from "../status";
 import { invoices } from "../store/schema";
 import { isoFromSeconds } from "../subscriptions/ids";
-import { registrations } from "../subscriptions/registrations";
-import { tokenAt } from "../subscriptions/tokens";
+import { onchainIdentities } from "../merchants/identity";
+import { tokenAt } from "../tokens";
 import { SubscriptionSchema, isRunning, planFromIndexed, subscriptionView, type SubscriptionView } from "../subscriptions/views";
 
 type InvoiceRow = typeof invoices.$inferSelect;
@@ -112,7 +112,7 @@ export async function customerStatement(deps: ApiDeps, merchant: MerchantRecord,
   const invoiceCounts = Object.fromEntries(INVOICE_STATUSES.map((status) => [status, 0])) as Record<InvoiceStatus, number>;
   for (const row of rows) {
     const record = onchain.get(`${row.chainId}:${row.invoiceKey.toLowerCase()}`);
-    const status = invoiceStatus(record, { expiresAt: row.expiresAt, voided: row.voidedAt !== null }, now.get(row.chainId)!);
+    const status = invoiceStatus(record, { expiresAt: row.expiresAt }, now.get(row.chainId)!);
     statuses.set(row.id, status);
     invoiceCounts[status] += 1;
   }
@@ -131,7 +131,7 @@ export async function customerStatement(deps: ApiDeps, merchant: MerchantRecord,
 
   const subscriptions: SubscriptionView[] = [];
   if (wallets.length > 0) {
-    for (const registration of await registrations(deps, merchant)) {
+    for (const registration of await onchainIdentities(deps, merchant)) {
       for (const row of await deps.indexed.subscriptionsOf(registration.owner, wallets)) {
         if (!isRunning(row.status)) continue;
         const plan = await deps.indexed.plan(row.chainId, row.planId);

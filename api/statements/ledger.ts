@@ -6,13 +6,13 @@
  */
 import { and, eq, sql } from "drizzle-orm";
 import type { Address } from "viem";
-import type { TokenInfo } from "../chains";
+import type { TokenInfo } from "../tokens";
 import type { ApiDeps } from "../env";
 import type { LedgerCursor, LedgerEntry, LedgerKindTotal } from "../indexed";
 import { formatAmount } from "../money";
 import { invoices } from "../store/schema";
 import { isoFromSeconds, subscriptionPublicId } from "../subscriptions/ids";
-import type { Registration } from "../subscriptions/registrations";
+import type { Registration } from "../merchants/identity";
 import type { Period } from "./period";
 
 /** One chain's part of a statement: the merchant's identity there and the token in that chain's terms. */

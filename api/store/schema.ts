@@ -1,6 +1,7 @@
 /**
  * The API's own store: merchants, API keys, invoices as created (terms, signature, off-chain details) and
- * idempotency records. On-chain state is never stored here: it is read from the indexer's tables.
+ * idempotency records. On-chain state is never stored here: it is read from the indexer's tables (a void, a
+ * refund or a fulfilment exists once its transaction is indexed, never because the API sent it).
  */
 import { bigint, boolean, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
@@ -56,6 +57,8 @@ export const invoices = apiSchema.table(
     expiresAt: bigint("expires_at", { mode: "bigint" }).notNull(),
     holdDuration: integer("hold_duration").notNull(),
     fulfillBy: bigint("fulfill_by", { mode: "bigint" }).notNull(),
+    /** Highest protocol fee (basis points) signed into the terms. */
+    maxFeeBps: integer("max_fee_bps").notNull().default(0),
     detailsHash: text("details_hash").notNull(),
     signature: text("signature").notNull(),
     description: text("description"),
@@ -63,7 +66,6 @@ export const invoices = apiSchema.table(
     customerId: text("customer_id"),
     customerEmail: text("customer_email"),
     metadata: jsonb("metadata").$type<Record<string, string>>(),
-    voidedAt: timestamp("voided_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     /** Monotonic sequence for stable cursor pagination. */
     sequence: bigint("sequence", { mode: "number" }).generatedAlwaysAsIdentity(),

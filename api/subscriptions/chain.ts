@@ -1,26 +1,22 @@
 /**
  * SubscriptionManager reads and the transactions the service sends with a merchant's operator key (create a
- * plan, change its price or availability, cancel a subscription). Reads go to the chain rather than the
- * indexer where the answer must be current (ownership checks before a write, the state right after one).
+ * plan, change its price or availability, cancel a subscription), through `deps.operator` with the contract's
+ * errors mapped to problems. Reads go to the chain where the answer must be current (ownership checks before a
+ * write); what a write changed is read from its receipt's events.
  */
-import { encodeFunctionData, parseEventLogs, zeroAddress, type Address, type Hex, type TransactionReceipt } from "viem";
+import { parseEventLogs, zeroAddress, type Abi, type Address, type Hex, type TransactionReceipt } from "viem";
 import { subscriptionManagerAbi } from "../../contracts/abi";
 import { SubscriptionStatus } from "../../contracts";
 import type { ChainRuntime } from "../chains";
 import type { ApiDeps, MerchantRecord } from "../env";
-import { operatorAccount, sendAsOperator } from "../operator";
+import type { Registration } from "../merchants/identity";
+import type { RevertMapping } from "../operator";
 import { problem } from "../problems";
-import type { Registration } from "./registrations";
 import type { PlanRecord } from "./views";
 
 /** The plan as the contract holds it now; undefined when it does not exist. */
 export async function readPlan(chain: ChainRuntime, planId: number): Promise<PlanRecord | undefined> {
-  const plan = await chain.client.readContract({
-    address: chain.subscriptions,
-    abi: subscriptionManagerAbi,
-    functionName: "plan",
-    args: [planId],
-  });
+  const plan = await chain.client.readContract({ address: chain.subscriptions, abi: subscriptionManagerAbi, functionName: "plan", args: [planId] });
   if (plan.token === zeroAddress) return undefined;
   return {
     chainId: chain.id,
@@ -44,8 +40,39 @@ export async function requireOwnPlan(registration: Registration, planId: number,
   return plan;
 }
 
-async function send(deps: ApiDeps, merchant: MerchantRecord, chain: ChainRuntime, data: Hex): Promise<TransactionReceipt> {
-  return sendAsOperator(chain, operatorAccount(merchant, deps.config.operatorKeySecret), { to: chain.subscriptions, data });
+/** What any SubscriptionManager call of the operator can meet. */
+const COMMON_ERRORS: RevertMapping = {
+  NotMerchantOperator: () =>
+    problem.conflict(
+      "merchant-not-registered",
+      "The merchant's operator key is no longer the signer of its on-chain record (the owner changed it): register again from GET /v1/merchants/me.",
+    ),
+};
+
+async function send(
+  deps: ApiDeps,
+  merchant: MerchantRecord,
+  chain: ChainRuntime,
+  call: { functionName: string; args: readonly unknown[]; action: string; errors?: RevertMapping },
+  requestId: string | undefined,
+): Promise<TransactionReceipt> {
+  return deps.operator.call({
+    chain,
+    merchant,
+    to: chain.subscriptions,
+    abi: subscriptionManagerAbi as Abi,
+    functionName: call.functionName,
+    args: call.args,
+    action: call.action,
+    errors: { ...COMMON_ERRORS, ...call.errors },
+    requestId,
+  });
+}
+
+function eventsOf<Name extends "PlanCreated" | "SubscriptionCanceled">(chain: ChainRuntime, receipt: TransactionReceipt, eventName: Name) {
+  return parseEventLogs({ abi: subscriptionManagerAbi, eventName, logs: receipt.logs }).filter(
+    (log) => log.address.toLowerCase() === chain.subscriptions.toLowerCase(),
+  );
 }
 
 export interface NewPlanTerms {
@@ -56,27 +83,29 @@ export interface NewPlanTerms {
   gracePeriod: number;
 }
 
-export async function createPlan(
-  deps: ApiDeps,
-  merchant: MerchantRecord,
-  registration: Registration,
-  terms: NewPlanTerms,
-): Promise<PlanRecord> {
+const invalid = (field: string, message: string) => () => problem.validation([{ field, message }]);
+
+export async function createPlan(deps: ApiDeps, merchant: MerchantRecord, registration: Registration, terms: NewPlanTerms, requestId?: string): Promise<PlanRecord> {
   const { chain, owner } = registration;
   const receipt = await send(
     deps,
     merchant,
     chain,
-    encodeFunctionData({
-      abi: subscriptionManagerAbi,
+    {
       functionName: "createPlan",
       args: [owner.merchantId, terms.token, terms.price, terms.period, terms.trial, terms.gracePeriod],
-    }),
+      action: "create the plan",
+      errors: {
+        InvalidPeriod: invalid("periodSeconds", "is not a period the contract accepts"),
+        TrialTooLong: invalid("trialSeconds", "is longer than the contract allows"),
+        GracePeriodTooLong: invalid("gracePeriodSeconds", "must be shorter than periodSeconds"),
+        TokenNotContract: invalid("currency", "is not a token contract on this chain"),
+      },
+    },
+    requestId,
   );
-  const [created] = parseEventLogs({ abi: subscriptionManagerAbi, eventName: "PlanCreated", logs: receipt.logs }).filter(
-    (log) => log.address.toLowerCase() === chain.subscriptions.toLowerCase(),
-  );
-  if (!created) throw problem.chainFailure(`Transaction ${receipt.transactionHash} created no plan.`);
+  const [created] = eventsOf(chain, receipt, "PlanCreated");
+  if (!created) throw problem.chainRejected("create the plan", `transaction ${receipt.transactionHash} created no plan`);
   const block = await chain.client.getBlock({ blockNumber: receipt.blockNumber });
   return {
     chainId: chain.id,
@@ -100,20 +129,22 @@ export async function updatePlan(
   registration: Registration,
   current: PlanRecord,
   change: { price?: bigint; active?: boolean },
+  requestId?: string,
 ): Promise<Hex[]> {
   const hashes: Hex[] = [];
+  const errors: RevertMapping = { UnknownPlan: () => problem.notFound(`Plan ${current.planId}`) };
   if (change.price !== undefined && change.price !== current.price) {
-    const data = encodeFunctionData({ abi: subscriptionManagerAbi, functionName: "setPlanPrice", args: [current.planId, change.price] });
-    hashes.push((await send(deps, merchant, registration.chain, data)).transactionHash);
+    const receipt = await send(deps, merchant, registration.chain, { functionName: "setPlanPrice", args: [current.planId, change.price], action: "change the plan's price", errors }, requestId);
+    hashes.push(receipt.transactionHash);
   }
   if (change.active !== undefined && change.active !== current.active) {
-    const data = encodeFunctionData({ abi: subscriptionManagerAbi, functionName: "setPlanActive", args: [current.planId, change.active] });
-    hashes.push((await send(deps, merchant, registration.chain, data)).transactionHash);
+    const receipt = await send(deps, merchant, registration.chain, { functionName: "setPlanActive", args: [current.planId, change.active], action: "change the plan's availability", errors }, requestId);
+    hashes.push(receipt.transactionHash);
   }
   return hashes;
 }
 
-const STATUS_NAMES: Record<number, string> = {
+export const STATUS_NAMES: Record<number, string> = {
   [SubscriptionStatus.Trialing]: "trialing",
   [SubscriptionStatus.Active]: "active",
   [SubscriptionStatus.PastDue]: "past_due",
@@ -129,9 +160,19 @@ export interface CancelResult {
   canceledAt: bigint;
 }
 
+function notCancelable(publicId: string, status: number) {
+  const name = STATUS_NAMES[status] ?? "ended";
+  return problem.conflict(
+    "subscription-not-cancelable",
+    `Subscription ${publicId} is ${name}: only trialing, active or past_due subscriptions can be canceled.`,
+    { status: name },
+  );
+}
+
 /**
  * Cancels one of the merchant's subscriptions with the operator key: the contract refunds the unearned part
- * of the current period to the subscriber and credits the earned part to the merchant.
+ * of the current period to the subscriber and credits the earned part to the merchant. Of several concurrent
+ * cancels, one succeeds and the others meet the canceled subscription in their simulation: 409.
  */
 export async function cancelSubscription(
   deps: ApiDeps,
@@ -139,32 +180,32 @@ export async function cancelSubscription(
   registration: Registration,
   subscriptionId: bigint,
   publicId: string,
+  requestId?: string,
 ): Promise<CancelResult> {
   const { chain, owner } = registration;
-  const subscription = await chain.client.readContract({
-    address: chain.subscriptions,
-    abi: subscriptionManagerAbi,
-    functionName: "subscription",
-    args: [subscriptionId],
-  });
+  const subscription = await chain.client.readContract({ address: chain.subscriptions, abi: subscriptionManagerAbi, functionName: "subscription", args: [subscriptionId] });
   if (subscription.subscriber === zeroAddress) throw problem.notFound(`Subscription ${publicId}`);
   const plan = await readPlan(chain, subscription.planId);
   if (!plan || plan.merchantId !== owner.merchantId) throw problem.notFound(`Subscription ${publicId}`);
   const running: number[] = [SubscriptionStatus.Trialing, SubscriptionStatus.Active, SubscriptionStatus.PastDue];
-  if (!running.includes(subscription.status)) {
-    const status = STATUS_NAMES[subscription.status] ?? "unknown";
-    throw problem.conflict("subscription-not-cancelable", "Subscription already ended", `Subscription ${publicId} is ${status}: only trialing, active or past_due subscriptions can be canceled.`, { status });
-  }
+  if (!running.includes(subscription.status)) throw notCancelable(publicId, subscription.status);
   const receipt = await send(
     deps,
     merchant,
     chain,
-    encodeFunctionData({ abi: subscriptionManagerAbi, functionName: "cancel", args: [subscriptionId] }),
+    {
+      functionName: "cancel",
+      args: [subscriptionId],
+      action: `cancel subscription ${publicId}`,
+      errors: {
+        InvalidSubscriptionStatus: (args) => notCancelable(publicId, Number(args[0])),
+        UnknownSubscription: () => problem.notFound(`Subscription ${publicId}`),
+      },
+    },
+    requestId,
   );
-  const [canceled] = parseEventLogs({ abi: subscriptionManagerAbi, eventName: "SubscriptionCanceled", logs: receipt.logs }).filter(
-    (log) => log.address.toLowerCase() === chain.subscriptions.toLowerCase(),
-  );
-  if (!canceled) throw problem.chainFailure(`Transaction ${receipt.transactionHash} canceled nothing.`);
+  const [canceled] = eventsOf(chain, receipt, "SubscriptionCanceled");
+  if (!canceled) throw problem.chainRejected(`cancel subscription ${publicId}`, `transaction ${receipt.transactionHash} canceled nothing`);
   const block = await chain.client.getBlock({ blockNumber: receipt.blockNumber });
   return {
     transactionHash: receipt.transactionHash,

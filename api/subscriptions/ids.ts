@@ -1,5 +1,5 @@
 /**
- * Public ids of on-chain subscription objects and opaque pagination cursors. A plan or subscription id is only
+ * Public ids of on-chain subscription objects. A plan or subscription id is only
  * unique per chain (and per SubscriptionManager deployment), so the chain id is part of the public id:
  * `plan_<chainId>_<planId>`, `sub_<chainId>_<subscriptionId>`.
  */
@@ -41,18 +41,6 @@ export function parseSubscriptionId(id: string): SubscriptionRef | undefined {
   const subscriptionId = BigInt(match[2]);
   if (Number(match[1]) === 0 || subscriptionId === 0n) return undefined;
   return { chainId: Number(match[1]), subscriptionId };
-}
-
-/** Encodes a keyset position as an opaque, URL-safe cursor. */
-export function encodeCursor(parts: (string | number | bigint)[]): string {
-  return Buffer.from(parts.map(String).join("|")).toString("base64url");
-}
-
-/** Decodes a cursor made by `encodeCursor` with `count` parts; undefined when it is not one. */
-export function decodeCursor(cursor: string, count: number): string[] | undefined {
-  if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) return undefined;
-  const parts = Buffer.from(cursor, "base64url").toString("utf8").split("|");
-  return parts.length === count ? parts : undefined;
 }
 
 /** Unix seconds to ISO 8601. */

@@ -6,7 +6,8 @@
 import { z } from "@hono/zod-openapi";
 import { encodeFunctionData, erc20Abi, getAddress, type Address, type Hex } from "viem";
 import { subscriptionManagerAbi } from "../../contracts/abi";
-import type { ChainRuntime, TokenInfo } from "../chains";
+import type { ChainRuntime } from "../chains";
+import type { TokenInfo } from "../tokens";
 import type { IndexedCharge, IndexedPlan, IndexedSubscription } from "../indexed";
 import { formatAmount } from "../money";
 import { isoFromSeconds, planPublicId, subscriptionPublicId } from "./ids";

@@ -22,7 +22,7 @@ function indexerSources(): string[] {
   const handlers = readdirSync(path.join(ROOT, "indexer", "src"))
     .filter((name) => name.endsWith(".ts"))
     .map((name) => path.join("indexer", "src", name));
-  return ["indexer/ponder.config.ts", "indexer/ponder.schema.ts", "indexer/chains.ts", "contracts/abi.ts", ...handlers.sort()];
+  return ["indexer/ponder.config.ts", "indexer/ponder.schema.ts", "contracts/chains.ts", "contracts/abi.ts", ...handlers.sort()];
 }
 
 export interface IndexedChain {
@@ -61,12 +61,12 @@ export function prepareIndexerData(options: { dataDir: string; pgliteDir: string
   return outcome;
 }
 
-/** Ponder's `/status`: the latest indexed block per chain. */
+/** The API's `/status`: the latest indexed block per chain. */
 export async function indexedBlocks(apiUrl: string): Promise<Map<number, bigint>> {
   const response = await fetch(`${apiUrl}/status`);
   if (!response.ok) throw new Error(`GET /status answered ${response.status}`);
-  const status = (await response.json()) as Record<string, { id: number; block?: { number: number } | null }>;
-  return new Map(Object.values(status).map((chain) => [chain.id, BigInt(chain.block?.number ?? -1)]));
+  const status = (await response.json()) as { chains: { chainId: number; indexedBlock: number | null }[] };
+  return new Map(status.chains.map((chain) => [chain.chainId, BigInt(chain.indexedBlock ?? -1)]));
 }
 
 /**

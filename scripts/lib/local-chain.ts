@@ -17,15 +17,12 @@ import {
   type WalletClient,
 } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
-import { LOCAL_CHAIN_IDS } from "../deploy";
+import { isLocalChain } from "../../contracts/chains";
 
 /** Hardhat's default mnemonic: its accounts are public knowledge, funded with 10,000 ETH on every local node. */
 export const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
 
-/** Whether a chain id only ever means a local development node (where the deploy adds a mock stablecoin). */
-export function isLocalChain(chainId: number): boolean {
-  return LOCAL_CHAIN_IDS.has(chainId);
-}
+export { isLocalChain };
 
 /** Hardhat test account `index` (#0 deploys, #1 owns the demo merchant, #2… are customers). */
 export function testAccount(index: number): HDAccount {

@@ -1,11 +1,12 @@
 /**
- * Real-process test stack: Hardhat node(s), the contracts deployed by the real deploy task, and Ponder running
- * the indexer with the chainbill API mounted, on free ports and in a temporary directory. Optionally on a
- * private Postgres (see postgres.ts). Every test of the stack goes through here.
+ * The toolkit of every stack test: real Hardhat node(s), the contracts deployed by the real deploy task, and
+ * Ponder running the indexer with the chainbill API in its process, on free ports in a temporary directory
+ * (optionally on a private Postgres, see postgres.ts). Processes are supervised with the same code `npm start`
+ * uses (scripts/lib); wallets pay with nothing but the API's instructions (`payWithInstructions`), the clock
+ * moves one block at a time (`timeTravel`), and `stack.client(key)` is the typed client integrators use.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createWriteStream, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -16,25 +17,28 @@ import {
   parseEther,
   parseUnits,
   type Abi,
+  type Account,
   type Address,
   type Hex,
   type PublicClient,
-  type WalletClient,
-  type Account,
   type Transport,
+  type WalletClient,
 } from "viem";
-import { mnemonicToAccount } from "viem/accounts";
 import { readDeployment, type Deployment } from "../../contracts/addresses";
+import { createChainbillClient, type ChainbillClient, type components } from "../../api/client";
+import { testAccount, timeTravel as moveClock } from "../../scripts/lib/local-chain";
+import { runToCompletion, startChild, stopChild, waitFor, type Supervised } from "../../scripts/lib/processes";
+
+export { testAccount } from "../../scripts/lib/local-chain";
 
 export const ROOT = path.join(__dirname, "..", "..");
 const BIN = path.join(ROOT, "node_modules", ".bin");
 const PONDER_CLI = path.join(ROOT, "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
-const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
 
-/** Hardhat's funded test accounts (index 0 deploys; the others are free for tests). */
-export function testAccount(index: number): Account {
-  return mnemonicToAccount(HARDHAT_MNEMONIC, { addressIndex: index });
-}
+/** What the API answers, as the typed client (generated from the OpenAPI document) describes it. */
+export type Schemas = components["schemas"];
+export type InvoiceJson = Schemas["Invoice"];
+export type PaymentTransaction = Schemas["PaymentTransaction"];
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -47,13 +51,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Polls `probe` every 100 ms until it holds; throws after `timeoutMs` naming `what`. */
+export function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+  return waitFor(what, probe, timeoutMs, 100);
 }
 
 /** The mock stablecoin the local deployments carry (mint, approve, balanceOf, …), as compiled. */
@@ -78,14 +78,43 @@ export interface LocalChain {
   wallet(index: number): TestWallet;
 }
 
+/** Moves the chain's clock forward and mines exactly one block (which Ponder follows). */
+export function timeTravel(chain: LocalChain, seconds: number): Promise<bigint> {
+  return moveClock(chain.client, seconds);
+}
+
+/**
+ * Sends exactly the transactions the API listed (`payment.evm.transactions`, a plan's `subscribe.transactions`),
+ * in order, from Hardhat account `walletIndex`; every one must succeed. Returns their hashes.
+ */
+export async function payWithInstructions(
+  chain: LocalChain,
+  walletIndex: number,
+  transactions: readonly { to: string; data: string; value: string; description?: string }[],
+): Promise<Hex[]> {
+  const wallet = chain.wallet(walletIndex);
+  const hashes: Hex[] = [];
+  for (const transaction of transactions) {
+    const hash = await wallet.sendTransaction({ to: transaction.to as Address, data: transaction.data as Hex, value: BigInt(transaction.value), chain: null });
+    const receipt = await chain.client.waitForTransactionReceipt({ hash });
+    if (receipt.status !== "success") throw new Error(`${transaction.description ?? "transaction"} reverted (${hash})`);
+    hashes.push(hash);
+  }
+  return hashes;
+}
+
 export interface Stack {
   chains: LocalChain[];
   apiUrl: string;
+  /** Ponder's own server (loopback): /status, /metrics, and /graphql with INDEXER_QUERY_API=true. */
+  indexerUrl(): string;
   adminKey: string;
   directory: string;
   logFile: string;
   /** Calls the API with a bearer key; JSON in and out. */
   api(method: string, route: string, options?: { key?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  /** The typed client (api/client) with a bearer key. */
+  client(key: string): ChainbillClient;
   /**
    * Stops Ponder (SIGINT, or `signal`: SIGKILL for a crash) and starts it again: on the same data, or `fresh`
    * (empty database: a full backfill).
@@ -103,37 +132,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Node.js flags for the Ponder process (e.g. `--cpu-prof` when profiling the API). */
   nodeArgs?: string[];
-}
-
-const children = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
-
-function launch(command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  const sink = createWriteStream(logFile, { flags: "a" });
-  child.stdout?.pipe(sink);
-  child.stderr?.pipe(sink);
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  return child;
-}
-
-async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals = "SIGINT"): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function runOnce(command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = launch(command, args, env, logFile);
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(command)} ${args.join(" ")} exited ${code}; see ${logFile}`))));
-  });
+  /** Protocol fee of the deployment, in basis points (default 0). */
+  feeBps?: number;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -141,17 +141,29 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const directory = await mkdtemp(path.join(os.tmpdir(), "chainbill-stack-"));
   const logFile = path.join(directory, "stack.log");
   const deploymentsDir = path.join(directory, "deployments");
-  const baseEnv = { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true", PONDER_TELEMETRY_DISABLED: "true", DEPLOYMENTS_DIR: deploymentsDir };
-  const nodes: ChildProcess[] = [];
+  // Ponder reads PORT before its --port flag: the API's port is passed as API_PORT instead.
+  const { PORT: _port, ...inherited } = process.env;
+  const baseEnv: NodeJS.ProcessEnv = { ...inherited, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true", PONDER_TELEMETRY_DISABLED: "true", DEPLOYMENTS_DIR: deploymentsDir };
+  const nodes: Supervised[] = [];
   const chains: LocalChain[] = [];
 
   for (const id of chainIds) {
     const port = await freePort();
     const rpcUrl = `http://127.0.0.1:${port}`;
-    nodes.push(launch(path.join(BIN, "hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], { ...baseEnv, HARDHAT_CHAIN_ID: String(id), HARDHAT_BLOCK_INTERVAL_MS: "1000" }, logFile));
+    nodes.push(
+      startChild("hardhat node", path.join(BIN, "hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], {
+        cwd: ROOT,
+        env: { ...baseEnv, HARDHAT_CHAIN_ID: String(id), HARDHAT_BLOCK_INTERVAL_MS: "1000" },
+        logFile,
+      }),
+    );
     const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 0 }) }) as PublicClient;
     await waitUntil(`hardhat node ${id}`, async () => (await client.getChainId()) === id);
-    await runOnce(path.join(BIN, "hardhat"), ["deploy", "--network", "localhost"], { ...baseEnv, LOCAL_RPC_URL: rpcUrl, HARDHAT_CHAIN_ID: String(id) }, logFile);
+    await runToCompletion("deploy", path.join(BIN, "hardhat"), ["deploy", "--network", "localhost", "--fee-bps", String(options.feeBps ?? 0)], {
+      cwd: ROOT,
+      env: { ...baseEnv, LOCAL_RPC_URL: rpcUrl, HARDHAT_CHAIN_ID: String(id) },
+      logFile,
+    });
     const deployment = readDeployment(id, deploymentsDir);
     if (!deployment) throw new Error(`deploy wrote no deployments/${id}.json`);
     chains.push({
@@ -166,31 +178,38 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const apiPort = await freePort();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const adminKey = `admin_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}xxxxxxxx`;
-  const ponderEnv: NodeJS.ProcessEnv = {
+  let schema = `cb_${Date.now().toString(36)}`;
+  const ponderEnv = (): NodeJS.ProcessEnv => ({
     ...baseEnv,
     CHAINBILL_CHAINS: chains.map((chain) => `${chain.id}=${chain.rpcUrl}`).join(","),
+    DATABASE_SCHEMA: schema,
+    API_PORT: String(apiPort),
+    API_HOST: "127.0.0.1",
     PGLITE_DIR: path.join(directory, "ponder"),
     API_STORE_DIR: path.join(directory, "api-store"),
     DATA_DIR: path.join(directory, "data"),
     ADMIN_API_KEY: adminKey,
     LOG_LEVEL: "warn",
+    // Tests make many requests from one address in bursts.
+    RATE_LIMIT_PER_CLIENT_PER_MINUTE: "100000",
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
-  };
-  let schema = `cb_${Date.now().toString(36)}`;
-  let ponder: ChildProcess | undefined;
-  const startPonder = async (attempts = 2) => {
-    const ponderArgs = ["start", "--root", "indexer", "--schema", schema, "--port", String(apiPort)];
+  });
+  let ponder: Supervised | undefined;
+  let internalPort = 0;
+  const startPonder = async (attempts = 2): Promise<void> => {
+    internalPort = await freePort();
+    const ponderArgs = ["start", "--root", "indexer", "--port", String(internalPort), "--hostname", "127.0.0.1", "--log-format", "json"];
     const child = options.nodeArgs
-      ? launch(process.execPath, [...options.nodeArgs, PONDER_CLI, ...ponderArgs], ponderEnv, logFile)
-      : launch(path.join(BIN, "ponder"), ponderArgs, ponderEnv, logFile);
+      ? startChild("ponder", process.execPath, [...options.nodeArgs, PONDER_CLI, ...ponderArgs], { cwd: ROOT, env: ponderEnv(), logFile, stopSignal: "SIGINT" })
+      : startChild("ponder", path.join(BIN, "ponder"), ponderArgs, { cwd: ROOT, env: ponderEnv(), logFile, stopSignal: "SIGINT" });
     ponder = child;
     let exitCode: number | null | undefined;
-    child.once("exit", (code) => (exitCode = code));
+    void child.exited.then((code) => (exitCode = code));
     await waitUntil("the chainbill API", async () => exitCode !== undefined || (await fetch(`${apiUrl}/openapi.json`)).ok, 120_000);
     if (exitCode === undefined) return;
-    // Ponder's crash recovery occasionally replays from the start and exits (UniqueConstraintError, see
-    // TOOLCHAIN.md); a second start recovers, as a process supervisor would.
+    // Ponder's crash recovery occasionally replays from the start and exits (UniqueConstraintError); a second
+    // start recovers, as a process supervisor would.
     if (attempts <= 1) throw new Error(`Ponder exited (code ${exitCode}) before the API answered; see ${logFile}`);
     await startPonder(attempts - 1);
   };
@@ -199,6 +218,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const stack: Stack = {
     chains,
     apiUrl,
+    indexerUrl: () => `http://127.0.0.1:${internalPort}`,
     adminKey,
     directory,
     logFile,
@@ -213,20 +233,29 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
       });
     },
+    client(key) {
+      return createChainbillClient({ baseUrl: apiUrl, apiKey: key });
+    },
     async restartIndexer({ fresh = false, signal = "SIGINT" } = {}) {
-      await stopProcess(ponder, signal);
+      if (ponder) {
+        if (signal === "SIGINT") await stopChild(ponder);
+        else {
+          ponder.child.kill(signal);
+          await ponder.exited;
+        }
+      }
       if (fresh) {
         schema = `cb_${Date.now().toString(36)}`;
-        await rm(ponderEnv.PGLITE_DIR as string, { recursive: true, force: true });
+        await rm(path.join(directory, "ponder"), { recursive: true, force: true });
       }
       await startPonder();
     },
     indexerPid() {
-      return ponder?.pid;
+      return ponder?.child.pid;
     },
     async stop() {
-      await stopProcess(ponder);
-      for (const node of nodes) await stopProcess(node, "SIGTERM");
+      if (ponder) await stopChild(ponder);
+      for (const node of nodes) await stopChild(node);
       if (!process.env.KEEP_STACK) await rm(directory, { recursive: true, force: true });
     },
   };
@@ -247,7 +276,7 @@ export interface TestMerchant {
  * Creates a merchant through the API (admin key), registers it on every chain from the owner wallet with the
  * transaction the API returned, funds its operator key with ETH for gas, and waits until the API sees it.
  */
-export async function createMerchant(stack: Stack, ownerIndex: number, name = "Test merchant"): Promise<TestMerchant> {
+export async function createMerchant(stack: Stack, ownerIndex: number, name = "Test merchant", options: { operatorFunding?: bigint } = {}): Promise<TestMerchant> {
   const owner = testAccount(ownerIndex);
   const payout = testAccount(ownerIndex + 1).address;
   const response = await stack.api("POST", "/v1/merchants", {
@@ -261,12 +290,12 @@ export async function createMerchant(stack: Stack, ownerIndex: number, name = "T
   };
   for (const registration of created.merchant.chains) {
     const chain = stack.chains.find((candidate) => candidate.id === registration.chainId)!;
-    const wallet = chain.wallet(ownerIndex);
-    const { to, data, value } = registration.registrationTransaction;
-    const hash = await wallet.sendTransaction({ to, data, value: BigInt(value), chain: null });
-    await chain.client.waitForTransactionReceipt({ hash });
-    const funding = await wallet.sendTransaction({ to: created.merchant.operatorAddress, value: parseEther("10"), chain: null });
-    await chain.client.waitForTransactionReceipt({ hash: funding });
+    await payWithInstructions(chain, ownerIndex, [registration.registrationTransaction]);
+    const funding = options.operatorFunding ?? parseEther("10");
+    if (funding > 0n) {
+      const hash = await chain.wallet(ownerIndex).sendTransaction({ to: created.merchant.operatorAddress, value: funding, chain: null });
+      await chain.client.waitForTransactionReceipt({ hash });
+    }
   }
   const onchainIds = new Map<number, bigint>();
   await waitUntil("merchant registration to be indexed", async () => {

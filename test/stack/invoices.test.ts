@@ -22,8 +22,8 @@ import {
 } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
 import type { Invoice as Terms } from "../../contracts/invoice";
-import { canonicalJson } from "../../api/invoices/details";
-import type { InvoiceTermsJson } from "../../api/invoices/instructions";
+import { canonicalJson } from "../../api/canonical-json";
+import { termsFromJson, type InvoiceTermsJson } from "../../api/invoices/instructions";
 import { createMerchant, startStack, testAccount, waitUntil, type LocalChain, type Stack, type TestMerchant, mockStablecoinAbi, mockStablecoinArtifact } from "./harness";
 
 
@@ -81,20 +81,7 @@ interface ListJson {
 }
 
 
-function termsOf(json: InvoiceTermsJson): Terms {
-  return {
-    merchantId: BigInt(json.merchantId),
-    invoiceId: json.invoiceId,
-    token: json.token,
-    amount: BigInt(json.amount),
-    payer: json.payer,
-    arbiter: json.arbiter,
-    expiresAt: BigInt(json.expiresAt),
-    holdDuration: json.holdDuration,
-    fulfillBy: BigInt(json.fulfillBy),
-    detailsHash: json.detailsHash,
-  };
-}
+const termsOf = termsFromJson;
 
 describe("stack: invoices", function () {
   this.timeout(300_000);

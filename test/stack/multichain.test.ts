@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { keccak256, parseEther, stringToBytes, type Address, type Hex } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
-import { billingEscrowDomain, buildInvoice, signInvoice } from "../../contracts/invoice";
+import { billingEscrowDomain, buildInvoice, signInvoice, signMerchantRegistration } from "../../contracts/invoice";
 import { createMerchant, startStack, testAccount, waitUntil, type LocalChain, type Stack, type TestMerchant } from "./harness";
 
 interface InvoiceJson {
@@ -42,21 +42,23 @@ describe("stack: two chains", function () {
     // Account #7 is owner, payout and signer of a merchant the API does not know.
     const other = chainB.wallet(7);
     const escrow = chainB.deployment.contracts.BillingEscrow.address;
-    const register = await other.writeContract({
-      address: escrow,
-      abi: billingEscrowAbi,
-      functionName: "registerMerchant",
-      args: [other.account.address, other.account.address],
-      chain: null,
+    const domain = billingEscrowDomain(chainB.id, escrow);
+    const { args } = await signMerchantRegistration(testAccount(7) as Parameters<typeof signInvoice>[0], domain, {
+      owner: other.account.address,
+      payout: other.account.address,
+      nonce: 0n,
+      deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
     });
+    const register = await other.writeContract({ address: escrow, abi: billingEscrowAbi, functionName: "registerMerchant", args, chain: null });
     await chainB.client.waitForTransactionReceipt({ hash: register });
     const invoice = buildInvoice({
       merchantId: 1n,
       invoiceId: keccak256(stringToBytes("other-merchant-invoice")),
       amount: parseEther("0.3"),
       expiresAt: BigInt(Math.floor(Date.now() / 1000) + 3600),
+      maxFeeBps: 0,
     });
-    const signature = await signInvoice(testAccount(7) as Parameters<typeof signInvoice>[0], billingEscrowDomain(chainB.id, escrow), invoice);
+    const signature = await signInvoice(testAccount(7) as Parameters<typeof signInvoice>[0], domain, invoice);
     otherMerchantPayment = await chainB.wallet(8).writeContract({
       address: escrow,
       abi: billingEscrowAbi,

@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { parseEventLogs, type Abi, type Address, type Hex } from "viem";
 import { billingEscrowAbi, subscriptionManagerAbi } from "../../contracts/abi";
 import type { Invoice } from "../../contracts/invoice";
+import { termsFromJson, type InvoiceTermsJson } from "../../api/invoices/instructions";
 import type { ApiDeps } from "../../api/env";
 import type { LedgerCursor, LedgerEntry, OnchainMerchant } from "../../api/indexed";
 import { CSV_BATCH, CSV_COLUMNS, statementCsv } from "../../api/statements/csv";
@@ -55,21 +56,7 @@ interface Statement {
   chains: ChainStatement[];
 }
 
-function termsOf(body: InvoiceBody): Invoice {
-  const terms = body.payment.evm.invoice;
-  return {
-    merchantId: BigInt(terms.merchantId),
-    invoiceId: terms.invoiceId as Hex,
-    token: terms.token as Address,
-    amount: BigInt(terms.amount),
-    payer: terms.payer as Address,
-    arbiter: terms.arbiter as Address,
-    expiresAt: BigInt(terms.expiresAt),
-    holdDuration: Number(terms.holdDuration),
-    fulfillBy: BigInt(terms.fulfillBy),
-    detailsHash: terms.detailsHash as Hex,
-  };
-}
+const termsOf = (body: InvoiceBody): Invoice => termsFromJson(body.payment.evm.invoice as InvoiceTermsJson);
 
 describe("stack: statements", function () {
   this.timeout(240_000);

@@ -5,7 +5,7 @@
  * once per new head (the head number itself comes from the chain runtime's short cache), so reading the clock
  * costs no RPC call while the head does not move.
  */
-import type { ChainRuntime } from "../chains";
+import type { ChainRuntime } from "./chains";
 
 interface HeadTime {
   block: bigint;

@@ -1,8 +1,11 @@
 /**
- * Resolves an invoice's `currency`: "ETH", a symbol from the chain's token registry (e.g. "USDC"), or an
- * ERC-20 token address. An address outside the registry is read on-chain (`decimals()`, `symbol()`) once and
- * cached; addresses that are not ERC-20 tokens are refused with a field error (and that answer is cached
- * briefly, since a contract can later be deployed at an address).
+ * Tokens, for every resource: the registry of each chain (ETH, Circle's USDC on public test networks, the mock
+ * stablecoin of local deployments), `resolveCurrency` for a request's `currency` ("ETH", a registry symbol such
+ * as "USDC", or an ERC-20 address), and `tokenAt` for displaying an indexed token address.
+ *
+ * An address outside the registry is read on-chain (`decimals()`, `symbol()`) once and cached; addresses that
+ * are not ERC-20 tokens are refused with a field error (and that answer is cached briefly, since a contract can
+ * later be deployed at an address).
  */
 import {
   BaseError,
@@ -12,10 +15,44 @@ import {
   HttpRequestError,
   isAddress,
   TimeoutError,
+  zeroAddress,
   type Address,
 } from "viem";
-import { findToken, type ChainRuntime, type TokenInfo } from "../chains";
-import { problem, ProblemError } from "../problems";
+import type { Deployment } from "../contracts/addresses";
+import type { ChainRuntime } from "./chains";
+import { problem, ProblemError } from "./problems";
+
+export interface TokenInfo {
+  symbol: string;
+  address: Address;
+  decimals: number;
+}
+
+export const NATIVE_TOKEN: TokenInfo = { symbol: "ETH", address: zeroAddress, decimals: 18 };
+
+/** Stablecoins known per public test network (Circle's USDC). */
+const KNOWN_TOKENS: Record<number, TokenInfo[]> = {
+  11155111: [{ symbol: "USDC", address: "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238", decimals: 6 }],
+  84532: [{ symbol: "USDC", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", decimals: 6 }],
+};
+
+/** The token registry of a chain: ETH, the known stablecoins, and the mock stablecoin of a local deployment. */
+export function tokenRegistry(chainId: number, deployment: Deployment): TokenInfo[] {
+  const tokens: TokenInfo[] = [NATIVE_TOKEN, ...(KNOWN_TOKENS[chainId] ?? [])];
+  const mock = deployment.contracts.MockStablecoin;
+  if (mock) tokens.push({ symbol: "USDC", address: mock.address, decimals: 6 });
+  return tokens;
+}
+
+/** Finds a token of the registry by symbol (case-insensitive) or address. */
+export function findToken(chain: ChainRuntime, currency: string): TokenInfo | undefined {
+  const wanted = currency.toLowerCase();
+  return chain.tokens.find((token) => token.symbol.toLowerCase() === wanted || token.address.toLowerCase() === wanted);
+}
+
+export function isNative(token: TokenInfo): boolean {
+  return token.address === zeroAddress;
+}
 
 const NEGATIVE_TTL_MS = 60_000;
 const MAX_CACHED = 10_000;
@@ -123,4 +160,14 @@ export async function resolveCurrency(chain: ChainRuntime, currency: string): Pr
     throw currencyError(`is not a currency known on chain ${chain.id}: use one of ${symbols}, or an ERC-20 token address`);
   }
   return token;
+}
+
+/** The token at `address` on `chain`, for display. A token that cannot be read shows base units (decimals 0). */
+export async function tokenAt(chain: ChainRuntime, address: string): Promise<TokenInfo> {
+  const checksummed = getAddress(address);
+  try {
+    return await resolveCurrency(chain, checksummed);
+  } catch {
+    return { symbol: checksummed, address: checksummed, decimals: 0 };
+  }
 }

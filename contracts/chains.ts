@@ -1,23 +1,37 @@
 /**
- * Which chains chainbill watches, from the environment, with the contracts of each read from
- * `deployments/<chainId>.json`. Shared by the Ponder config and the API.
+ * Which chains this installation of chainbill runs on, from the environment, with the contracts of each read
+ * from `deployments/<chainId>.json`. The one home of chain configuration: the indexer (ponder.config.ts), the
+ * API and the scripts all read it from here.
  *
- *   CHAINBILL_CHAINS  comma-separated `<chainId>=<rpcUrl>` pairs (default: 31337=$RPC_URL or the local node)
- *   DEPLOYMENTS_DIR   where the deployment files are (default: deployments/ at the repository root)
+ *   CHAINBILL_CHAINS           comma-separated `<chainId>=<rpcUrl>` pairs (default: 31337=$RPC_URL or the local node)
+ *   CHAIN_<id>_WS_URL          websocket of chain <id> for new heads (derived for local nodes)
+ *   CHAIN_<id>_INDEXER_RPC_URL RPC URL the indexer uses for chain <id> (default: the chain's URL); e.g. an
+ *                              archive endpoint with its own rate limit, while the API keeps the main one
+ *   DEPLOYMENTS_DIR            where the deployment files are (default: deployments/ at the repository root)
  */
-import { readDeployment, DEPLOYMENTS_DIR, type Deployment } from "../contracts/addresses";
+import { readDeployment, DEPLOYMENTS_DIR, type Deployment } from "./addresses";
 
 export interface ChainSetting {
   /** Ponder chain name: `chain<id>`. */
   name: string;
   id: number;
   rpcUrl: string;
-  /** Websocket URL for new heads (derived for local nodes, or `<NAME>_WS_URL`). */
+  /** RPC URL of the indexer (`CHAIN_<id>_INDEXER_RPC_URL`, default `rpcUrl`). */
+  indexerRpcUrl: string;
+  /** Websocket URL for new heads (derived for local nodes, or `CHAIN_<id>_WS_URL`). */
   wsUrl?: string;
   deployment: Deployment;
 }
 
 const LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"];
+
+/** Chain ids that only ever mean a local development node (Hardhat's defaults and a second test chain). */
+export const LOCAL_CHAIN_IDS: ReadonlySet<number> = new Set([31337, 31338, 1337]);
+
+/** Whether `chainId` is a local development chain (mock stablecoin deployed, time travel allowed). */
+export function isLocalChain(chainId: number): boolean {
+  return LOCAL_CHAIN_IDS.has(chainId);
+}
 
 export function parseChainList(raw: string): { id: number; rpcUrl: string }[] {
   return raw
@@ -54,6 +68,7 @@ export function loadChains(env: NodeJS.ProcessEnv = process.env): ChainSetting[]
         `No deployment for chain ${id} in ${directory}: deploy first (npx hardhat deploy --network <name>, or npm start).`,
       );
     }
-    return { name: `chain${id}`, id, rpcUrl, wsUrl: websocketFor(rpcUrl, id, env), deployment };
+    const indexerRpcUrl = env[`CHAIN_${id}_INDEXER_RPC_URL`] || rpcUrl;
+    return { name: `chain${id}`, id, rpcUrl, indexerRpcUrl, wsUrl: websocketFor(indexerRpcUrl, id, env), deployment };
   });
 }

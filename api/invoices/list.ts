@@ -1,0 +1,122 @@
+/**
+ * Listing a merchant's invoices, newest first, with filters and cursor pagination. Status is derived from the
+ * indexed chain and the clock, so a status filter is applied after reading, batch by batch.
+ */
+import { and, desc, eq, gt, lt, type SQL } from "drizzle-orm";
+import type { Hex } from "viem";
+import { decodeCursor, encodeCursor } from "../cursor";
+import type { ApiDeps, MerchantRecord } from "../env";
+import type { IndexedInvoice } from "../indexed";
+import { problem } from "../problems";
+import type { InvoiceStatus } from "../status";
+import { invoices } from "../store/schema";
+import type { InvoiceRow } from "./rows";
+import type { InvoiceView } from "./schemas";
+import { chainState, invoiceView, needsClock, type ChainState } from "./view";
+
+export interface ListFilters {
+  status?: InvoiceStatus;
+  customerId?: string;
+  chainId?: number;
+  createdAfter?: string;
+  createdBefore?: string;
+  limit: number;
+  cursor?: string;
+}
+
+/** With a status filter, at most this many invoices are examined per page (a page may then be short). */
+const MAX_SCAN = 2_000;
+const SCAN_BATCH = 200;
+
+function cursorSequence(cursor: string): number {
+  const parts = decodeCursor(cursor, 1);
+  const sequence = parts && /^[1-9]\d{0,15}$/.test(parts[0]) ? Number(parts[0]) : NaN;
+  if (!Number.isSafeInteger(sequence)) {
+    throw problem.validation([{ field: "cursor", message: "is not a cursor returned by this list (pass the previous page's `nextCursor`)" }]);
+  }
+  return sequence;
+}
+
+async function indexedFor(deps: ApiDeps, rows: InvoiceRow[]) {
+  const byChain = new Map<number, InvoiceRow[]>();
+  for (const row of rows) byChain.set(row.chainId, [...(byChain.get(row.chainId) ?? []), row]);
+  const onchain = new Map<string, IndexedInvoice>();
+  const states = new Map<number, ChainState>();
+  await Promise.all(
+    [...byChain.entries()].map(async ([chainId, chainRows]) => {
+      const found = await deps.indexed.invoices(chainId, chainRows.map((row) => row.invoiceKey as Hex));
+      for (const [key, value] of found) onchain.set(`${chainId}:${key}`, value);
+      const wantClock = chainRows.some((row) => needsClock(found.get(row.invoiceKey.toLowerCase())));
+      states.set(chainId, await chainState(deps.chains.get(chainId), wantClock));
+    }),
+  );
+  return {
+    onchain: (row: InvoiceRow) => onchain.get(`${row.chainId}:${row.invoiceKey.toLowerCase()}`),
+    state: (row: InvoiceRow) => states.get(row.chainId)!,
+  };
+}
+
+export async function listInvoices(
+  deps: ApiDeps,
+  merchant: MerchantRecord,
+  filters: ListFilters,
+): Promise<{ data: InvoiceView[]; hasMore: boolean; nextCursor: string | null }> {
+  const conditions: SQL[] = [eq(invoices.merchantId, merchant.id)];
+  if (filters.customerId !== undefined) conditions.push(eq(invoices.customerId, filters.customerId));
+  if (filters.chainId !== undefined) conditions.push(eq(invoices.chainId, filters.chainId));
+  if (filters.createdAfter !== undefined) conditions.push(gt(invoices.createdAt, new Date(filters.createdAfter)));
+  if (filters.createdBefore !== undefined) conditions.push(lt(invoices.createdAt, new Date(filters.createdBefore)));
+  let cursor = filters.cursor !== undefined ? cursorSequence(filters.cursor) : undefined;
+
+  const fetchRows = (count: number, after: number | undefined) =>
+    deps.store.db
+      .select()
+      .from(invoices)
+      .where(and(...conditions, after !== undefined ? lt(invoices.sequence, after) : undefined))
+      .orderBy(desc(invoices.sequence))
+      .limit(count);
+
+  if (filters.status === undefined) {
+    const rows = await fetchRows(filters.limit + 1, cursor);
+    const page = rows.slice(0, filters.limit);
+    const lookup = await indexedFor(deps, page);
+    const hasMore = rows.length > filters.limit;
+    return {
+      data: page.map((row) => invoiceView(row, lookup.onchain(row), lookup.state(row))),
+      hasMore,
+      nextCursor: hasMore ? encodeCursor([page[page.length - 1].sequence]) : null,
+    };
+  }
+
+  const matched: InvoiceView[] = [];
+  let matchedLast: number | undefined;
+  let scanned = 0;
+  let exhausted = false;
+  while (matched.length <= filters.limit && scanned < MAX_SCAN) {
+    const rows = await fetchRows(SCAN_BATCH, cursor);
+    if (rows.length === 0) {
+      exhausted = true;
+      break;
+    }
+    const lookup = await indexedFor(deps, rows);
+    for (const row of rows) {
+      scanned += 1;
+      cursor = row.sequence;
+      const view = invoiceView(row, lookup.onchain(row), lookup.state(row));
+      if (view.status !== filters.status) continue;
+      matched.push(view);
+      if (matched.length === filters.limit) matchedLast = row.sequence;
+      if (matched.length > filters.limit) break;
+    }
+    if (rows.length < SCAN_BATCH && matched.length <= filters.limit) {
+      exhausted = true;
+      break;
+    }
+  }
+  if (matched.length > filters.limit) {
+    return { data: matched.slice(0, filters.limit), hasMore: true, nextCursor: encodeCursor([matchedLast!]) };
+  }
+  if (exhausted || cursor === undefined) return { data: matched, hasMore: false, nextCursor: null };
+  // The scan budget ran out: a short page, and the cursor continues after the last invoice examined.
+  return { data: matched, hasMore: true, nextCursor: encodeCursor([cursor]) };
+}
