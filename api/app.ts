@@ -3,9 +3,9 @@
  * reference at `/docs` (served locally), a page per problem type at `/problems/<type>`, and the process's
  * `/health`, `/ready` and `/status`. Built from explicit dependencies (`ApiDeps`).
  *
- * Middleware, in order: request id → request log → per-client rate limit (before any lookup) → body limit →
- * input guard (JSON only, no NUL bytes) → authentication → per-merchant rate limit → `/v1` response headers
- * (no-store, index freshness) → the route (scope, idempotency, validation) → problem details for every error.
+ * Middleware, in order: request id → CORS (allow-list only) → no-store → request log → per-client rate limit
+ * (before any lookup) → body limit → input guard (JSON only, no NUL bytes) → authentication → per-merchant rate
+ * limit → index freshness header → the route (scope, idempotency, validation) → problem details for every error.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
@@ -85,6 +85,7 @@ export function createApp(deps: ApiDeps) {
       }),
     );
   }
+  app.use("/v1/*", noStore);
   app.use("/v1/*", requestLog(deps.logger));
   app.use("/v1/*", clientRateLimit(createBuckets(deps.config.rateLimitPerClientPerMinute), deps.config.trustProxy));
   app.use(
@@ -99,7 +100,6 @@ export function createApp(deps: ApiDeps) {
   app.use("/v1/*", guardInput);
   app.use("/v1/*", auth.authenticate);
   app.use("/v1/*", merchantRateLimit(createBuckets(deps.config.rateLimitPerMinute)));
-  app.use("/v1/*", noStore);
   app.use("/v1/*", indexedHeader(deps));
 
   app.route("/v1", merchantRoutes(deps, auth));

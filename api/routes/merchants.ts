@@ -77,8 +77,8 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
     description:
       "Creates the merchant, its operator (signer) key and its first API key (every scope). The response lists, per chain, the transaction the owner wallet sends to register the merchant on-chain (with the operator's signed consent in it).",
     security: BEARER,
-    middleware: [requireAdmin] as const,
-    request: { body: { required: true, content: { "application/json": { schema: CreateMerchantBody } } } },
+    middleware: [requireAdmin, optional] as const,
+    request: { headers: OptionalIdempotencyHeaders, body: { required: true, content: { "application/json": { schema: CreateMerchantBody } } } },
     responses: {
       201: {
         description: "Created",
@@ -185,8 +185,8 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
     tags: ["API keys"],
     summary: "Revoke an API key",
     security: BEARER,
-    middleware: [requireScope("merchant:write")] as const,
-    request: { params: z.object({ id: z.string().max(64) }) },
+    middleware: [requireScope("merchant:write"), optional] as const,
+    request: { params: z.object({ id: z.string().max(64) }), headers: OptionalIdempotencyHeaders },
     responses: { 204: { description: "Revoked" }, ...problemResponses(401, 403, 404, 429) },
   });
   app.openapi(revokeKey, async (c) => {

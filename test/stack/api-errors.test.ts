@@ -290,7 +290,7 @@ describe("stack: API errors", function () {
       "<b>key</b>": "value with\nnewline\tand tab",
     };
     const customerId = "cus_'; SELECT pg_sleep(10); --";
-    const lineItems = [{ description: "<i>Widget</i> '; --", quantity: 2, unitAmount: "1.50" }];
+    const lineItems = [{ description: "<i>Widget</i> '; --", quantity: 2, unitAmount: "12.50" }];
     const created = await createOk({ ...valid(), description, metadata, customer: { id: customerId }, lineItems });
     for (const invoice of [created, (await (await stack.api("GET", `/v1/invoices/${created.id}`, { key: merchant.apiKey })).json()) as typeof created]) {
       expect(invoice.description).to.equal(description);
@@ -326,6 +326,8 @@ describe("stack: API errors", function () {
   it("an unknown route → 404 problem", async () => {
     const problem = await expectProblem(await stack.api("GET", "/v1/no-such-thing", { key: merchant.apiKey }), 404);
     expect(problem.detail).to.contain("/v1/no-such-thing");
-    await expectProblem(await stack.api("DELETE", "/v1/invoices", { key: merchant.apiKey }), 404);
+    const wrongMethod = await stack.api("DELETE", "/v1/invoices", { key: merchant.apiKey });
+    expect(wrongMethod.headers.get("allow")).to.equal("POST, GET");
+    await expectProblem(wrongMethod, 405);
   });
 });

@@ -134,6 +134,10 @@ export interface StackOptions {
   nodeArgs?: string[];
   /** Protocol fee of the deployment, in basis points (default 0). */
   feeBps?: number;
+  /** Leave ADMIN_API_KEY unset: the API generates one into its data directory (read back into `adminKey`). */
+  generatedAdminKey?: boolean;
+  /** Runs once the chains are deployed, before the indexer starts; returns extra environment for it. */
+  beforeIndexer?: (chains: LocalChain[]) => Promise<Record<string, string>>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -175,9 +179,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
   }
 
+  const extraEnv = options.beforeIndexer ? await options.beforeIndexer(chains) : {};
   const apiPort = await freePort();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const adminKey = `admin_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}xxxxxxxx`;
+  let adminKey = `admin_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}xxxxxxxx`;
   let schema = `cb_${Date.now().toString(36)}`;
   const ponderEnv = (): NodeJS.ProcessEnv => ({
     ...baseEnv,
@@ -188,12 +193,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PGLITE_DIR: path.join(directory, "ponder"),
     API_STORE_DIR: path.join(directory, "api-store"),
     DATA_DIR: path.join(directory, "data"),
-    ADMIN_API_KEY: adminKey,
+    ...(options.generatedAdminKey ? {} : { ADMIN_API_KEY: adminKey }),
     LOG_LEVEL: "warn",
     // Tests make many requests from one address in bursts.
     RATE_LIMIT_PER_CLIENT_PER_MINUTE: "100000",
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
+    ...extraEnv,
   });
   let ponder: Supervised | undefined;
   let internalPort = 0;
@@ -214,6 +220,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await startPonder(attempts - 1);
   };
   await startPonder();
+  if (options.generatedAdminKey) adminKey = readFileSync(path.join(directory, "data", "admin-api-key"), "utf8").trim();
 
   const stack: Stack = {
     chains,
