@@ -23,11 +23,10 @@ export default {
     // The unit tests of code only: test/unit/docs checks the documentation and is left out.
     spec: ["test/unit/*.test.ts"],
     require: ["ts-node/register/transpile-only"],
-    timeout: 30000,
   },
   coverageAnalysis: "perTest",
   concurrency: 2,
-  timeoutMS: 10000,
+  timeoutMS: 20000,
   reporters: ["clear-text", "json", "progress"],
   jsonReporter: { fileName: "coverage/mutation/mutation.json" },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },

@@ -64,9 +64,12 @@ describe("unit: api/auth newApiKey, hashKey, newId", () => {
 });
 
 describe("unit: api/auth createAuth (real store)", function () {
-  this.timeout(30_000);
+  // Tests take well under a second: a short limit turns a change that makes the code wait (a polling loop, a
+  // stream that never ends) into a quick failure. Opening the shared store gets its own, longer limit.
+  this.timeout(5_000);
   let store: Store;
-  before(async () => {
+  before(async function () {
+    this.timeout(120_000);
     store = await sharedStore();
   });
 

@@ -86,9 +86,12 @@ describe("unit: api/statements/csv CSV_COLUMNS", () => {
 });
 
 describe("unit: api/statements/csv statementCsv", function () {
-  this.timeout(30_000);
+  // Tests take well under a second: a short limit turns a change that makes the code wait (a polling loop, a
+  // stream that never ends) into a quick failure. Opening the shared store gets its own, longer limit.
+  this.timeout(5_000);
   let store: Store;
-  before(async () => {
+  before(async function () {
+    this.timeout(120_000);
     store = await sharedStore();
   });
 

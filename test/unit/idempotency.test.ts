@@ -124,10 +124,13 @@ describe("unit: api/idempotency readIdempotencyKey", () => {
 });
 
 describe("unit: api/idempotency withIdempotency (real store)", function () {
-  this.timeout(30_000);
+  // Tests take well under a second: a short limit turns a change that makes the code wait (a polling loop, a
+  // stream that never ends) into a quick failure. Opening the shared store gets its own, longer limit.
+  this.timeout(5_000);
   let store: Store;
   let db: StoreDb;
-  before(async () => {
+  before(async function () {
+    this.timeout(120_000);
     store = await sharedStore();
     db = store.db;
   });
@@ -281,6 +284,12 @@ describe("unit: api/idempotency withIdempotency (real store)", function () {
     const other = scopeFor();
     await seed(other, { statusCode: 200, responseBody: { text: 5 }, completed: true });
     expect((await withIdempotency(db, other, counting({ status: 500, body: "x" }))).body).to.equal('{"text":5}');
+    const empty = scopeFor();
+    await seed(empty, { statusCode: 204, responseBody: null, completed: true });
+    expect(await withIdempotency(db, empty, counting({ status: 500, body: "x" }))).to.deep.equal({ status: 204, body: "null", replayed: true });
+    const bare = scopeFor();
+    await seed(bare, { statusCode: 200, responseBody: "just text", completed: true });
+    expect((await withIdempotency(db, bare, counting({ status: 500, body: "x" }))).body).to.equal('"just text"');
   });
 
   it("takes over an unfinished record older than two minutes (its request died)", async () => {
@@ -389,9 +398,12 @@ describe("unit: api/idempotency withIdempotency (real store)", function () {
 });
 
 describe("unit: api/idempotency idempotent middleware (real store)", function () {
-  this.timeout(30_000);
+  // Tests take well under a second: a short limit turns a change that makes the code wait (a polling loop, a
+  // stream that never ends) into a quick failure. Opening the shared store gets its own, longer limit.
+  this.timeout(5_000);
   let store: Store;
-  before(async () => {
+  before(async function () {
+    this.timeout(120_000);
     store = await sharedStore();
   });
 

@@ -111,9 +111,12 @@ describe("unit: api/statements/ledger entryView", () => {
 });
 
 describe("unit: api/statements/ledger invoiceIdsOf (real store)", function () {
-  this.timeout(30_000);
+  // Tests take well under a second: a short limit turns a change that makes the code wait (a polling loop, a
+  // stream that never ends) into a quick failure. Opening the shared store gets its own, longer limit.
+  this.timeout(5_000);
   let store: Store;
-  before(async () => {
+  before(async function () {
+    this.timeout(120_000);
     store = await sharedStore();
   });
 
@@ -166,9 +169,12 @@ describe("unit: api/statements/ledger invoiceIdsOf (real store)", function () {
 });
 
 describe("unit: api/statements/ledger chainStatement", function () {
-  this.timeout(30_000);
+  // Tests take well under a second: a short limit turns a change that makes the code wait (a polling loop, a
+  // stream that never ends) into a quick failure. Opening the shared store gets its own, longer limit.
+  this.timeout(5_000);
   let store: Store;
-  before(async () => {
+  before(async function () {
+    this.timeout(120_000);
     store = await sharedStore();
   });
 

@@ -318,8 +318,32 @@ describe("unit: api/middleware guardInput", () => {
     expect((await app.request("/x", { method: "DELETE" })).status).to.equal(200);
   });
 
+  it("does not look at the content type or body of other methods", async () => {
+    expect((await app.request("/x", { headers: { "content-type": "text/plain" } })).status).to.equal(200);
+    expect((await app.request("/x", { method: "DELETE", headers: { "content-type": "text/plain" }, body: "\u0000{" })).status).to.equal(200);
+  });
+
+  it("lets an empty body declared as JSON through", async () => {
+    expect((await app.request("/x", { method: "POST", headers: { "content-type": "application/json" } })).status).to.equal(200);
+  });
+
+  it("refuses a body sent without any content type with 415", async () => {
+    const request = new Request("http://localhost/x", { method: "POST", body: new TextEncoder().encode("{}") });
+    expect(request.headers.get("content-type")).to.equal(null);
+    const response = await refusal(await app.request(request));
+    expect(response).to.include({ status: 415, type: "/problems/unsupported-media-type" });
+  });
+
   it("accepts JSON media types with parameters and +json suffixes", async () => {
-    for (const type of ["application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json", "application/problem+json"]) {
+    for (const type of [
+      "application/json; charset=utf-8",
+      "application/json ; charset=utf-8",
+      " application/json",
+      "Application/JSON",
+      "application/merge-patch+json",
+      "application/vnd.api+json",
+      "application/problem+json",
+    ]) {
       expect((await app.request("/x", { method: "PATCH", headers: { "content-type": type }, body: "{}" })).status, type).to.equal(200);
     }
   });
@@ -433,6 +457,9 @@ describe("unit: api/middleware validationHook", () => {
             issues: [
               { path: ["a", 0], message: "is wrong", code: "custom" },
               { path: ["b"], message: "Unrecognized key", code: "unrecognized_keys", keys: [] },
+              { path: ["c"], message: "Unrecognized keys", code: "unrecognized_keys" },
+              { path: ["d"], message: "is odd", code: "custom", keys: ["k"] },
+              { path: [], message: "is not an object" },
             ],
           },
         },
@@ -443,6 +470,9 @@ describe("unit: api/middleware validationHook", () => {
     expect(body.errors).to.deep.equal([
       { field: "a.0", message: "is wrong" },
       { field: "b", message: "Unrecognized key" },
+      { field: "c", message: "Unrecognized keys" },
+      { field: "d", message: "is odd" },
+      { field: "(body)", message: "is not an object" },
     ]);
   });
 });
