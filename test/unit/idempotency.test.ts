@@ -502,10 +502,16 @@ describe("unit: api/idempotency idempotent middleware (real store)", function ()
     expect(runs()).to.equal(0);
   });
 
-  it("runs the route without idempotency for a principal that is not a merchant", async () => {
+  it("scopes the admin key's requests to one scope of their own", async () => {
     const { app, runs } = appFor(undefined, true);
-    expect((await post(app, "k1", "{}")).status).to.equal(201);
-    expect((await post(app, "k1", '{"other":1}')).status).to.equal(201);
-    expect(runs()).to.equal(2);
+    const key = uniqueId("admin-key");
+    expect((await post(app, key, "{}")).status).to.equal(201);
+    expect((await post(app, key, "{}")).headers.get("Idempotent-Replayed")).to.equal("true");
+    expect((await post(app, key, '{"other":1}')).status).to.equal(409);
+    expect(runs()).to.equal(1);
+    const merchantApp = appFor({ id: "admin-lookalike" }, true);
+    expect((await post(merchantApp.app, key, '{"other":1}')).status).to.equal(201);
+    const [record] = await store.db.select().from(idempotencyRecords).where(and(eq(idempotencyRecords.merchantId, "admin"), eq(idempotencyRecords.key, key)));
+    expect(record).to.include({ completed: true, statusCode: 201 });
   });
 });
