@@ -37,6 +37,7 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
     mapping(uint32 planId => Plan) private _plans;
     mapping(uint256 subscriptionId => Subscription) private _subscriptions;
     mapping(uint64 merchantId => mapping(address token => uint256)) private _merchantBalance;
+    mapping(address subscriber => mapping(uint32 planId => bool)) private _trialUsed;
 
     /// @notice Deploys the manager on top of a merchant registry.
     /// @param initialOwner Can pause new subscriptions.
@@ -62,7 +63,8 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         if (price == 0) revert ZeroAmount();
         if (period == 0 || period > MAX_PERIOD) revert InvalidPeriod(period);
         if (trial > MAX_TRIAL) revert TrialTooLong(trial);
-        if (gracePeriod > period) revert GracePeriodTooLong(gracePeriod, period);
+        // Strictly shorter: a renewal within grace keeps the anchor, so its new period must still be running.
+        if (gracePeriod >= period) revert GracePeriodTooLong(gracePeriod, period);
         planId = ++_counters.planCount;
         _plans[planId] = Plan({
             token: token,
@@ -173,6 +175,11 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         if (sub.status != SubscriptionStatus.Trialing && sub.status != SubscriptionStatus.Active) {
             revert InvalidSubscriptionStatus(sub.status);
         }
+        // An ended period is renewed first (from its anchor): a change now would bill the new plan from now and
+        // leave the time since the period's end unpaid.
+        if (block.timestamp >= sub.periodEnd) revert RenewalDue(sub.periodEnd);
+        // Restarting the same plan only restarts the period; it is never needed and was a way to skip earnings.
+        if (newPlanId == sub.planId) revert SamePlan(newPlanId);
         Plan memory oldPlan = _plans[sub.planId];
         Plan memory newPlan = _requirePlan(newPlanId);
         if (!newPlan.active) revert PlanInactive(newPlanId);
@@ -185,13 +192,10 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         sub.planId = newPlanId;
         sub.maxPrice = newMaxPrice;
         if (sub.status == SubscriptionStatus.Trialing) {
-            // The trial carries over; the new plan's price is charged when it ends.
-            _subscriptions[subscriptionId] = sub;
-            emit SubscriptionPlanChanged(subscriptionId, newPlan.merchantId, oldPlanId, newPlanId, 0, 0, 0, 0, sub.periodEnd);
-            return;
+            _changePlanDuringTrial(subscriptionId, sub, newPlan, oldPlanId);
+        } else {
+            _prorateIntoNewPlan(subscriptionId, sub, newPlan, oldPlanId);
         }
-
-        _prorateIntoNewPlan(subscriptionId, sub, newPlan, oldPlanId);
     }
 
     /// @inheritdoc ISubscriptionManager
@@ -255,6 +259,11 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         return _isRunning(sub.status) && block.timestamp >= sub.periodEnd;
     }
 
+    /// @inheritdoc ISubscriptionManager
+    function trialUsed(address subscriber, uint32 planId) external view returns (bool) {
+        return _trialUsed[subscriber][planId];
+    }
+
     /// @notice Number of plans created so far (the highest plan id).
     function planCount() external view returns (uint32) {
         return _counters.planCount;
@@ -282,7 +291,9 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         subscriptionId = ++counters.subscriptionCount;
         _counters = counters;
         uint40 start = uint40(block.timestamp);
-        bool trialing = subPlan.trial != 0;
+        // A wallet gets each plan's trial once; subscribing to that plan again starts charged.
+        bool trialing = subPlan.trial != 0 && !_trialUsed[msg.sender][planId];
+        if (trialing) _trialUsed[msg.sender][planId] = true;
         uint40 periodEnd = start + (trialing ? subPlan.trial : subPlan.period);
         _subscriptions[subscriptionId] = Subscription({
             subscriber: msg.sender,
@@ -294,6 +305,7 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
             periodEnd: periodEnd
         });
         emit SubscriptionCreated(subscriptionId, planId, subPlan.merchantId, msg.sender, maxPrice, trialing ? periodEnd : 0);
+        if (!trialing && subPlan.trial != 0) emit TrialAlreadyUsed(subscriptionId, planId, msg.sender);
         if (!trialing) {
             _pullExact(subPlan.token, msg.sender, subPlan.price);
             emit SubscriptionCharged(
@@ -313,8 +325,7 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         // The period that ended is fully earned, whatever happens to the next one.
         if (sub.unearned != 0) _merchantBalance[subPlan.merchantId][subPlan.token] += sub.unearned;
         uint40 graceEnd = due + subPlan.gracePeriod;
-        // Within the grace period the billing anchor is kept, so keeper latency never shifts billing dates.
-        uint40 start = block.timestamp < graceEnd ? due : uint40(block.timestamp);
+        uint40 start = _renewalStart(sub.status, due, graceEnd);
         uint40 end = start + subPlan.period;
 
         // Effects first, as if the charge succeeds; rewritten below if it does not.
@@ -354,15 +365,22 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         return false;
     }
 
-    /// @dev Ends the current period now: the earned part goes to the merchant, the unearned rest is credited
-    /// toward the new plan's first period (any excess refunded), and the new period starts now.
+    /// @dev Where a renewal's new period starts: no charge for time the subscriber could not use. After a failed
+    /// attempt (PastDue: the merchant suspends access) or from the grace end on, at this charge. A running
+    /// subscription renewed late within grace keeps its billing anchor, so keeper latency never shifts billing dates.
+    function _renewalStart(SubscriptionStatus status, uint40 due, uint40 graceEnd) private view returns (uint40) {
+        return status == SubscriptionStatus.PastDue || block.timestamp >= graceEnd ? uint40(block.timestamp) : due;
+    }
+
+    /// @dev Ends the current period now: the earned part (rounded up) goes to the merchant, the unearned rest is
+    /// credited toward the new plan's first period (any excess refunded), and the new period starts now.
     function _prorateIntoNewPlan(
         uint256 subscriptionId,
         Subscription memory sub,
         Plan memory newPlan,
         uint32 oldPlanId
     ) private {
-        uint256 earned = _earned(sub);
+        uint256 earned = _earnedRoundedUp(sub);
         uint256 credit = sub.unearned - earned;
         uint256 charge = newPlan.price > credit ? newPlan.price - credit : 0;
         uint256 excess = credit > newPlan.price ? credit - newPlan.price : 0;
@@ -375,7 +393,63 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         if (charge != 0) _pullExact(newPlan.token, msg.sender, charge);
         _payOrCredit(newPlan.token, msg.sender, excess);
         emit SubscriptionPlanChanged(
-            subscriptionId, newPlan.merchantId, oldPlanId, sub.planId, earned, credit, charge, excess, sub.periodEnd
+            subscriptionId,
+            newPlan.merchantId,
+            oldPlanId,
+            sub.planId,
+            earned,
+            credit,
+            charge,
+            excess,
+            sub.periodEnd,
+            SubscriptionStatus.Active
+        );
+    }
+
+    /// @dev A plan change during a trial. The trial goes on only as far as the new plan's own trial allows: it ends
+    /// at the trial's start (`collectedUntil`) plus the new plan's trial, never later than it ends now. With no trial
+    /// time left (the new plan has none, or it is used up), the new plan is charged now for a full period. The
+    /// wallet has used the new plan's trial either way.
+    function _changePlanDuringTrial(
+        uint256 subscriptionId,
+        Subscription memory sub,
+        Plan memory newPlan,
+        uint32 oldPlanId
+    ) private {
+        uint40 trialEnd = 0;
+        if (newPlan.trial != 0) {
+            _trialUsed[sub.subscriber][sub.planId] = true;
+            trialEnd = sub.collectedUntil + newPlan.trial;
+            if (trialEnd > sub.periodEnd) trialEnd = sub.periodEnd;
+        }
+        if (block.timestamp < trialEnd) {
+            sub.periodEnd = trialEnd;
+            _subscriptions[subscriptionId] = sub;
+            emit SubscriptionPlanChanged(
+                subscriptionId, newPlan.merchantId, oldPlanId, sub.planId, 0, 0, 0, 0, trialEnd, SubscriptionStatus.Trialing
+            );
+            return;
+        }
+
+        uint40 start = uint40(block.timestamp);
+        sub.status = SubscriptionStatus.Active;
+        sub.collectedUntil = start;
+        sub.unearned = newPlan.price;
+        sub.periodEnd = start + newPlan.period;
+        _subscriptions[subscriptionId] = sub;
+
+        _pullExact(newPlan.token, msg.sender, newPlan.price);
+        emit SubscriptionPlanChanged(
+            subscriptionId,
+            newPlan.merchantId,
+            oldPlanId,
+            sub.planId,
+            0,
+            0,
+            newPlan.price,
+            0,
+            sub.periodEnd,
+            SubscriptionStatus.Active
         );
     }
 
@@ -392,6 +466,16 @@ contract SubscriptionManager is ISubscriptionManager, TokenFlows, Ownable2Step {
         if (received == amount) return (true, failure);
         if (received != 0) _credit(token, from, received);
         return (false, RenewalFailure.InexactTransfer);
+    }
+
+    /// @dev What the merchant earned so far, rounded up: a plan change pays for every started base unit of time, so
+    /// no sequence of changes yields free time. Called only while the period runs (`now < periodEnd`), where it
+    /// never exceeds `unearned`.
+    function _earnedRoundedUp(Subscription memory sub) private view returns (uint256) {
+        if (sub.unearned == 0 || block.timestamp <= sub.collectedUntil) return 0;
+        uint256 elapsed = block.timestamp - sub.collectedUntil;
+        uint256 length = sub.periodEnd - sub.collectedUntil;
+        return (uint256(sub.unearned) * elapsed + length - 1) / length; // < 2^137: no overflow
     }
 
     function _earned(Subscription memory sub) private view returns (uint256) {

@@ -3106,6 +3106,17 @@ export const subscriptionManagerAbi = [
     "type": "error"
   },
   {
+    "inputs": [
+      {
+        "internalType": "uint40",
+        "name": "periodEnd",
+        "type": "uint40"
+      }
+    ],
+    "name": "RenewalDue",
+    "type": "error"
+  },
+  {
     "inputs": [],
     "name": "RenounceOwnershipDisabled",
     "type": "error"
@@ -3119,6 +3130,17 @@ export const subscriptionManagerAbi = [
       }
     ],
     "name": "SafeERC20FailedOperation",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint32",
+        "name": "planId",
+        "type": "uint32"
+      }
+    ],
+    "name": "SamePlan",
     "type": "error"
   },
   {
@@ -3691,9 +3713,40 @@ export const subscriptionManagerAbi = [
         "internalType": "uint40",
         "name": "periodEnd",
         "type": "uint40"
+      },
+      {
+        "indexed": false,
+        "internalType": "enum SubscriptionStatus",
+        "name": "status",
+        "type": "uint8"
       }
     ],
     "name": "SubscriptionPlanChanged",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "subscriptionId",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "uint32",
+        "name": "planId",
+        "type": "uint32"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "subscriber",
+        "type": "address"
+      }
+    ],
+    "name": "TrialAlreadyUsed",
     "type": "event"
   },
   {
@@ -4318,6 +4371,30 @@ export const subscriptionManagerAbi = [
     "name": "transferOwnership",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "subscriber",
+        "type": "address"
+      },
+      {
+        "internalType": "uint32",
+        "name": "planId",
+        "type": "uint32"
+      }
+    ],
+    "name": "trialUsed",
+    "outputs": [
+      {
+        "internalType": "bool",
+        "name": "",
+        "type": "bool"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {

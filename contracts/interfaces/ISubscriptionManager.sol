@@ -21,7 +21,8 @@ interface ISubscriptionManager {
     );
     /// @notice A plan's price (for periods starting from now on) or its availability changed.
     event PlanUpdated(uint32 indexed planId, uint64 indexed merchantId, uint96 price, bool active);
-    /// @notice A wallet subscribed. `trialEndsAt` is zero without a trial.
+    /// @notice A wallet subscribed. `trialEndsAt` is zero without a trial (the plan has none, or the wallet already
+    /// used it: then `TrialAlreadyUsed` is emitted too).
     event SubscriptionCreated(
         uint256 indexed subscriptionId,
         uint32 indexed planId,
@@ -30,6 +31,9 @@ interface ISubscriptionManager {
         uint96 maxPrice,
         uint40 trialEndsAt
     );
+    /// @notice The plan has a trial but the wallet already used it (a wallet gets each plan's trial once): the
+    /// subscription starts charged, without a trial.
+    event TrialAlreadyUsed(uint256 indexed subscriptionId, uint32 indexed planId, address indexed subscriber);
     /// @notice A period was charged (first period or renewal) and is held, earning linearly until `periodEnd`.
     event SubscriptionCharged(
         uint256 indexed subscriptionId,
@@ -56,9 +60,12 @@ interface ISubscriptionManager {
         uint256 earned,
         address canceledBy
     );
-    /// @notice The subscriber moved to another plan of the same merchant and token, starting a new period now.
+    /// @notice The subscriber moved to another plan of the same merchant and token. `status` is the subscription's
+    /// status after the change: `Active` when a new period started now (ending at `periodEnd`), `Trialing` when the
+    /// trial goes on (ending at `periodEnd`, all amounts zero).
+    /// @param earned Part of the old period's charge earned by the merchant, rounded up (every started base unit).
     /// @param credit Unearned remainder of the old period applied to the new one.
-    /// @param charged Pulled from the subscriber on top of the credit.
+    /// @param charged Pulled from the subscriber on top of the credit (the full price when a trial ends this way).
     /// @param refunded Credit in excess of the new price, sent back to the subscriber.
     event SubscriptionPlanChanged(
         uint256 indexed subscriptionId,
@@ -69,7 +76,8 @@ interface ISubscriptionManager {
         uint256 credit,
         uint256 charged,
         uint256 refunded,
-        uint40 periodEnd
+        uint40 periodEnd,
+        SubscriptionStatus status
     );
     /// @notice The subscriber changed the cap on the price they accept.
     event MaxPriceChanged(uint256 indexed subscriptionId, uint96 maxPrice);
@@ -94,7 +102,7 @@ interface ISubscriptionManager {
     error InvalidPeriod(uint32 period);
     /// @notice The trial is longer than the maximum.
     error TrialTooLong(uint32 trial);
-    /// @notice The grace period is longer than the period.
+    /// @notice The grace period is not strictly shorter than the period.
     error GracePeriodTooLong(uint32 gracePeriod, uint32 period);
     /// @notice The caller may not act on this subscription.
     error NotSubscriber(address subscriber, address caller);
@@ -104,6 +112,10 @@ interface ISubscriptionManager {
     error InvalidSubscriptionStatus(SubscriptionStatus status);
     /// @notice The plans differ in merchant or token.
     error PlanMismatch(uint32 fromPlanId, uint32 toPlanId);
+    /// @notice A plan change to the plan the subscription is already on.
+    error SamePlan(uint32 planId);
+    /// @notice The current period (or trial) ended at `periodEnd` and was not renewed yet: renew first.
+    error RenewalDue(uint40 periodEnd);
     /// @notice The subscription belongs to another merchant or token.
     error SubscriptionMismatch(uint256 subscriptionId);
     /// @notice The batch is empty or too large.
@@ -115,7 +127,7 @@ interface ISubscriptionManager {
 
     // ------------------------------------------------------------------------------------------------ merchant
 
-    /// @notice Creates a plan. Merchant owner or signer.
+    /// @notice Creates a plan. Merchant owner or signer. The grace period must be strictly shorter than the period.
     function createPlan(
         uint64 merchantId,
         address token,
@@ -139,7 +151,8 @@ interface ISubscriptionManager {
 
     // ------------------------------------------------------------------------------------------------ subscriber
 
-    /// @notice Subscribes the caller; the first period is charged now, or when the trial ends.
+    /// @notice Subscribes the caller; the first period is charged now, or when the trial ends. A wallet gets each
+    /// plan's trial once: subscribing again to a plan whose trial it used starts charged (`TrialAlreadyUsed`).
     /// @param maxPrice The most the caller accepts to pay for any one period.
     function subscribe(uint32 planId, uint96 maxPrice) external returns (uint256 subscriptionId);
 
@@ -159,6 +172,12 @@ interface ISubscriptionManager {
     function cancel(uint256 subscriptionId) external returns (uint256 refunded);
 
     /// @notice Moves to another plan of the same merchant and token with proration. Subscriber only.
+    /// @dev Only while the current period (or trial) runs (`RenewalDue` once it ended: renew first), never to the
+    /// same plan (`SamePlan`). Active: the earned part, rounded up (every started base unit of time is paid for),
+    /// goes to the merchant, the rest is credited toward the new plan's first period, which starts now. Trialing:
+    /// the trial goes on only as far as the new plan's own trial allows (trial start + its trial, never past the
+    /// current end); a new plan without trial time left is charged now for a full period. Either way the wallet
+    /// has used the new plan's trial.
     function changePlan(uint256 subscriptionId, uint32 newPlanId, uint96 newMaxPrice) external;
 
     /// @notice Changes the cap on the price the subscriber accepts. Subscriber only.
@@ -168,6 +187,10 @@ interface ISubscriptionManager {
 
     /// @notice Renews every due subscription in the list; not-due or ended ones are skipped and a failed charge
     /// never reverts the batch. Anyone.
+    /// @dev No charge for time the subscriber could not use: a `PastDue` subscription (an earlier attempt failed)
+    /// or one renewed at or after its grace end starts its new period at the successful charge; a running
+    /// subscription renewed late within its grace period keeps its billing anchor (the new period starts at the
+    /// old period's end), so keeper latency never shifts billing dates.
     /// @return renewed Number of subscriptions charged.
     function renew(uint256[] calldata subscriptionIds) external returns (uint256 renewed);
 
@@ -190,4 +213,7 @@ interface ISubscriptionManager {
 
     /// @notice Whether the subscription is due for renewal now.
     function isDue(uint256 subscriptionId) external view returns (bool);
+
+    /// @notice Whether `subscriber` already used plan `planId`'s trial (a wallet gets each plan's trial once).
+    function trialUsed(address subscriber, uint32 planId) external view returns (bool);
 }

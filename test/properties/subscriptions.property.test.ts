@@ -2,7 +2,10 @@
  * Model-based property test of SubscriptionManager: random sequences of plan creation and repricing,
  * subscriptions (with and without trials), batch renewals, cancels, plan changes, max-price changes, merchant
  * withdrawals, claims, allowance revocations, token blocklisting, a fee-on-transfer switch and time jumps of
- * random length, replayed against an exact model of the contract.
+ * random length, replayed against an exact model of the contract. The model follows the billing rules exactly:
+ * one trial per wallet and plan, a plan change only while the period runs and never to the same plan (earned part
+ * rounded up; during a trial, at most the new plan's trial), renewals anchored unless past due or past grace,
+ * grace strictly shorter than the period.
  *
  * After every step, per token (USDC, a blocklisting USDC-like token BUSD, a fee-on-transfer token FOT):
  *  - solvency:     token.balanceOf(subscriptions) == Σ unearned + Σ merchantBalance + Σ claimable
@@ -129,7 +132,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     price,
     period: periods,
     trial: fc.oneof(w(4, fc.constant(0)), w(1, fc.constantFrom(3_600, DAY, 3 * DAY))),
-    grace: fc.oneof(w(2, fc.constant(0)), w(2, fc.constant(50)), w(1, fc.constant(100))), // percent of the period
+    grace: fc.oneof(w(2, fc.constant(0)), w(2, fc.constant(50)), w(1, fc.constant(99))), // percent of the period (grace < period)
     fault: fc.oneof(
       w(24, fc.constant<PlanFault>("none")),
       ...(["stranger", "unknownMerchant", "eoaToken", "zeroPrice", "zeroPeriod", "longPeriod", "longTrial", "longGrace"] as const).map((x) => w(1, fc.constant<PlanFault>(x))),
@@ -224,6 +227,8 @@ class SubscriptionsModel {
   private readonly merchantBalance: Record<number, PerTok> = { 1: zero(), 2: zero() };
   private readonly allowance: Record<string, PerTok> = {};
   private readonly blocked = new Set<string>();
+  /** `${subscriber} ${planId}` for every plan trial a wallet has used (a wallet gets each plan's trial once). */
+  private readonly trialsUsed = new Set<string>();
   private fotBps = 0n;
   private paused = false;
 
@@ -233,7 +238,7 @@ class SubscriptionsModel {
   private readonly totalOut: PerTok = zero();
   private start: PerTok = zero();
   private last!: Obs;
-  stats = { cancelRefunds: 0, maxCancelRefundShare: 0, stepsWithClaimable: 0, renewCharged: 0, renewPastDue: 0, renewLapsed: 0, renewInexact: 0, renewNothingDelivered: 0 };
+  stats = { cancelRefunds: 0, maxCancelRefundShare: 0, stepsWithClaimable: 0, renewCharged: 0, renewPastDue: 0, renewLapsed: 0, renewInexact: 0, renewNothingDelivered: 0, trialReused: 0, trialPlanChanges: 0 };
 
   constructor(
     private readonly w: World,
@@ -358,6 +363,13 @@ class SubscriptionsModel {
     return (sub.unearned * BigInt(T - sub.collectedUntil)) / BigInt(sub.periodEnd - sub.collectedUntil);
   }
 
+  /** Earned so far rounded up (a plan change); only while the period runs. */
+  private earnedRoundedUp(sub: SubRec, T: number): bigint {
+    if (sub.unearned === 0n || T <= sub.collectedUntil) return 0n;
+    const length = BigInt(sub.periodEnd - sub.collectedUntil);
+    return (sub.unearned * BigInt(T - sub.collectedUntil) + length - 1n) / length;
+  }
+
   private planOf(sub: SubRec): PlanRec {
     return this.plans[sub.planId - 1];
   }
@@ -414,14 +426,15 @@ class SubscriptionsModel {
         const priceV = f === "zeroPrice" ? 0n : a.price;
         const period = f === "zeroPeriod" ? 0 : f === "longPeriod" ? MAX_PERIOD + 1 : a.period;
         const trial = f === "longTrial" ? MAX_TRIAL + 1 : a.trial;
-        const grace = f === "longGrace" ? period + 1 : Math.floor((period * a.grace) / 100);
+        // "longGrace": a grace equal to the period, the first one refused (grace must be strictly shorter).
+        const grace = f === "longGrace" ? period : Math.floor((period * a.grace) / 100);
         const errs: string[] = [];
         if (!this.isOperator(by, merchant)) errs.push("NotMerchantOperator");
         if (f === "eoaToken") errs.push("TokenNotContract");
         if (priceV === 0n) errs.push("ZeroAmount");
         if (period === 0 || period > MAX_PERIOD) errs.push("InvalidPeriod");
         if (trial > MAX_TRIAL) errs.push("TrialTooLong");
-        if (grace > period) errs.push("GracePeriodTooLong");
+        if (grace >= period) errs.push("GracePeriodTooLong");
         return {
           desc: `createPlan m${merchant} ${f === "eoaToken" ? "EOA" : tok} price=${priceV} period=${period} trial=${trial} grace=${grace} by ${by.name}`,
           errs,
@@ -465,20 +478,23 @@ class SubscriptionsModel {
         const who = this.subscribers[a.who % 3];
         const maxPrice = this.maxFor(a.maxMode, p?.price ?? 1n);
         const errs: string[] = [];
+        // A wallet gets each plan's trial once: subscribing again to that plan starts charged.
+        const trialing = p !== undefined && p.trial !== 0 && !this.trialsUsed.has(`${who.name} ${id}`);
         if (this.paused) errs.push("SubscriptionsPaused");
         if (!p) errs.push("UnknownPlan");
         else {
           if (!p.active) errs.push("PlanInactive");
           if (p.price > maxPrice) errs.push("PriceAboveMaximum");
-          if (p.trial === 0) errs.push(...this.pullErrs(p.tok, who.name, p.price));
+          if (!trialing) errs.push(...this.pullErrs(p.tok, who.name, p.price));
         }
         // (An unknown plan has no price or token, so only UnknownPlan applies to it.)
         return {
-          desc: `subscribe ${this.planLabel(id)} by ${who.name} max=${maxPrice}`,
+          desc: `subscribe ${this.planLabel(id)} by ${who.name} max=${maxPrice}${p && p.trial !== 0 && !trialing ? " (trial used)" : ""}`,
           errs,
           send: this.send(who, subsC, "subscribe", [id, maxPrice]),
           apply: () => {
-            const trialing = p.trial !== 0;
+            if (trialing) this.trialsUsed.add(`${who.name} ${id}`);
+            else if (p.trial !== 0) this.stats.trialReused += 1;
             this.subs.push({
               id: this.subs.length + 1,
               subscriber: who,
@@ -536,7 +552,7 @@ class SubscriptionsModel {
         };
       }
       case "changePlan": {
-        const id = this.pickSub(a.sub, false, (s) => s.status === S.Active || s.status === S.Trialing);
+        const id = this.pickSub(a.sub, false, (s) => (s.status === S.Active || s.status === S.Trialing) && T < s.periodEnd);
         const s = this.subs[id - 1];
         const old = s && this.planOf(s);
         const newId = this.pickPlan(a.plan, false, a.compatible && old ? (p) => p.merchant === old.merchant && p.tok === old.tok && p.active && p.id !== old.id : undefined);
@@ -547,28 +563,52 @@ class SubscriptionsModel {
         let earned = 0n;
         let charge = 0n;
         let excess = 0n;
+        /** During a trial: where the trial now ends (0: it ends now and the new plan is charged). */
+        let trialEnd = 0;
         if (!s) errs.push("UnknownSubscription");
         if (by !== s?.subscriber) errs.push("NotSubscriber");
         if (s?.status !== S.Trialing && s?.status !== S.Active) errs.push("InvalidSubscriptionStatus");
+        else if (T >= s.periodEnd) errs.push("RenewalDue");
+        if (s && newId === s.planId) errs.push("SamePlan");
         if (!np) errs.push("UnknownPlan");
         if (np && !np.active) errs.push("PlanInactive");
         if (np && (np.merchant !== old?.merchant || np.tok !== old?.tok)) errs.push("PlanMismatch");
         if (np && np.price > newMax) errs.push("PriceAboveMaximum");
         if (errs.length === 0 && s.status === S.Active) {
-          earned = this.earned(s, T);
+          // Rounded up: every started base unit of time is paid for.
+          earned = this.earnedRoundedUp(s, T);
           const credit = s.unearned - earned;
           charge = np.price > credit ? np.price - credit : 0n;
           excess = credit > np.price ? credit - np.price : 0n;
           if (charge !== 0n) errs.push(...this.pullErrs(np.tok, s.subscriber.name, charge));
+        } else if (errs.length === 0) {
+          // The trial goes on only as far as the new plan's own trial allows (from the trial's start).
+          if (np.trial !== 0) trialEnd = Math.min(s.collectedUntil + np.trial, s.periodEnd);
+          if (T >= trialEnd) {
+            trialEnd = 0;
+            charge = np.price;
+            errs.push(...this.pullErrs(np.tok, s.subscriber.name, charge));
+          }
         }
+        const model = s?.status === S.Active ? ` (model: earned ${earned}, charge ${charge}, excess ${excess})` : trialEnd ? ` (model: trial until ${trialEnd})` : ` (model: trial ends, charge ${charge})`;
         return {
-          desc: `changePlan ${this.subLabel(id)} -> ${this.planLabel(newId)} max=${newMax} by ${by.name}${s?.status === S.Active ? ` (model: earned ${earned}, charge ${charge}, excess ${excess})` : ""}`,
+          desc: `changePlan ${this.subLabel(id)} -> ${this.planLabel(newId)} max=${newMax} by ${by.name}${model}`,
           errs,
           send: this.send(by, subsC, "changePlan", [id, newId, newMax]),
           apply: () => {
             s.planId = newId;
             s.maxPrice = newMax;
-            if (s.status === S.Trialing) return;
+            if (s.status === S.Trialing) {
+              this.stats.trialPlanChanges += 1;
+              if (np.trial !== 0) this.trialsUsed.add(`${s.subscriber.name} ${newId}`);
+              if (trialEnd !== 0) {
+                s.periodEnd = trialEnd;
+                return;
+              }
+              Object.assign(s, { status: S.Active, collectedUntil: T, unearned: np.price, periodEnd: T + np.period });
+              this.pull(np.tok, s.subscriber.name, charge);
+              return;
+            }
             this.merchantBalance[np.merchant][np.tok] += earned;
             s.unearned = np.price;
             s.collectedUntil = T;
@@ -717,7 +757,7 @@ class SubscriptionsModel {
     const moves: Action[] = [];
     const active = this.plans.filter((p) => p.active);
     if (active.length === 0 || (this.plans.length < 4 && a.choice % 4 === 0)) {
-      moves.push({ k: "createPlan", merchant: a.pick % 2 === 0 ? 1 : 2, token: a.choice % 3, price: BigInt(1 + ((a.pick * 7_919 + a.choice) % 1_000_000_000)), period: [3_600, DAY, 7 * DAY, 30 * DAY][a.choice % 4], trial: a.pick % 5 === 0 ? DAY : 0, grace: [0, 50, 100][a.pick % 3], fault: "none" });
+      moves.push({ k: "createPlan", merchant: a.pick % 2 === 0 ? 1 : 2, token: a.choice % 3, price: BigInt(1 + ((a.pick * 7_919 + a.choice) % 1_000_000_000)), period: [3_600, DAY, 7 * DAY, 30 * DAY][a.choice % 4], trial: a.pick % 5 === 0 ? DAY : 0, grace: [0, 50, 99][a.pick % 3], fault: "none" });
     } else {
       moves.push({ k: "subscribe", plan: a.pick, unknown: false, who: a.choice, maxMode: a.choice % 3 === 0 ? "max" : "above" });
       const running = this.subs.filter((s) => this.running(s.status));
@@ -735,7 +775,18 @@ class SubscriptionsModel {
         }
         moves.push({ k: "cancel", sub: a.pick, unknown: false, by: a.choice % 4 === 0 ? "merchant" : "subscriber", preferRunning: true });
         moves.push({ k: "withdraw", merchant: p.merchant as 1 | 2, token: TOKENS.indexOf(p.tok), ids: [a.pick, a.choice], matching: true });
-        if (s.status === S.Active || s.status === S.Trialing) moves.push({ k: "changePlan", sub: a.pick, plan: a.choice, compatible: true, maxMode: "max", byStranger: false });
+        if ((s.status === S.Active || s.status === S.Trialing) && T < s.periodEnd) {
+          // Change this very subscription (its index in the pool changePlan picks from) to another plan of the same
+          // merchant and token; without one, create one first (sometimes with a trial).
+          const pool = this.subs.filter((x) => (x.status === S.Active || x.status === S.Trialing) && T < x.periodEnd);
+          if (this.plans.some((x) => x.active && x.id !== p.id && x.merchant === p.merchant && x.tok === p.tok)) {
+            const change: Action = { k: "changePlan", sub: pool.indexOf(s), plan: a.choice, compatible: true, maxMode: "max", byStranger: false };
+            moves.push(change, change);
+          } else {
+            const create: Action = { k: "createPlan", merchant: p.merchant as 1 | 2, token: TOKENS.indexOf(p.tok), price: p.price + BigInt(a.choice % 3) - 1n || 1n, period: [3_600, DAY, 7 * DAY, 30 * DAY][a.pick % 4], trial: a.choice % 3 === 0 ? [3_600, DAY][a.pick % 2] : 0, grace: 50, fault: "none" };
+            moves.push(create, create);
+          }
+        }
         moves.push({ k: "timeTo", sub: a.pick, which: "periodEnd", offset: 0 }, { k: "timeTo", sub: a.pick, which: "periodEnd", offset: 1 });
         moves.push({ k: "timeTo", sub: a.pick, which: "graceEnd", offset: ([-1, 0, 1] as const)[a.choice % 3] });
         // Make the next renewal of this subscriber fail: revoke its allowance, blocklist it, or switch the FOT fee on.
@@ -764,7 +815,8 @@ class SubscriptionsModel {
     const p = this.planOf(s);
     if (s.unearned !== 0n) this.merchantBalance[p.merchant][p.tok] += s.unearned;
     const graceEnd = due + p.grace;
-    const start = T < graceEnd ? due : T;
+    // A past-due subscription, or one renewed from its grace end on, starts at the charge; else the anchor is kept.
+    const start = s.status === S.PastDue || T >= graceEnd ? T : due;
     let charged = false;
     if (p.price <= s.maxPrice) {
       const name = s.subscriber.name;
@@ -968,7 +1020,7 @@ describe("SubscriptionManager properties (fast-check, model-based)", function ()
   it("keeps every token solvent and conserved; cancel refunds never exceed the unearned charge", async () => {
     let runs = 0;
     let steps = 0;
-    const stats = { cancelRefunds: 0, maxCancelRefundShare: 0, stepsWithClaimable: 0, renewCharged: 0, renewPastDue: 0, renewLapsed: 0, renewInexact: 0, renewNothingDelivered: 0 };
+    const stats = { cancelRefunds: 0, maxCancelRefundShare: 0, stepsWithClaimable: 0, renewCharged: 0, renewPastDue: 0, renewLapsed: 0, renewInexact: 0, renewNothingDelivered: 0, trialReused: 0, trialPlanChanges: 0 };
     const outcomes = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(fc.array(actionArb, { minLength: 1, maxLength: 30, size: "max" }), async (actions) => {

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   DAY,
@@ -11,6 +12,7 @@ import {
   USDC,
   createPlan,
   earnedAt,
+  earnedUpAt,
   expectSolvent,
   fundAndApprove,
   subsFixture,
@@ -18,18 +20,19 @@ import {
 } from "./helpers";
 
 describe("SubscriptionManager: changePlan", () => {
-  it("upgrade mid-period: earned part to the merchant, unearned rest credited, the difference charged, new period from now", async () => {
+  it("upgrade mid-period: earned part (rounded up) to the merchant, unearned rest credited, the difference charged, new period from now", async () => {
     const f = await loadFixture(subsFixture);
     const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
     const now = start + 10 * DAY;
-    const earned = earnedAt(PRICE, 10 * DAY, MONTH);
+    const earned = earnedUpAt(PRICE, 10 * DAY, MONTH); // 3.333333⅓ USDC -> 3.333334
+    expect(earned).to.equal(earnedAt(PRICE, 10 * DAY, MONTH) + 1n);
     const credit = PRICE - earned;
     const charge = PREMIUM - credit;
     await time.setNextBlockTimestamp(now);
     const tx = f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, USDC(30));
     await expect(tx)
       .to.emit(f.subscriptions, "SubscriptionPlanChanged")
-      .withArgs(id, f.merchantId, f.plans.monthly, f.plans.premium, earned, credit, charge, 0, now + MONTH);
+      .withArgs(id, f.merchantId, f.plans.monthly, f.plans.premium, earned, credit, charge, 0, now + MONTH, Status.Active);
     await expect(tx).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [-charge, charge]);
     const sub = await f.subscriptions.subscription(id);
     expect(sub.planId).to.equal(f.plans.premium);
@@ -61,7 +64,7 @@ describe("SubscriptionManager: changePlan", () => {
     const tx = f.subscriptions.connect(f.payer).changePlan(id, weekly, USDC(3));
     await expect(tx)
       .to.emit(f.subscriptions, "SubscriptionPlanChanged")
-      .withArgs(id, f.merchantId, f.plans.premium, weekly, earned, credit, 0, excess, now + 7 * DAY);
+      .withArgs(id, f.merchantId, f.plans.premium, weekly, earned, credit, 0, excess, now + 7 * DAY, Status.Active);
     await expect(tx).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [excess, -excess]);
     const sub = await f.subscriptions.subscription(id);
     expect(sub.unearned).to.equal(USDC(3));
@@ -70,52 +73,122 @@ describe("SubscriptionManager: changePlan", () => {
     await expectSolvent(f, [f.usdcAddress]);
   });
 
-  it("during a trial: the trial carries over unchanged, nothing moves, and the new price is charged when it ends", async () => {
+  it("during a trial, to a plan without a trial: the trial ends, the new plan is charged now and an active period starts", async () => {
     const f = await loadFixture(subsFixture);
     const { id, start } = await subscribe(f, f.payer, f.plans.trial);
-    await time.setNextBlockTimestamp(start + DAY);
+    const now = start + DAY;
+    await time.setNextBlockTimestamp(now);
     const tx = f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, PREMIUM);
     await expect(tx)
       .to.emit(f.subscriptions, "SubscriptionPlanChanged")
-      .withArgs(id, f.merchantId, f.plans.trial, f.plans.premium, 0, 0, 0, 0, start + TRIAL);
-    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [0, 0]);
+      .withArgs(id, f.merchantId, f.plans.trial, f.plans.premium, 0, 0, PREMIUM, 0, now + MONTH, Status.Active);
+    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [-PREMIUM, PREMIUM]);
     const sub = await f.subscriptions.subscription(id);
-    expect(sub.status).to.equal(Status.Trialing);
+    expect(sub.status).to.equal(Status.Active);
     expect(sub.planId).to.equal(f.plans.premium);
-    expect(sub.periodEnd).to.equal(start + TRIAL);
+    expect(sub.collectedUntil).to.equal(now);
+    expect(sub.unearned).to.equal(PREMIUM);
+    expect(sub.periodEnd).to.equal(now + MONTH);
     expect(sub.maxPrice).to.equal(PREMIUM);
+    await expectSolvent(f, [f.usdcAddress]);
 
-    await time.setNextBlockTimestamp(start + TRIAL);
+    await time.setNextBlockTimestamp(now + MONTH);
     await expect(f.subscriptions.renew([id]))
       .to.emit(f.subscriptions, "SubscriptionCharged")
-      .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PREMIUM, start + TRIAL, start + TRIAL + MONTH);
+      .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PREMIUM, now + MONTH, now + 2 * MONTH);
   });
 
-  it("after the period ended but before renewal: the old charge is fully earned and the full new price is charged", async () => {
+  it("during a trial, to a plan with a trial: the trial goes on only as far as the new plan's trial allows, never longer", async () => {
     const f = await loadFixture(subsFixture);
-    const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
-    const now = start + MONTH + DAY;
-    await time.setNextBlockTimestamp(now);
-    const tx = f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, PREMIUM);
+    const shortTrial = await createPlan(f, { price: PREMIUM, trial: 3 * DAY });
+    const longTrial = await createPlan(f, { price: PREMIUM, trial: 30 * DAY });
+    const { id, start } = await subscribe(f, f.payer, f.plans.trial); // 7 days
+    await time.setNextBlockTimestamp(start + DAY);
+    await expect(f.subscriptions.connect(f.payer).changePlan(id, shortTrial, PREMIUM))
+      .to.emit(f.subscriptions, "SubscriptionPlanChanged")
+      .withArgs(id, f.merchantId, f.plans.trial, shortTrial, 0, 0, 0, 0, start + 3 * DAY, Status.Trialing);
+    expect((await f.subscriptions.subscription(id)).periodEnd).to.equal(start + 3 * DAY);
+
+    // A longer trial cannot stretch it back: the trial end stays where it is.
+    await time.setNextBlockTimestamp(start + 2 * DAY);
+    const tx = f.subscriptions.connect(f.payer).changePlan(id, longTrial, PREMIUM);
     await expect(tx)
       .to.emit(f.subscriptions, "SubscriptionPlanChanged")
-      .withArgs(id, f.merchantId, f.plans.monthly, f.plans.premium, PRICE, 0, PREMIUM, 0, now + MONTH);
-    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer], [-PREMIUM]);
-    expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(PRICE);
-    await expectSolvent(f, [f.usdcAddress]);
+      .withArgs(id, f.merchantId, shortTrial, longTrial, 0, 0, 0, 0, start + 3 * DAY, Status.Trialing);
+    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer], [0]);
+    const sub = await f.subscriptions.subscription(id);
+    expect(sub.status).to.equal(Status.Trialing);
+    expect(sub.collectedUntil).to.equal(start); // the trial's start
+    expect(sub.periodEnd).to.equal(start + 3 * DAY);
+    for (const planId of [f.plans.trial, shortTrial, longTrial]) {
+      expect(await f.subscriptions.trialUsed(f.payer.address, planId)).to.equal(true);
+    }
+
+    await time.setNextBlockTimestamp(start + 3 * DAY);
+    await expect(f.subscriptions.renew([id]))
+      .to.emit(f.subscriptions, "SubscriptionCharged")
+      .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PREMIUM, start + 3 * DAY, start + 3 * DAY + MONTH);
   });
 
-  it("to the same plan: restarts the period now, charging only what was earned", async () => {
+  it("during a trial, to a plan whose trial would already be over: the trial ends and the new plan is charged now", async () => {
+    const f = await loadFixture(subsFixture);
+    const shortTrial = await createPlan(f, { price: PREMIUM, trial: 2 * DAY });
+    const { id, start } = await subscribe(f, f.payer, f.plans.trial);
+    const now = start + 2 * DAY; // exactly where the new plan's trial would end
+    await time.setNextBlockTimestamp(now);
+
+    await expect(f.subscriptions.connect(f.payer).changePlan(id, shortTrial, PREMIUM))
+      .to.emit(f.subscriptions, "SubscriptionPlanChanged")
+      .withArgs(id, f.merchantId, f.plans.trial, shortTrial, 0, 0, PREMIUM, 0, now + MONTH, Status.Active);
+    expect((await f.subscriptions.subscription(id)).status).to.equal(Status.Active);
+    expect(await f.subscriptions.trialUsed(f.payer.address, shortTrial)).to.equal(true);
+  });
+
+  it("refuses a change once the period ended, before renewal (RenewalDue): renew first, from the billing anchor", async () => {
     const f = await loadFixture(subsFixture);
     const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
-    const now = start + MONTH / 2;
-    await time.setNextBlockTimestamp(now);
-    const tx = f.subscriptions.connect(f.payer).changePlan(id, f.plans.monthly, PRICE);
-    await expect(tx)
+    const due = start + MONTH;
+    // Inside the grace window, a change would start the new plan at now and leave the days since `due` unpaid.
+    for (const at of [due, due + DAY]) {
+      await time.setNextBlockTimestamp(at);
+      await expect(f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, PREMIUM))
+        .to.be.revertedWithCustomError(f.subscriptions, "RenewalDue")
+        .withArgs(due);
+    }
+    await f.subscriptions.renew([id]); // anchored at `due`
+    await expect(f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, PREMIUM)).to.emit(
+      f.subscriptions,
+      "SubscriptionPlanChanged",
+    );
+    // A trial that ended without a renewal is refused the same way.
+    const t = await subscribe(f, f.other, f.plans.trial);
+    await time.setNextBlockTimestamp(t.start + TRIAL);
+    await expect(f.subscriptions.connect(f.other).changePlan(t.id, f.plans.premium, PREMIUM))
+      .to.be.revertedWithCustomError(f.subscriptions, "RenewalDue")
+      .withArgs(t.start + TRIAL);
+  });
+
+  it("accepts a change one second before the period ends", async () => {
+    const f = await loadFixture(subsFixture);
+    const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+    const earned = earnedUpAt(PRICE, MONTH - 1, MONTH); // 9.999997 USDC: never more than the charge
+    await time.setNextBlockTimestamp(start + MONTH - 1);
+    await expect(f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, PREMIUM))
       .to.emit(f.subscriptions, "SubscriptionPlanChanged")
-      .withArgs(id, f.merchantId, f.plans.monthly, f.plans.monthly, PRICE / 2n, PRICE / 2n, PRICE / 2n, 0, now + MONTH);
-    await expect(tx).to.changeTokenBalances(f.usdc, [f.payer], [-PRICE / 2n]);
-    await expectSolvent(f, [f.usdcAddress]);
+      .withArgs(id, f.merchantId, f.plans.monthly, f.plans.premium, earned, PRICE - earned, PREMIUM - (PRICE - earned), 0, start + MONTH - 1 + MONTH, Status.Active);
+  });
+
+  it("refuses a change to the plan the subscription is already on (SamePlan)", async () => {
+    const f = await loadFixture(subsFixture);
+    const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+    await time.setNextBlockTimestamp(start + MONTH / 2);
+    await expect(f.subscriptions.connect(f.payer).changePlan(id, f.plans.monthly, PRICE))
+      .to.be.revertedWithCustomError(f.subscriptions, "SamePlan")
+      .withArgs(f.plans.monthly);
+    const t = await subscribe(f, f.other, f.plans.trial);
+    await expect(f.subscriptions.connect(f.other).changePlan(t.id, f.plans.trial, PRICE))
+      .to.be.revertedWithCustomError(f.subscriptions, "SamePlan")
+      .withArgs(f.plans.trial);
   });
 
   it("refunds the excess to claimable when the subscriber is blocklisted", async () => {
@@ -132,7 +205,7 @@ describe("SubscriptionManager: changePlan", () => {
     await expect(tx).to.emit(f.subscriptions, "PayoutDeferred").withArgs(f.alice.address, busd, excess);
     await expect(tx)
       .to.emit(f.subscriptions, "SubscriptionPlanChanged")
-      .withArgs(id, f.merchantId, big, small, USDC(5), USDC(15), 0, excess, start + MONTH / 4 + MONTH);
+      .withArgs(id, f.merchantId, big, small, USDC(5), USDC(15), 0, excess, start + MONTH / 4 + MONTH, Status.Active);
     expect(await f.blocklist.balanceOf(f.alice.address)).to.equal(USDC(80));
     expect(await f.subscriptions.claimable(f.alice.address, busd)).to.equal(excess);
     await expectSolvent(f, [busd]);
@@ -239,7 +312,7 @@ describe("SubscriptionManager: changePlan", () => {
       expect(await f.usdc.balanceOf(f.sm)).to.equal(PRICE);
     });
   });
-  it("moves the whole charge as credit when nothing is earned yet (one base unit, one second in)", async () => {
+  it("pays for a started base unit of time: one second into a 1-unit month, that unit is earned", async () => {
     const f = await loadFixture(subsFixture);
     const tiny = await createPlan(f, { price: 1n });
     const bigger = await createPlan(f, { price: 3n });
@@ -247,9 +320,43 @@ describe("SubscriptionManager: changePlan", () => {
     await time.setNextBlockTimestamp(start + 1);
     await expect(f.subscriptions.connect(f.payer).changePlan(id, bigger, 3n))
       .to.emit(f.subscriptions, "SubscriptionPlanChanged")
-      .withArgs(id, f.merchantId, tiny, bigger, 0n, 1n, 2n, 0n, start + 1 + MONTH);
-    expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(0n);
+      .withArgs(id, f.merchantId, tiny, bigger, 1n, 0n, 3n, 0n, start + 1 + MONTH, Status.Active);
+    expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(1n);
     expect((await f.subscriptions.subscription(id)).unearned).to.equal(3n);
     await expectSolvent(f, [f.usdcAddress]);
+  });
+
+  it("gives no free time to a subscriber cycling between two plans of the same price before a base unit is earned", async () => {
+    const f = await loadFixture(subsFixture);
+    // A 2-decimal token: 1.00 a month is 100 base units, one per 25 920 seconds.
+    const cents = await ethers.deployContract("MockStablecoin", ["Cents", "CNT", 2]);
+    const token = await cents.getAddress();
+    await cents.mint(f.alice.address, 1_000_000n);
+    await cents.connect(f.alice).approve(f.sm, ethers.MaxUint256);
+    const price = 100n;
+    const a = await createPlan(f, { token, price });
+    const b = await createPlan(f, { token, price });
+    const { id, start } = await subscribe(f, f.alice, a);
+    const unitOfTime = MONTH / Number(price); // 25 920 s
+    const step = unitOfTime - 1; // just under one base unit of time: rounded down, each change would earn 0
+
+    // Two months of changes, each one just before a base unit is earned (200 changes).
+    let now = start;
+    let plan = a;
+    for (let i = 0; i < 200; i++) {
+      now += step;
+      plan = plan === a ? b : a;
+      await time.setNextBlockTimestamp(now);
+      await f.subscriptions.connect(f.alice).changePlan(id, plan, price);
+    }
+
+    const used = BigInt(now - start);
+    const proportional = (price * used) / BigInt(MONTH); // what the time used is worth, rounded down: 199
+    const earned = (await f.subscriptions.merchantBalance(f.merchantId, token)) + (await f.subscriptions.earnedNow(id));
+    expect(now - start).to.be.greaterThan(2 * MONTH - unitOfTime);
+    expect(earned).to.be.gte(proportional); // never less than the time-proportional amount (it was 0)
+    expect(earned).to.be.lte(proportional + 200n); // at most one started unit per change above it
+    expect(earned).to.equal(200n); // one started unit per change
+    await expectSolvent(f, [token]);
   });
 });

@@ -212,6 +212,15 @@ export function earnedAt(charge: bigint, elapsed: number | bigint, period: numbe
   return (charge * e) / p;
 }
 
+/** Pro-rata amount earned after `elapsed` of `period` on `charge`, rounded up: what a plan change credits. */
+export function earnedUpAt(charge: bigint, elapsed: number | bigint, period: number | bigint): bigint {
+  const e = BigInt(elapsed);
+  const p = BigInt(period);
+  if (e <= 0n) return 0n;
+  if (e >= p) return charge;
+  return (charge * e + p - 1n) / p;
+}
+
 /**
  * Solvency invariant, per token: what the manager holds equals the unearned charges of every subscription
  * in that token, plus every merchant balance in it, plus every claimable balance in it. Claimable accounts

@@ -134,13 +134,20 @@ describe("SubscriptionManager: plans", () => {
       await expect(sm.createPlan(f.merchantId, f.usdcAddress, PRICE, MONTH, 0, MONTH + 1))
         .to.be.revertedWithCustomError(f.subscriptions, "GracePeriodTooLong")
         .withArgs(MONTH + 1, MONTH);
+      // Grace must be strictly shorter than the period: a grace equal to it is refused too.
+      await expect(sm.createPlan(f.merchantId, f.usdcAddress, PRICE, MONTH, 0, MONTH))
+        .to.be.revertedWithCustomError(f.subscriptions, "GracePeriodTooLong")
+        .withArgs(MONTH, MONTH);
+      await expect(sm.createPlan(f.merchantId, f.usdcAddress, PRICE, 1, 0, 1))
+        .to.be.revertedWithCustomError(f.subscriptions, "GracePeriodTooLong")
+        .withArgs(1, 1);
       await expect(sm.createPlan(f.merchantId, f.usdcAddress, PRICE, MAX_PERIOD, 0, u32max))
         .to.be.revertedWithCustomError(f.subscriptions, "GracePeriodTooLong")
         .withArgs(u32max, MAX_PERIOD);
       expect(await f.subscriptions.planCount()).to.equal(4n);
 
       // Exactly at the limits: accepted, and the dates computed from them do not overflow.
-      const planId = await createPlan(f, { period: MAX_PERIOD, trial: MAX_TRIAL, grace: MAX_PERIOD });
+      const planId = await createPlan(f, { period: MAX_PERIOD, trial: MAX_TRIAL, grace: MAX_PERIOD - 1 });
       const { id, start } = await subscribe(f, f.payer, planId);
       let sub = await f.subscriptions.subscription(id);
       expect(sub.status).to.equal(Status.Trialing);

@@ -116,7 +116,7 @@ describe("SubscriptionManager: renew", () => {
       await expectSolvent(f, [f.usdcAddress]);
     });
 
-    it("retries inside grace: another failure keeps the same deadline; a success keeps the billing anchor", async () => {
+    it("retries inside grace: another failure keeps the same deadline; a success starts the new period at the charge", async () => {
       const f = await loadFixture(subsFixture);
       const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
       const due = start + MONTH;
@@ -132,17 +132,19 @@ describe("SubscriptionManager: renew", () => {
       // The merchant was credited the ended period once, not per attempt.
       expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(PRICE);
 
+      // Past due, the merchant suspended access: the subscriber pays from the successful retry on (at grace end - 1).
       await f.usdc.connect(f.payer).approve(f.sm, PRICE);
-      await time.setNextBlockTimestamp(due + GRACE - 1);
+      const retriedAt = due + GRACE - 1;
+      await time.setNextBlockTimestamp(retriedAt);
       const tx = f.subscriptions.renew([id]);
       await expect(tx)
         .to.emit(f.subscriptions, "SubscriptionCharged")
-        .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PRICE, due, due + MONTH);
+        .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PRICE, retriedAt, retriedAt + MONTH);
       await expect(tx).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [-PRICE, PRICE]);
       const sub = await f.subscriptions.subscription(id);
       expect(sub.status).to.equal(Status.Active);
-      expect(sub.collectedUntil).to.equal(due);
-      expect(sub.periodEnd).to.equal(due + MONTH);
+      expect(sub.collectedUntil).to.equal(retriedAt);
+      expect(sub.periodEnd).to.equal(retriedAt + MONTH);
       expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(PRICE);
       await expectSolvent(f, [f.usdcAddress]);
     });
@@ -251,7 +253,7 @@ describe("SubscriptionManager: renew", () => {
       const retry = f.subscriptions.renew([id]);
       await expect(retry)
         .to.emit(f.subscriptions, "SubscriptionCharged")
-        .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, USDC(11), due, due + MONTH);
+        .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, USDC(11), due + DAY, due + DAY + MONTH);
       await expect(retry).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [-USDC(11), USDC(11)]);
       await expectSolvent(f, [f.usdcAddress]);
     });
@@ -285,8 +287,114 @@ describe("SubscriptionManager: renew", () => {
     });
   });
 
+  describe("where a renewed period starts: no charge for time the subscriber could not use", () => {
+    it("a running subscription a keeper renews late keeps its billing anchor, up to graceEnd - 1", async () => {
+      const f = await loadFixture(subsFixture);
+      const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+      const due = start + MONTH;
+      await time.setNextBlockTimestamp(due + GRACE - 1);
+
+      await expect(f.subscriptions.renew([id]))
+        .to.emit(f.subscriptions, "SubscriptionCharged")
+        .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PRICE, due, due + MONTH);
+      const sub = await f.subscriptions.subscription(id);
+      expect(sub.collectedUntil).to.equal(due);
+      expect(sub.periodEnd).to.equal(due + MONTH);
+      // The time since the anchor is already earned: the subscriber had access all along.
+      expect(await f.subscriptions.earnedNow(id)).to.equal((PRICE * BigInt(GRACE - 1)) / BigInt(MONTH));
+    });
+
+    it("a running subscription first renewed at exactly graceEnd starts its new period at the charge", async () => {
+      const f = await loadFixture(subsFixture);
+      const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+      const graceEnd = start + MONTH + GRACE;
+      await time.setNextBlockTimestamp(graceEnd);
+
+      await expect(f.subscriptions.renew([id]))
+        .to.emit(f.subscriptions, "SubscriptionCharged")
+        .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PRICE, graceEnd, graceEnd + MONTH);
+      expect((await f.subscriptions.subscription(id)).status).to.equal(Status.Active);
+    });
+
+    it("a running subscription whose first charge fails at graceEnd - 1 goes past due; one failing first at exactly graceEnd lapses", async () => {
+      const f = await loadFixture(subsFixture);
+      await f.usdc.connect(f.alice).approve(f.sm, PRICE); // one period only: every renewal fails
+      const a = await subscribe(f, f.alice, f.plans.monthly);
+      await time.setNextBlockTimestamp(a.start + MONTH + GRACE - 1);
+      await expect(f.subscriptions.renew([a.id]))
+        .to.emit(f.subscriptions, "SubscriptionPaymentFailed")
+        .withArgs(a.id, f.merchantId, Failure.TransferFailed, a.start + MONTH + GRACE);
+      expect((await f.subscriptions.subscription(a.id)).status).to.equal(Status.PastDue);
+
+      await f.usdc.connect(f.bob).approve(f.sm, PRICE); // one period only
+      const b = await subscribe(f, f.bob, f.plans.monthly);
+      await time.setNextBlockTimestamp(b.start + MONTH + GRACE);
+      const tx = f.subscriptions.renew([b.id]);
+      await expect(tx).to.emit(f.subscriptions, "SubscriptionLapsed").withArgs(b.id, f.merchantId);
+      await expect(tx).not.to.emit(f.subscriptions, "SubscriptionPaymentFailed");
+      expect((await f.subscriptions.subscription(b.id)).status).to.equal(Status.Lapsed);
+    });
+
+    it("a past-due subscription charged at graceEnd - 1 starts its new period at the charge, not at the old due date", async () => {
+      const f = await loadFixture(subsFixture);
+      const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+      const due = start + MONTH;
+      await f.usdc.connect(f.payer).approve(f.sm, 0);
+      await time.setNextBlockTimestamp(due);
+      await f.subscriptions.renew([id]); // fails: past due, access suspended
+      await f.usdc.connect(f.payer).approve(f.sm, PRICE);
+      const chargedAt = due + GRACE - 1;
+      await time.setNextBlockTimestamp(chargedAt);
+
+      await expect(f.subscriptions.renew([id]))
+        .to.emit(f.subscriptions, "SubscriptionCharged")
+        .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PRICE, chargedAt, chargedAt + MONTH);
+      expect(await f.subscriptions.earnedNow(id)).to.equal(0n);
+      expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.equal(PRICE); // the first period
+      await expectSolvent(f, [f.usdcAddress]);
+    });
+
+    it("a past-due subscription charged at exactly graceEnd, before anyone lapsed it, is revived from the charge", async () => {
+      const f = await loadFixture(subsFixture);
+      const { id, start } = await subscribe(f, f.payer, f.plans.monthly);
+      const due = start + MONTH;
+      await f.usdc.connect(f.payer).approve(f.sm, 0);
+      await time.setNextBlockTimestamp(due + DAY);
+      await f.subscriptions.renew([id]);
+      await f.usdc.connect(f.payer).approve(f.sm, PRICE);
+      await time.setNextBlockTimestamp(due + GRACE);
+
+      await expect(f.subscriptions.renew([id]))
+        .to.emit(f.subscriptions, "SubscriptionCharged")
+        .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PRICE, due + GRACE, due + GRACE + MONTH);
+      expect((await f.subscriptions.subscription(id)).status).to.equal(Status.Active);
+    });
+
+    it("never bills two full periods moments apart: with grace just under the period, a late past-due retry buys a full period", async () => {
+      const f = await loadFixture(subsFixture);
+      const period = 7 * DAY;
+      const planId = await createPlan(f, { period, grace: period - 1 });
+      const { id, start } = await subscribe(f, f.payer, planId);
+      const due = start + period;
+      await f.usdc.connect(f.payer).approve(f.sm, 0);
+      await time.setNextBlockTimestamp(due);
+      await f.subscriptions.renew([id]); // past due
+      await f.usdc.connect(f.payer).approve(f.sm, ethers.MaxUint256);
+      const retriedAt = due + period - 2; // the last second of grace
+
+      await time.setNextBlockTimestamp(retriedAt);
+      await expect(f.subscriptions.renew([id]))
+        .to.emit(f.subscriptions, "SubscriptionCharged")
+        .withArgs(id, f.merchantId, f.payer.address, f.usdcAddress, PRICE, retriedAt, retriedAt + period);
+      // Billed from the old due date, this period would end two seconds later and a keeper would charge again.
+      await time.setNextBlockTimestamp(retriedAt + 2);
+      await expect(f.subscriptions.renew([id])).not.to.emit(f.subscriptions, "SubscriptionCharged");
+      expect(await f.subscriptions.isDue(id)).to.equal(false);
+    });
+  });
+
   describe("batch of 20+ with failures", () => {
-    it("renews the healthy subscriptions and marks the failing ones past due without reverting; then retries, anchors and lapses", async () => {
+    it("renews the healthy subscriptions on their anchors and marks the failing ones past due without reverting; then retries and lapses", async () => {
       const f = await loadFixture(subsFixture);
       const busd = await f.blocklist.getAddress();
       const blockPlan = await createPlan(f, { token: busd });
@@ -391,17 +499,18 @@ describe("SubscriptionManager: renew", () => {
       expect(receipt!.gasUsed).to.be.lt(TX_GAS_CAP);
       await expectSolvent(f, [f.usdcAddress, busd]);
 
-      // Retries inside grace: alice approves, erin raises her maximum; bob is still broke.
+      // Retries inside grace: alice approves, erin raises her maximum; bob is still broke. Past due, the two
+      // charged start their new periods at the retry.
       await f.usdc.connect(f.alice).approve(f.sm, ethers.MaxUint256);
       await f.subscriptions.connect(f.erin).setMaxPrice(erin.id, PRICE + 1n);
       await time.setNextBlockTimestamp(T + DAY);
       const retry = await f.subscriptions.renew([alice.id, bob.id, erin.id]);
       await expect(retry)
         .to.emit(f.subscriptions, "SubscriptionCharged")
-        .withArgs(alice.id, f.merchantId, f.alice.address, f.usdcAddress, PRICE, alice.due, alice.due + MONTH);
+        .withArgs(alice.id, f.merchantId, f.alice.address, f.usdcAddress, PRICE, T + DAY, T + DAY + MONTH);
       await expect(retry)
         .to.emit(f.subscriptions, "SubscriptionCharged")
-        .withArgs(erin.id, f.merchantId, f.erin.address, f.usdcAddress, PRICE + 1n, erin.due, erin.due + MONTH);
+        .withArgs(erin.id, f.merchantId, f.erin.address, f.usdcAddress, PRICE + 1n, T + DAY, T + DAY + MONTH);
       await expect(retry)
         .to.emit(f.subscriptions, "SubscriptionPaymentFailed")
         .withArgs(bob.id, f.merchantId, Failure.TransferFailed, bob.due + GRACE);

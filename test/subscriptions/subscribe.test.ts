@@ -2,13 +2,16 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
+  DAY,
   GRACE,
   MONTH,
+  PREMIUM,
   PRICE,
   Status,
   TRIAL,
   USDC,
   approve,
+  createPlan,
   expectSolvent,
   signPermit,
   subsFixture,
@@ -71,6 +74,61 @@ describe("SubscriptionManager: subscribe", () => {
       expect(sub.collectedUntil).to.equal(t);
       expect(sub.periodEnd).to.equal(t + TRIAL);
       expect(await f.subscriptions.earnedNow(1)).to.equal(0n);
+    });
+
+    it("gives a wallet each plan's trial once: subscribing to that plan again starts charged (TrialAlreadyUsed)", async () => {
+      const f = await loadFixture(subsFixture);
+      const first = await subscribe(f, f.payer, f.plans.trial);
+      expect(await f.subscriptions.trialUsed(f.payer.address, f.plans.trial)).to.equal(true);
+      await f.subscriptions.connect(f.payer).cancel(first.id);
+
+      const again = f.subscriptions.connect(f.payer).subscribe(f.plans.trial, PRICE);
+      await expect(again)
+        .to.emit(f.subscriptions, "SubscriptionCreated")
+        .withArgs(2n, f.plans.trial, f.merchantId, f.payer.address, PRICE, 0);
+      await expect(again).to.emit(f.subscriptions, "TrialAlreadyUsed").withArgs(2n, f.plans.trial, f.payer.address);
+      await expect(again).to.emit(f.subscriptions, "SubscriptionCharged");
+      await expect(again).to.changeTokenBalances(f.usdc, [f.payer, f.subscriptions], [-PRICE, PRICE]);
+      const sub = await f.subscriptions.subscription(2);
+      expect(sub.status).to.equal(Status.Active);
+      expect(sub.unearned).to.equal(PRICE);
+      expect(sub.periodEnd - sub.collectedUntil).to.equal(BigInt(MONTH));
+      await expectSolvent(f, [f.usdcAddress]);
+    });
+
+    it("tracks trials per wallet and plan: another wallet, or another plan's trial, is still free", async () => {
+      const f = await loadFixture(subsFixture);
+      const otherTrial = await createPlan(f, { trial: TRIAL });
+      await subscribe(f, f.payer, f.plans.trial);
+
+      for (const [who, planId] of [[f.other, f.plans.trial], [f.payer, otherTrial]] as const) {
+        const tx = f.subscriptions.connect(who).subscribe(planId, PRICE);
+        await expect(tx).not.to.emit(f.subscriptions, "TrialAlreadyUsed");
+        await expect(tx).not.to.emit(f.subscriptions, "SubscriptionCharged");
+        expect((await f.subscriptions.subscription(await f.subscriptions.subscriptionCount())).status).to.equal(Status.Trialing);
+      }
+      expect(await f.subscriptions.trialUsed(f.other.address, otherTrial)).to.equal(false);
+    });
+
+    it("closes the endless-trial loop: trial, change to a plan without trial, cancel, subscribe again, never for nothing", async () => {
+      const f = await loadFixture(subsFixture);
+      const before = await f.usdc.balanceOf(f.payer.address);
+      // Round 1: the trial, then the premium plan (no trial: charged at once), then cancel.
+      const { id, start } = await subscribe(f, f.payer, f.plans.trial);
+      await time.setNextBlockTimestamp(start + DAY);
+      await f.subscriptions.connect(f.payer).changePlan(id, f.plans.premium, PREMIUM);
+      await time.setNextBlockTimestamp(start + 2 * DAY);
+      await f.subscriptions.connect(f.payer).cancel(id);
+      // Round 2: the trial plan again is charged from the start.
+      const again = f.subscriptions.connect(f.payer).subscribe(f.plans.trial, PRICE);
+      await expect(again).to.emit(f.subscriptions, "TrialAlreadyUsed");
+      await expect(again).to.emit(f.subscriptions, "SubscriptionCharged");
+
+      // The day on premium was paid for, and the new subscription is.
+      const paid = before - (await f.usdc.balanceOf(f.payer.address));
+      expect(paid).to.be.gte(PRICE + (PREMIUM * BigInt(DAY)) / BigInt(MONTH));
+      expect(await f.subscriptions.merchantBalance(f.merchantId, f.usdcAddress)).to.be.gte((PREMIUM * BigInt(DAY)) / BigInt(MONTH));
+      await expectSolvent(f, [f.usdcAddress]);
     });
 
     it("gives every subscription of the same wallet its own id", async () => {

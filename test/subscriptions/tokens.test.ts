@@ -88,12 +88,12 @@ describe("SubscriptionManager: awkward tokens", () => {
       expect(await f.subscriptions.claimable(f.alice.address, fot)).to.equal(0n);
       await expectSolvent(f, [fot]);
 
-      // Fee switched off again inside grace: the retry succeeds on the original anchor.
+      // Fee switched off again inside grace: the retry succeeds, and (past due) the new period starts at it.
       await f.fot.setFeeBps(0);
       await time.setNextBlockTimestamp(due + DAY);
       await expect(f.subscriptions.renew([a.id]))
         .to.emit(f.subscriptions, "SubscriptionCharged")
-        .withArgs(a.id, f.merchantId, f.alice.address, fot, UNIT, due, due + MONTH);
+        .withArgs(a.id, f.merchantId, f.alice.address, fot, UNIT, due + DAY, due + DAY + MONTH);
       await expectSolvent(f, [fot, f.usdcAddress]);
     });
   });
