@@ -1,6 +1,6 @@
 /**
- * chainbill for dApps: typed ABIs, the EIP-712 invoice domain and types, signing helpers, and deployed
- * addresses per chain. TypeChain types for ethers users are generated into `typechain-types/` by `npm run compile`.
+ * chainbill for dApps: typed ABIs, the EIP-712 invoice domain and types, the merchant signer-consent types,
+ * signing helpers, and deployed addresses per chain. TypeChain types for ethers users are generated into `typechain-types/` by `npm run compile`.
  */
 export { billingEscrowAbi, subscriptionManagerAbi } from "./abi";
 export * from "./invoice";
