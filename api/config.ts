@@ -35,6 +35,8 @@ const EnvSchema = z.object({
   INVOICE_DEFAULT_EXPIRY_SECONDS: z.coerce.number().int().positive().default(3600),
   INVOICE_DEFAULT_HOLD_SECONDS: z.coerce.number().int().nonnegative().default(0),
   INDEX_STALL_SECONDS: z.coerce.number().int().positive().default(15),
+  INDEX_RESTART_SECONDS: z.coerce.number().int().nonnegative().default(60),
+  INDEX_MAX_LAG_BLOCKS: z.coerce.number().int().nonnegative().default(5),
   INDEXER_QUERY_API: flag,
   DATA_DIR: z.string().default(".data"),
 });
@@ -61,8 +63,12 @@ export interface ApiConfig {
   logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
   defaultExpirySeconds: number;
   defaultHoldSeconds: number;
-  /** A block seen at the head but not indexed after this many seconds means the index stalled. */
+  /** Behind the head without indexing a new block for this many seconds: the index stalled. */
   indexStallSeconds: number;
+  /** Stalled this long: the process exits (code 75) for its supervisor to restart it; 0 never. */
+  indexRestartSeconds: number;
+  /** Behind the head by more than this many blocks: not ready. */
+  indexMaxLagBlocks: number;
   /** Serve Ponder's /graphql and /sql on the indexer's internal (loopback) port. */
   indexerQueryApi: boolean;
   dataDirectory: string;
@@ -127,6 +133,8 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env, remoteChains
     defaultExpirySeconds: values.INVOICE_DEFAULT_EXPIRY_SECONDS,
     defaultHoldSeconds: values.INVOICE_DEFAULT_HOLD_SECONDS,
     indexStallSeconds: values.INDEX_STALL_SECONDS,
+    indexRestartSeconds: values.INDEX_RESTART_SECONDS,
+    indexMaxLagBlocks: values.INDEX_MAX_LAG_BLOCKS,
     indexerQueryApi: values.INDEXER_QUERY_API,
     dataDirectory,
   };

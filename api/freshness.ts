@@ -2,10 +2,19 @@
  * How current the indexed data is, per chain, and the watchdog that notices and recovers a stalled index.
  *
  * Every second the watchdog reads Ponder's checkpoint (the latest indexed block and its time, per chain) and
- * each chain's head. A block seen at the head and still not indexed `INDEX_STALL_SECONDS` later means the index
- * stalled: `/ready` answers 503, every `/v1` answer says so in its `Chainbill-Indexed` header, and the recovery
- * runs (logged each time). Answers that report chain state carry the header, so a client always knows up to
- * which block (and block time) an answer is true.
+ * each chain's head. The index is `behind` while the head is ahead of it, and `stalled` when it has been behind
+ * without indexing a single new block for `INDEX_STALL_SECONDS` (a burst of 200 blocks is behind for a while, but
+ * keeps progressing). While a chain is stalled, or behind by more than `INDEX_MAX_LAG_BLOCKS`, `/ready` answers
+ * 503, and every `/v1` answer says where the index is in its `Chainbill-Indexed` header.
+ *
+ * Recovery, each step logged: on a local node, one empty block (wakes an indexer waiting for a head); after
+ * `INDEX_RESTART_SECONDS` stalled, the process exits with code 75 (Ponder's "retryable" exit, after its clean
+ * shutdown) so the supervisor starts it again — a fresh indexer resubscribes and catches up, the only remedy
+ * that recovers a silently dead subscription.
+ *
+ * After a restart Ponder reverts the rows of the unfinalized tail to its "safe" checkpoint and re-indexes them,
+ * while the latest checkpoint still names the block reached before: until the latest checkpoint moves, the safe
+ * one is the honest position.
  */
 import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
@@ -23,15 +32,15 @@ export interface ChainFreshness {
   /** Head of the chain at the last check (null: node unreachable). */
   headBlock: bigint | null;
   state: IndexState;
-  /** Since when (ms) a head block has waited to be indexed, while behind or stalled. */
-  waitingSince: number | null;
+  /** When (ms) the index last indexed a new block or was level with the head. */
+  progressAt: number;
   checkedAt: number;
 }
 
 export interface Freshness {
   /** The last check, per chain. */
   snapshot(): ChainFreshness[];
-  /** Whether the backfill is done and no chain's index is stalled, with the reasons when not. */
+  /** Whether the backfill is done and every chain's index is close to its head, with the reasons when not. */
   readiness(): Promise<{ ready: boolean; reasons: string[] }>;
   /** The `Chainbill-Indexed` header value. */
   header(): string;
@@ -40,12 +49,22 @@ export interface Freshness {
   stop(): void;
 }
 
-/** What the watchdog does when a chain's index stalls (e.g. ask the node for a block, restart the indexer). */
-export type StallRecovery = (chain: ChainRuntime, state: ChainFreshness, attempt: number) => Promise<string>;
+/** A recovery step for a stalled chain; returns what it did, for the log. */
+export type StallRecovery = (chain: ChainRuntime, state: ChainFreshness, stalledForMs: number) => Promise<string | undefined>;
 
-interface Target {
+export interface FreshnessOptions {
+  db: IndexedDb;
+  schema: string | undefined;
+  chains: Map<number, ChainRuntime>;
+  stallSeconds: number;
+  maxLagBlocks: number;
+  logger: Logger;
+  recover: StallRecovery;
+}
+
+interface Checkpoint {
   block: bigint;
-  since: number;
+  time: bigint;
 }
 
 const CHECK_EVERY_MS = 1_000;
@@ -56,6 +75,11 @@ function rowsOf(result: unknown): unknown[] {
   return Array.isArray(rows) ? rows : Array.isArray(result) ? result : [];
 }
 
+/** A checkpoint is digits: 10 of block timestamp, 16 of chain id, 16 of block number, then the event position. */
+function decode(checkpoint: string): Checkpoint {
+  return { time: BigInt(checkpoint.slice(0, 10)), block: BigInt(checkpoint.slice(26, 42)) };
+}
+
 /** The database schema Ponder writes to (its checkpoint and meta tables live there). */
 export function ponderSchema(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv): string | undefined {
   if (env.DATABASE_SCHEMA) return env.DATABASE_SCHEMA;
@@ -63,31 +87,28 @@ export function ponderSchema(env: NodeJS.ProcessEnv = process.env, argv: string[
   return index >= 0 ? argv[index + 1] : undefined;
 }
 
-export function createFreshness(options: {
-  db: IndexedDb;
-  schema: string | undefined;
-  chains: Map<number, ChainRuntime>;
-  stallSeconds: number;
-  logger: Logger;
-  recover: StallRecovery;
-}): Freshness {
+export function createFreshness(options: FreshnessOptions): Freshness {
   const { db, schema, chains, logger } = options;
   const states = new Map<number, ChainFreshness>();
-  const targets = new Map<number, Target>();
-  const attempts = new Map<number, number>();
-  let lastRecovery = new Map<number, number>();
+  /** The latest checkpoint as first read by this process: until it moves, the safe checkpoint is the position. */
+  const startingLatest = new Map<number, string>();
+  const moved = new Set<number>();
+  const lastStep = new Map<number, number>();
   for (const id of chains.keys()) {
-    states.set(id, { chainId: id, indexedBlock: null, indexedBlockTime: null, headBlock: null, state: "unknown", waitingSince: null, checkedAt: 0 });
+    states.set(id, { chainId: id, indexedBlock: null, indexedBlockTime: null, headBlock: null, state: "unknown", progressAt: Date.now(), checkedAt: 0 });
   }
 
-  async function checkpoints(): Promise<Map<number, { block: bigint; time: bigint }>> {
+  async function positions(): Promise<Map<number, Checkpoint>> {
     if (!schema) return new Map();
-    const result = await db.execute(sql`select chain_id, latest_checkpoint from ${sql.identifier(schema)}."_ponder_checkpoint"`);
-    const rows = rowsOf(result) as { chain_id: number | string; latest_checkpoint: string }[];
-    // A checkpoint is digits: 10 of block timestamp, 16 of chain id, 16 of block number, then the event position.
-    return new Map(
-      rows.map((row) => [Number(row.chain_id), { time: BigInt(row.latest_checkpoint.slice(0, 10)), block: BigInt(row.latest_checkpoint.slice(26, 42)) }]),
-    );
+    const result = await db.execute(sql`select chain_id, latest_checkpoint, safe_checkpoint from ${sql.identifier(schema)}."_ponder_checkpoint"`);
+    const found = new Map<number, Checkpoint>();
+    for (const row of rowsOf(result) as { chain_id: number | string; latest_checkpoint: string; safe_checkpoint: string }[]) {
+      const chainId = Number(row.chain_id);
+      if (!startingLatest.has(chainId)) startingLatest.set(chainId, row.latest_checkpoint);
+      if (row.latest_checkpoint !== startingLatest.get(chainId)) moved.add(chainId);
+      found.set(chainId, decode(moved.has(chainId) ? row.latest_checkpoint : row.safe_checkpoint));
+    }
+    return found;
   }
 
   async function backfillDone(): Promise<boolean> {
@@ -99,9 +120,9 @@ export function createFreshness(options: {
 
   async function check(): Promise<void> {
     const now = Date.now();
-    const indexed = await checkpoints().catch((error: unknown) => {
+    const indexed = await positions().catch((error: unknown) => {
       logger.warn({ err: error }, "could not read the indexer's checkpoint");
-      return new Map<number, { block: bigint; time: bigint }>();
+      return new Map<number, Checkpoint>();
     });
     await Promise.all(
       [...chains.values()].map(async (chain) => {
@@ -109,43 +130,42 @@ export function createFreshness(options: {
         const point = indexed.get(chain.id);
         const previous = states.get(chain.id)!;
         const indexedBlock = point?.block ?? previous.indexedBlock;
-        let target = targets.get(chain.id);
+        let progressAt = previous.progressAt;
+        if (indexedBlock !== null && (previous.indexedBlock === null || indexedBlock > previous.indexedBlock)) progressAt = now;
         let state: IndexState = "unknown";
         if (head !== null && indexedBlock !== null) {
           if (indexedBlock >= head) {
-            target = undefined;
             state = "current";
+            progressAt = now;
           } else {
-            // A head seen `since` must be indexed within the bound; progress past it sets a new target.
-            if (!target || indexedBlock >= target.block) target = { block: head, since: now };
-            state = now - target.since > options.stallSeconds * 1000 ? "stalled" : "behind";
+            state = now - progressAt > options.stallSeconds * 1000 ? "stalled" : "behind";
           }
         }
-        if (target) targets.set(chain.id, target);
-        else targets.delete(chain.id);
         const next: ChainFreshness = {
           chainId: chain.id,
           indexedBlock,
           indexedBlockTime: point?.time ?? previous.indexedBlockTime,
           headBlock: head,
           state,
-          waitingSince: target?.since ?? null,
+          progressAt,
           checkedAt: now,
         };
         states.set(chain.id, next);
         if (state === "stalled" && previous.state !== "stalled") {
-          logger.warn({ chainId: chain.id, indexedBlock: String(indexedBlock), headBlock: String(head) }, "index stalled: the head is not being indexed");
+          logger.warn(
+            { chainId: chain.id, indexedBlock: String(indexedBlock), headBlock: String(head), stalledSeconds: Math.round((now - progressAt) / 1000) },
+            "index stalled: the head is not being indexed",
+          );
         }
         if (state === "current" && previous.state === "stalled") {
-          logger.info({ chainId: chain.id, indexedBlock: String(indexedBlock), attempts: attempts.get(chain.id) ?? 0 }, "index recovered");
-          attempts.delete(chain.id);
+          logger.info({ chainId: chain.id, indexedBlock: String(indexedBlock) }, "index recovered");
+          lastStep.delete(chain.id);
         }
-        if (state === "stalled" && now - (lastRecovery.get(chain.id) ?? 0) > options.stallSeconds * 1000) {
-          const attempt = (attempts.get(chain.id) ?? 0) + 1;
-          attempts.set(chain.id, attempt);
-          lastRecovery.set(chain.id, now);
-          const action = await options.recover(chain, next, attempt).catch((error: unknown) => `recovery failed: ${String(error)}`);
-          logger.warn({ chainId: chain.id, attempt, action }, "index stall recovery");
+        // One recovery step at most every stall period, each logged.
+        if (state === "stalled" && now - (lastStep.get(chain.id) ?? 0) >= options.stallSeconds * 1000) {
+          lastStep.set(chain.id, now);
+          const action = await options.recover(chain, next, now - progressAt).catch((error: unknown) => `recovery failed: ${String(error)}`);
+          if (action) logger.warn({ chainId: chain.id, action }, "index stall recovery");
         }
       }),
     );
@@ -168,7 +188,10 @@ export function createFreshness(options: {
       if (!(await backfillDone().catch(() => false))) reasons.push("the indexer has not finished its backfill");
       for (const state of states.values()) {
         if (state.state === "stalled") reasons.push(`chain ${state.chainId}: index stalled at block ${state.indexedBlock} (head ${state.headBlock})`);
-        if (state.state === "unknown") reasons.push(`chain ${state.chainId}: index position not known yet`);
+        else if (state.state === "unknown") reasons.push(`chain ${state.chainId}: index position not known yet`);
+        else if (state.headBlock !== null && state.indexedBlock !== null && state.headBlock - state.indexedBlock > BigInt(options.maxLagBlocks)) {
+          reasons.push(`chain ${state.chainId}: index behind by ${state.headBlock - state.indexedBlock} blocks (indexed ${state.indexedBlock}, head ${state.headBlock})`);
+        }
       }
       return { ready: reasons.length === 0, reasons };
     },
@@ -188,7 +211,6 @@ export function createFreshness(options: {
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      lastRecovery = new Map();
     },
   };
 }

@@ -20,6 +20,14 @@ export const NonZeroAddressSchema = AddressSchema.refine((value) => value !== ze
   message: "must not be the zero address",
 });
 
+/**
+ * An integer in a query string: decimal digits only ("1e3", "0x10", " 5", "5.0" are refused, not coerced), then
+ * checked as a number. Documented as an integer.
+ */
+export function queryInteger(min: number, max: number) {
+  return z.preprocess((value) => (typeof value === "string" && /^\d{1,15}$/.test(value) ? Number(value) : value), z.number().int().min(min).max(max));
+}
+
 export const DecimalAmountSchema = z
   .string()
   .max(64)

@@ -31,14 +31,32 @@ async function checkOperatorSecret(store: Store, secret: Buffer, generated: bool
   );
 }
 
-/** Recovery of a stalled index: on a local node, one empty block (Ponder follows new heads); elsewhere, log. */
-const recoverStall: StallRecovery = async (chain, state, attempt) => {
-  if (isLocalChain(chain.id)) {
-    await chain.client.request({ method: "evm_mine" as never, params: [] as never });
-    return `mined one block on local chain ${chain.id} (attempt ${attempt}; indexed ${state.indexedBlock}, head ${state.headBlock})`;
-  }
-  return `waiting for the next block of chain ${chain.id} (attempt ${attempt})`;
-};
+/** Thrown (uncaught) to make Ponder shut down cleanly and exit with code 75, its "retryable" exit code. */
+export class IndexStalledError extends Error {
+  override name = "IndexStalledError";
+}
+
+/**
+ * Recovery of a stalled index, step by step: on a local node, one empty block (an indexer waiting for a new
+ * head gets one); once stalled for `restartSeconds`, a restart — the uncaught IndexStalledError makes Ponder
+ * shut down and exit 75, and the supervisor (npm start, systemd, Kubernetes…) starts it again.
+ */
+export function stallRecovery(restartSeconds: number): StallRecovery {
+  return async (chain, state, stalledForMs) => {
+    if (restartSeconds > 0 && stalledForMs >= restartSeconds * 1000) {
+      const reason = `chain ${chain.id} indexed nothing for ${Math.round(stalledForMs / 1000)} s (indexed ${state.indexedBlock}, head ${state.headBlock})`;
+      setImmediate(() => {
+        throw new IndexStalledError(`${reason}: restarting the indexer (exit 75)`);
+      });
+      return `${reason}: exiting with code 75 so the supervisor restarts the indexer`;
+    }
+    if (isLocalChain(chain.id)) {
+      await chain.client.request({ method: "evm_mine" as never, params: [] as never });
+      return `mined one block on local chain ${chain.id} (indexed ${state.indexedBlock}, head ${state.headBlock})`;
+    }
+    return undefined;
+  };
+}
 
 export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
   const settings = loadChains();
@@ -55,8 +73,9 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
     schema: ponderSchema(),
     chains,
     stallSeconds: config.indexStallSeconds,
+    maxLagBlocks: config.indexMaxLagBlocks,
     logger,
-    recover: recoverStall,
+    recover: stallRecovery(config.indexRestartSeconds),
   });
   return {
     config,

@@ -4,7 +4,7 @@
  * API and the scripts all read it from here.
  *
  *   CHAINBILL_CHAINS           comma-separated `<chainId>=<rpcUrl>` pairs (default: 31337=$RPC_URL or the local node)
- *   CHAIN_<id>_WS_URL          websocket of chain <id> for new heads (derived for local nodes)
+ *   CHAIN_<id>_WS_URL          websocket of chain <id> for new heads (default: none, the indexer polls)
  *   CHAIN_<id>_INDEXER_RPC_URL RPC URL the indexer uses for chain <id> (default: the chain's URL); e.g. an
  *                              archive endpoint with its own rate limit, while the API keeps the main one
  *   DEPLOYMENTS_DIR            where the deployment files are (default: deployments/ at the repository root)
@@ -18,12 +18,10 @@ export interface ChainSetting {
   rpcUrl: string;
   /** RPC URL of the indexer (`CHAIN_<id>_INDEXER_RPC_URL`, default `rpcUrl`). */
   indexerRpcUrl: string;
-  /** Websocket URL for new heads (derived for local nodes, or `CHAIN_<id>_WS_URL`). */
+  /** Websocket URL for new heads (`CHAIN_<id>_WS_URL`); without it the indexer polls. */
   wsUrl?: string;
   deployment: Deployment;
 }
-
-const LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"];
 
 /** Chain ids that only ever mean a local development node (Hardhat's defaults and a second test chain). */
 export const LOCAL_CHAIN_IDS: ReadonlySet<number> = new Set([31337, 31338, 1337]);
@@ -49,13 +47,14 @@ export function parseChainList(raw: string): { id: number; rpcUrl: string }[] {
     });
 }
 
-function websocketFor(rpcUrl: string, id: number, env: NodeJS.ProcessEnv): string | undefined {
-  const explicit = env[`CHAIN_${id}_WS_URL`];
-  if (explicit) return explicit;
-  const url = new URL(rpcUrl);
-  // Hardhat's node serves websockets on its HTTP port; Ponder then follows new heads instead of polling.
-  if (LOCAL_HOSTS.includes(url.hostname)) return rpcUrl.replace(/^http/, "ws");
-  return undefined;
+/**
+ * The websocket the indexer follows new heads on: only an explicit `CHAIN_<id>_WS_URL`. Local nodes are polled
+ * (every 100 ms): Hardhat drops a `newHeads` subscription five minutes after it is made without closing the
+ * socket (its filters expire unless polled), and Ponder never notices a subscription that goes quiet, so a
+ * websocket to a local node stops indexing after five minutes (measured; see docs/ARCHITECTURE.md).
+ */
+function websocketFor(id: number, env: NodeJS.ProcessEnv): string | undefined {
+  return env[`CHAIN_${id}_WS_URL`] || undefined;
 }
 
 export function loadChains(env: NodeJS.ProcessEnv = process.env): ChainSetting[] {
@@ -69,6 +68,6 @@ export function loadChains(env: NodeJS.ProcessEnv = process.env): ChainSetting[]
       );
     }
     const indexerRpcUrl = env[`CHAIN_${id}_INDEXER_RPC_URL`] || rpcUrl;
-    return { name: `chain${id}`, id, rpcUrl, indexerRpcUrl, wsUrl: websocketFor(indexerRpcUrl, id, env), deployment };
+    return { name: `chain${id}`, id, rpcUrl, indexerRpcUrl, wsUrl: websocketFor(id, env), deployment };
   });
 }

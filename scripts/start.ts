@@ -322,31 +322,28 @@ async function startIndexerAndApi(
   detail(`database: ${database}, schema ${schema} (${{ new: "new", resumed: "resuming the previous run", reset: "new chain or indexer code: previous indexer data cleared" }[outcome]})`);
   rmSync(paths.ponderLog, { force: true });
   const follow = followFile(paths.ponderLog);
-  const internalPort = await freeLoopbackPort();
   // Ponder reads PORT itself (before --port): the API's port goes to it as API_PORT instead.
   const { PORT: _port, HOST: _host, ...inherited } = process.env;
-  const ponder = startChild(
-    "ponder",
-    path.join(BIN, "ponder"),
-    ["start", "--root", "indexer", "--port", String(internalPort), "--hostname", "127.0.0.1", "--log-format", "json"],
-    {
+  const env: NodeJS.ProcessEnv = {
+    ...inherited,
+    PONDER_TELEMETRY_DISABLED: "true",
+    DATABASE_SCHEMA: schema,
+    API_PORT: String(config.PORT),
+    API_HOST: config.HOST,
+    CHAINBILL_CHAINS: chains.map((chain) => `${chain.id}=${chain.rpcUrl}`).join(","),
+    ADMIN_API_KEY: adminKey,
+    DATA_DIR: paths.dataDir,
+    PGLITE_DIR: paths.pgliteDir,
+    API_STORE_DIR: paths.apiStoreDir,
+  };
+  const launch = async () =>
+    startChild("ponder", path.join(BIN, "ponder"), ["start", "--root", "indexer", "--port", String(await freeLoopbackPort()), "--hostname", "127.0.0.1", "--log-format", "json"], {
       cwd: ROOT,
       logFile: paths.ponderLog,
       stopSignal: "SIGINT",
-      env: {
-        ...inherited,
-        PONDER_TELEMETRY_DISABLED: "true",
-        DATABASE_SCHEMA: schema,
-        API_PORT: String(config.PORT),
-        API_HOST: config.HOST,
-        CHAINBILL_CHAINS: chains.map((chain) => `${chain.id}=${chain.rpcUrl}`).join(","),
-        ADMIN_API_KEY: adminKey,
-        DATA_DIR: paths.dataDir,
-        PGLITE_DIR: paths.pgliteDir,
-        API_STORE_DIR: paths.apiStoreDir,
-      },
-    },
-  );
+      env,
+    });
+  const ponder = await launch();
   let failed: string | undefined;
   void ponder.exited.then((code) => {
     const reason = configErrorIn(paths.ponderLog);
@@ -379,7 +376,36 @@ async function startIndexerAndApi(
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  watchForCrash(ponder, paths.ponderLog);
+  superviseIndexer(ponder, launch, paths.ponderLog);
+}
+
+/** Restarts within this window are counted; more than `MAX_RESTARTS` of them and the stack stops. */
+const RESTART_WINDOW_MS = 10 * 60_000;
+const MAX_RESTARTS = 3;
+
+/**
+ * Keeps the indexer running: an exit with code 75 (Ponder's "retryable": a stalled index the watchdog gave up
+ * on, a lost database connection) starts it again, at most MAX_RESTARTS times in ten minutes; any other exit
+ * stops the stack with the end of its log.
+ */
+function superviseIndexer(first: Supervised, launch: () => Promise<Supervised>, logFile: string): void {
+  const restarts: number[] = [];
+  const watch = (current: Supervised) => {
+    void current.exited.then(async (code) => {
+      if (isStopping()) return;
+      const now = Date.now();
+      while (restarts.length > 0 && now - restarts[0] > RESTART_WINDOW_MS) restarts.shift();
+      if (code !== 75 || restarts.length >= MAX_RESTARTS) {
+        watchForCrash(current, logFile);
+        return;
+      }
+      restarts.push(now);
+      const reason = /IndexStalledError[^"]*"?,?"?(?:message)?"?:?"?([^"]*)/.exec(tailFile(logFile, 50))?.[1];
+      step(`the indexer stopped (exit 75${reason ? `: ${reason}` : ""}); restarting it (${restarts.length} of ${MAX_RESTARTS} in 10 minutes)`);
+      watch(await launch());
+    });
+  };
+  watch(first);
 }
 
 async function main(): Promise<void> {

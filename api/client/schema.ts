@@ -20,7 +20,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -361,7 +364,10 @@ export interface paths {
         delete: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
                 path: {
                     id: string;
                 };

@@ -3,7 +3,7 @@
  * unknown fields are refused, so a misspelt field never silently falls back to a default.
  */
 import { z } from "@hono/zod-openapi";
-import { AddressSchema } from "../schemas";
+import { AddressSchema, queryInteger } from "../schemas";
 import { INVOICE_STATUSES } from "../status";
 
 const DAY = 86_400;
@@ -131,10 +131,10 @@ export const ListInvoicesQuery = z
   .object({
     status: z.enum(INVOICE_STATUSES).optional(),
     customerId: z.string().min(1).max(100).optional(),
-    chainId: z.coerce.number().int().positive().optional(),
+    chainId: queryInteger(1, Number.MAX_SAFE_INTEGER).optional(),
     createdAfter: z.iso.datetime({ offset: true }).optional().openapi({ description: "Only invoices created after this instant" }),
     createdBefore: z.iso.datetime({ offset: true }).optional().openapi({ description: "Only invoices created before this instant" }),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
+    limit: queryInteger(1, 100).default(20),
     cursor: z
       .string()
       .max(200)

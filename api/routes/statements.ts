@@ -11,7 +11,7 @@ import type { ApiDeps, AppEnv, MerchantRecord } from "../env";
 import type { LedgerCursor } from "../indexed";
 import { validationHook } from "../middleware";
 import { problem, ProblemError } from "../problems";
-import { BEARER, problemResponses } from "../schemas";
+import { BEARER, problemResponses, queryInteger } from "../schemas";
 import { statementCsv } from "../statements/csv";
 import { CustomerStatementSchema, customerStatement } from "../statements/customer";
 import { LEDGER_KINDS, chainStatement, type StatementScope } from "../statements/ledger";
@@ -26,12 +26,8 @@ const StatementQuery = z.object({
   currency: z.string().trim().min(1).max(64).openapi({ example: "USDC", description: "Token symbol or address (ETH for native ether)" }),
   from: z.string().max(64).optional().openapi({ example: "2026-01-01", description: "Start, inclusive (ISO 8601). Default: 30 days before `to`" }),
   to: z.string().max(64).optional().openapi({ example: "2026-02-01", description: "End, exclusive (ISO 8601). Default: now (including the latest block)" }),
-  chainId: z.coerce.number().int().positive().optional().openapi({ description: "Only this chain (default: every chain where the merchant is registered)" }),
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_JSON_ENTRIES)
+  chainId: queryInteger(1, Number.MAX_SAFE_INTEGER).optional().openapi({ description: "Only this chain (default: every chain where the merchant is registered)" }),
+  limit: queryInteger(1, MAX_JSON_ENTRIES)
     .default(100)
     .openapi({ description: `JSON only: entries per chain in this page (max ${MAX_JSON_ENTRIES}); CSV always has every entry` }),
   cursor: z.string().max(600).optional().openapi({ description: "JSON only: a chain's `nextCursor`, for that chain's next page of entries" }),

@@ -13,7 +13,7 @@ import { onchainIdentities, onchainIdentity, type Registration } from "../mercha
 import { validationHook } from "../middleware";
 import { formatAmount } from "../money";
 import { problem } from "../problems";
-import { AddressSchema, BEARER, DecimalAmountSchema, OptionalIdempotencyHeaders, problemResponses } from "../schemas";
+import { AddressSchema, BEARER, DecimalAmountSchema, OptionalIdempotencyHeaders, problemResponses, queryInteger } from "../schemas";
 import { cancelSubscription, readPlan } from "../subscriptions/chain";
 import { isoFromSeconds, parsePlanId, parseSubscriptionId, subscriptionPublicId } from "../subscriptions/ids";
 import { createPlanFor, MAX_PERIOD, MAX_TRIAL, updatePlanFor } from "../subscriptions/plans";
@@ -71,8 +71,8 @@ const ListSubscriptionsQuery = z.object({
   status: z.enum(SUBSCRIPTION_STATUSES).optional(),
   subscriber: AddressSchema.optional(),
   planId: z.string().max(64).optional().openapi({ example: "plan_31337_1" }),
-  chainId: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  chainId: queryInteger(1, Number.MAX_SAFE_INTEGER).optional(),
+  limit: queryInteger(1, 100).default(20),
   cursor: z.string().max(600).optional().openapi({ description: "nextCursor of the previous page" }),
 });
 
@@ -152,7 +152,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
     middleware: [requireScope("subscriptions:read")] as const,
     request: {
       query: z.object({
-        chainId: z.coerce.number().int().positive().optional(),
+        chainId: queryInteger(1, Number.MAX_SAFE_INTEGER).optional(),
         active: z.enum(["true", "false"]).optional(),
       }),
     },

@@ -5,6 +5,7 @@
  */
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { parseEther } from "viem";
 import { createMerchant, payWithInstructions, startStack, testAccount, timeTravel, waitUntil, type LocalChain, type Stack, type TestMerchant } from "./harness";
 import { startRpcProxy, type RpcProxy } from "./rpc-proxy";
@@ -22,14 +23,15 @@ export function parseIndexedHeader(header: string | null): Map<number, Record<st
   return chains;
 }
 
-/** Sends `count` plain transfers as fast as the node takes them (automine: one block each), then waits for all. */
+/** Sends `count` plain transfers back to back (automine: one block each, as fast as the node mines them). */
 export async function burst(chain: LocalChain, count: number): Promise<void> {
   const wallet = chain.wallet(9);
-  const nonce = await chain.client.getTransactionCount({ address: wallet.account.address });
-  const hashes = await Promise.all(
-    Array.from({ length: count }, (_, index) => wallet.sendTransaction({ to: testAccount(8).address, value: 1n, nonce: nonce + index, chain: null, gas: 21_000n })),
-  );
-  for (const hash of hashes) await chain.client.waitForTransactionReceipt({ hash, pollingInterval: 50 });
+  let nonce = await chain.client.getTransactionCount({ address: wallet.account.address });
+  let last: `0x${string}` | undefined;
+  for (let index = 0; index < count; index += 1) {
+    last = await wallet.sendTransaction({ to: testAccount(8).address, value: 1n, nonce: nonce++, chain: null, gas: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n });
+  }
+  if (last) await chain.client.waitForTransactionReceipt({ hash: last, pollingInterval: 50 });
 }
 
 async function status(stack: Stack): Promise<Status> {
@@ -47,9 +49,10 @@ describe("stack: index freshness", function () {
     // The indexer reaches the node through a provider stand-in that the test can freeze; the API reads heads
     // directly, as it would from its own provider.
     stack = await startStack({
-      env: { INDEX_STALL_SECONDS: "3" },
+      env: { INDEX_STALL_SECONDS: "3", INDEX_RESTART_SECONDS: "12" },
       beforeIndexer: async (chains) => {
         proxy = await startRpcProxy(chains[0].rpcUrl);
+        // A websocket for new heads, as on a remote chain: the one way heads can silently stop arriving.
         return { CHAIN_31337_INDEXER_RPC_URL: proxy.url, CHAIN_31337_WS_URL: proxy.wsUrl };
       },
     });
@@ -94,6 +97,22 @@ describe("stack: index freshness", function () {
     await waitUntil("the index to catch up", async () => (await fetch(`${stack.apiUrl}/ready`)).status === 200, 60_000);
     const { chains } = await status(stack);
     expect(chains[0].state).to.equal("current");
+  });
+
+  it("a subscription that silently stops delivering heads is noticed, and the indexer restarts itself and catches up", async () => {
+    const restartsBefore = stack.indexerRestarts();
+    proxy.silenceSockets();
+    const invoice = (await (await stack.api("POST", "/v1/invoices", { key: merchant.apiKey, headers: { "Idempotency-Key": randomUUID() }, body: { chainId: chain.id, amount: "0.02", currency: "ETH" } })).json()) as { id: string; payment: { evm: { transactions: { to: string; data: string; value: string }[] } } };
+    await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
+    await waitUntil("the stall to be noticed", async () => (await fetch(`${stack.apiUrl}/ready`).catch(() => undefined))?.status === 503, 30_000);
+    // The watchdog gives up waiting after INDEX_RESTART_SECONDS: exit 75, the supervisor starts it again.
+    await waitUntil("the indexer to restart", async () => stack.indexerRestarts() > restartsBefore, 90_000);
+    await waitUntil("the payment to be indexed after the restart", async () => {
+      const read = await stack.api("GET", `/v1/invoices/${invoice.id}`, { key: merchant.apiKey }).catch(() => undefined);
+      return read?.status === 200 && ((await read.json()) as { status: string }).status === "paid";
+    }, 120_000);
+    await waitUntil("ready again", async () => (await fetch(`${stack.apiUrl}/ready`)).status === 200, 60_000);
+    expect(readFileSync(stack.logFile, "utf8")).to.contain("restarting the indexer");
   });
 
   it("a burst of 200 transactions and a 120 s jump in time are indexed within seconds", async () => {

@@ -122,6 +122,8 @@ export interface Stack {
   restartIndexer(options?: { fresh?: boolean; signal?: NodeJS.Signals }): Promise<void>;
   /** Process id of the Ponder process (indexer + API), for memory measurements. */
   indexerPid(): number | undefined;
+  /** How many times the indexer exited with code 75 and was started again (as a supervisor would). */
+  indexerRestarts(): number;
   stop(): Promise<void>;
 }
 
@@ -203,6 +205,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   let ponder: Supervised | undefined;
   let internalPort = 0;
+  /** Set while the test itself stops Ponder (restartIndexer, stop): an exit then is expected. */
+  let stopping = false;
+  let restarts = 0;
   const startPonder = async (attempts = 2): Promise<void> => {
     internalPort = await freePort();
     const ponderArgs = ["start", "--root", "indexer", "--port", String(internalPort), "--hostname", "127.0.0.1", "--log-format", "json"];
@@ -213,7 +218,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     let exitCode: number | null | undefined;
     void child.exited.then((code) => (exitCode = code));
     await waitUntil("the chainbill API", async () => exitCode !== undefined || (await fetch(`${apiUrl}/openapi.json`)).ok, 120_000);
-    if (exitCode === undefined) return;
+    if (exitCode === undefined) {
+      // Like a process supervisor: an exit with code 75 (retryable, e.g. the watchdog restarting a stalled
+      // indexer) starts it again.
+      void child.exited.then((code) => {
+        if (code === 75 && !stopping && ponder === child) {
+          restarts += 1;
+          void startPonder();
+        }
+      });
+      return;
+    }
     // Ponder's crash recovery occasionally replays from the start and exits (UniqueConstraintError); a second
     // start recovers, as a process supervisor would.
     if (attempts <= 1) throw new Error(`Ponder exited (code ${exitCode}) before the API answered; see ${logFile}`);
@@ -244,6 +259,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return createChainbillClient({ baseUrl: apiUrl, apiKey: key });
     },
     async restartIndexer({ fresh = false, signal = "SIGINT" } = {}) {
+      stopping = true;
       if (ponder) {
         if (signal === "SIGINT") await stopChild(ponder);
         else {
@@ -255,12 +271,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         schema = `cb_${Date.now().toString(36)}`;
         await rm(path.join(directory, "ponder"), { recursive: true, force: true });
       }
+      stopping = false;
       await startPonder();
     },
+    indexerRestarts: () => restarts,
     indexerPid() {
       return ponder?.child.pid;
     },
     async stop() {
+      stopping = true;
       if (ponder) await stopChild(ponder);
       for (const node of nodes) await stopChild(node);
       if (!process.env.KEEP_STACK) await rm(directory, { recursive: true, force: true });

@@ -13,6 +13,8 @@ export interface RpcProxy {
   wsUrl: string;
   freeze(): void;
   thaw(): void;
+  /** Websocket connections open now stop delivering, silently and for good (new ones work): a dead subscription. */
+  silenceSockets(): void;
   dropSockets(): void;
   close(): Promise<void>;
 }
@@ -22,6 +24,7 @@ export async function startRpcProxy(upstream: string): Promise<RpcProxy> {
   let frozen = false;
   let waiting: (() => void)[] = [];
   const sockets = new Set<Socket>();
+  const silenced = new Set<Socket>();
 
   const whenThawed = () => (frozen ? new Promise<void>((resolve) => waiting.push(resolve)) : Promise.resolve());
 
@@ -75,7 +78,7 @@ export async function startRpcProxy(upstream: string): Promise<RpcProxy> {
 
   const thaw = () => {
     frozen = false;
-    for (const socket of sockets) socket.resume();
+    for (const socket of sockets) if (!silenced.has(socket)) socket.resume();
     const resume = waiting;
     waiting = [];
     for (const release of resume) release();
@@ -88,6 +91,12 @@ export async function startRpcProxy(upstream: string): Promise<RpcProxy> {
       for (const socket of sockets) socket.pause();
     },
     thaw,
+    silenceSockets() {
+      for (const socket of sockets) {
+        socket.pause();
+        silenced.add(socket);
+      }
+    },
     dropSockets() {
       for (const socket of sockets) socket.destroy();
     },
