@@ -167,8 +167,14 @@ describe("unit: api/auth createAuth (real store)", function () {
     const { merchantId } = await merchantWithKey();
     const odd = "cb_live_short";
     await store.db.insert(apiKeys).values({ id: uniqueId("key"), merchantId, name: "odd", prefix: odd, hash: hashKey(odd), scopes: [] });
+    const issued = newApiKey().secret;
+    for (const secret of [`x${issued}`, `${issued}x`]) {
+      await store.db.insert(apiKeys).values({ id: uniqueId("key"), merchantId, name: "odd", prefix: secret.slice(0, 14), hash: hashKey(secret), scopes: [] });
+    }
     const { app } = appWith();
     expect((await get(app, `Bearer ${odd}`)).status).to.equal(401);
+    expect((await get(app, `Bearer x${issued}`)).status).to.equal(401);
+    expect((await get(app, `Bearer ${issued}x`)).status).to.equal(401);
   });
 
   it("refuses a revoked key", async () => {

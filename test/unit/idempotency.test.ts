@@ -377,17 +377,28 @@ describe("unit: api/idempotency withIdempotency (real store)", function () {
     const recent = scopeFor();
     await seed(old, { completed: true, statusCode: 200, responseBody: { text: "x" }, createdAt: new Date(Date.now() - 25 * HOUR) });
     await seed(recent, { completed: true, statusCode: 200, responseBody: { text: "x" }, createdAt: new Date(Date.now() - 23 * HOUR) });
-    await withIdempotency(fresh, scopeFor(), counting({ status: 200, body: "x" }));
+    const real = Date.now;
+    const t0 = real();
+    Date.now = () => t0;
+    try {
+      await withIdempotency(fresh, scopeFor(), counting({ status: 200, body: "x" }));
+    } finally {
+      Date.now = real;
+    }
     expect(await recordOf(old)).to.equal(undefined);
     expect(await recordOf(recent)).not.to.equal(undefined);
 
     const later = scopeFor();
     await seed(later, { completed: true, statusCode: 200, responseBody: { text: "x" }, createdAt: new Date(Date.now() - 25 * HOUR) });
-    await withIdempotency(fresh, scopeFor(), counting({ status: 200, body: "x" }));
+    Date.now = () => t0 + 9 * 60_000;
+    try {
+      await withIdempotency(fresh, scopeFor(), counting({ status: 200, body: "x" }));
+    } finally {
+      Date.now = real;
+    }
     expect(await recordOf(later)).not.to.equal(undefined, "a second cleanup ran within ten minutes");
 
-    const real = Date.now;
-    Date.now = () => real() + 11 * 60_000;
+    Date.now = () => t0 + 11 * 60_000;
     try {
       await withIdempotency(fresh, scopeFor(), counting({ status: 200, body: "x" }));
     } finally {
@@ -421,6 +432,7 @@ describe("unit: api/idempotency idempotent middleware (real store)", function ()
       runs += 1;
       const text = await c.req.text();
       if (text.includes("invalid")) return c.json({ type: "/problems/validation-error", run: runs }, 422);
+      if (text.includes("malformed")) return c.json({ type: "/problems/malformed-request", run: runs }, 400);
       const remember = c.get("remember");
       return c.json({ run: runs, remembered: typeof remember === "function", z: 1, a: 2 }, 201);
     };
@@ -472,6 +484,10 @@ describe("unit: api/idempotency idempotent middleware (real store)", function ()
     expect(((await retry.json()) as { run: number }).run).to.equal(2);
     expect((await post(app, "k1", '{"fixed":true}')).status).to.equal(201);
     expect(runs()).to.equal(3);
+    expect((await post(app, "k400", '{"malformed":true}')).status).to.equal(400);
+    const again = await post(app, "k400", '{"malformed":true}');
+    expect(again.headers.get("Idempotent-Replayed")).to.equal(null);
+    expect(((await again.json()) as { run: number }).run).to.equal(5);
   });
 
   it("fingerprints a body that is not JSON by its text", async () => {

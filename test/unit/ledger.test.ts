@@ -192,7 +192,7 @@ describe("unit: api/statements/ledger chainStatement", function () {
     const merchant = uniqueId("mer");
     const invoiceKey = randomKey();
     const invoiceId = await storeInvoice(store, merchant, 31337, invoiceKey);
-    const { rows, indexed, calls } = setup(3, {
+    const { rows, indexed, calls } = setup(4, {
       balance: 1_000_000n,
       totals: [
         { kind: "payment", total: 75_000_000n, count: 3 },
@@ -203,7 +203,7 @@ describe("unit: api/statements/ledger chainStatement", function () {
     }, invoiceKey);
     const { deps } = depsWith(store, indexed);
     const scope = scopeOf(31337, 9n);
-    const statement = await chainStatement(deps, merchant, scope, period, { limit: 2 });
+    const statement = await chainStatement(deps, merchant, scope, period, { limit: 3 });
     expect(statement).to.deep.equal({
       chainId: 31337,
       onchainMerchantId: "9",
@@ -225,14 +225,14 @@ describe("unit: api/statements/ledger chainStatement", function () {
         feesBaseUnits: "250000",
       },
       entryCount: 6,
-      entries: [entryView(rows[0], USDC, new Map([[invoiceKey, invoiceId]])), entryView(rows[1], USDC, new Map())],
-      nextCursor: { chainId: 31337, timestamp: rows[1].timestamp, id: "e1" },
+      entries: [entryView(rows[0], USDC, new Map([[invoiceKey, invoiceId]])), entryView(rows[1], USDC, new Map()), entryView(rows[2], USDC, new Map())],
+      nextCursor: { chainId: 31337, timestamp: rows[2].timestamp, id: "e2" },
     });
     expect(statement.entries[0].invoiceId).to.equal(invoiceId);
     const owner = { chainId: 31337, merchantId: 9n };
     expect(calls).to.deep.include({ method: "ledgerBalance", owner, token: USDC.address, from: period.from });
     expect(calls).to.deep.include({ method: "ledgerTotals", owner, token: USDC.address, from: period.from, to: period.to });
-    expect(calls).to.deep.include({ method: "ledgerPage", owner, token: USDC.address, from: period.from, to: period.to, limit: 3, cursor: undefined });
+    expect(calls).to.deep.include({ method: "ledgerPage", owner, token: USDC.address, from: period.from, to: period.to, limit: 4, cursor: undefined });
   });
 
   it("has no next cursor on the last page, and passes the page cursor on", async () => {

@@ -255,6 +255,8 @@ describe("unit: api/middleware rate limits", () => {
     expect(refused.headers.get("RateLimit-Remaining")).to.equal("0");
     expect(refused.headers.get("Retry-After")).to.equal("30");
     expect(((await refused.json()) as { detail: string }).detail).to.equal("Too many requests from this merchant: retry after 30 s.");
+    const otherMerchant = appFor({ kind: "merchant", merchant: { id: "mer_2" } as Principal["merchant"], apiKeyId: "key_3", scopes: new Set() });
+    expect((await otherMerchant.request("/")).status).to.equal(200);
     const admin = appFor({ kind: "admin", scopes: new Set() });
     expect((await admin.request("/")).status).to.equal(200);
   });
@@ -285,6 +287,15 @@ describe("unit: api/middleware noStore and requestLog", () => {
     const duration = line.fields.durationMs as number;
     expect(duration).to.be.within(10, 1_000);
     expect(Math.round(duration * 10) / 10).to.equal(duration);
+  });
+
+  it("requestLog logs a request of the admin key without a merchant", async () => {
+    const { logger, lines } = recordingLogger();
+    const app = withRequestId(new Hono<AppEnv>(), { kind: "admin", scopes: new Set() });
+    app.use("*", requestLog(logger));
+    app.get("/", (c) => c.text("ok"));
+    await app.request("/");
+    expect(lines[0].fields).to.include({ status: 200, merchantId: undefined });
   });
 
   it("requestLog logs a request without a principal", async () => {
@@ -369,6 +380,7 @@ describe("unit: api/middleware guardInput", () => {
       ["PATCH", { "content-type": "application/jsonx" }, "{}"],
       ["POST", { "content-type": "application/x-www-form-urlencoded" }, ""],
       ["POST", { "content-type": "application/ json" }, "{}"],
+      ["POST", { "content-type": "x-application/json" }, "{}"],
     ] as const) {
       const response = await refusal(await app.request("/x", { method, headers, body }));
       expect(response, `${method} ${JSON.stringify(headers)}`).to.include({ status: 415, type: "/problems/unsupported-media-type" });
@@ -387,6 +399,7 @@ describe("unit: api/middleware guardInput", () => {
       ['{"lineItems":[{"description":"ok"},{"description":"\\u0000"}]}', "lineItems.1.description"],
       ['{"metadata":{"k\\u0000":"v"}}', "metadata.k\\u0000"],
       ['[["x", "\\u0000"]]', "0.1"],
+      ['{"a":"ok","b":{"c":"d","e":"\\u0000"}}', "b.e"],
     ];
     for (const [body, field] of cases) {
       const response = await refusal(await app.request("/x", { method: "POST", headers: { "content-type": "application/json" }, body }));

@@ -77,6 +77,12 @@ describe("unit: api/statements/period parseInstant", () => {
     expect(parseInstant("2026-02-30T12:00:00Z")).to.equal(INVALID_MESSAGE);
   });
 
+  it("refuses years before 0100 (Date.UTC reads them as 19xx, so the calendar check fails)", () => {
+    expect(parseInstant("0099-12-31")).to.equal(INVALID_MESSAGE);
+    expect(parseInstant("0000-01-01")).to.equal(INVALID_MESSAGE);
+    expect(parseInstant("0100-01-01")).to.equal(Date.parse("0100-01-01T00:00:00Z"));
+  });
+
   it("refuses times that do not exist", () => {
     for (const text of [
       "2026-01-31T24:00:00Z",
