@@ -328,35 +328,37 @@ describe("SubscriptionManager: changePlan", () => {
 
   it("gives no free time to a subscriber cycling between two plans of the same price before a base unit is earned", async () => {
     const f = await loadFixture(subsFixture);
-    // A 2-decimal token: 1.00 a month is 100 base units, one per 25 920 seconds.
+    // The audit's case: a 2-decimal token, 10.00 a month, so one base unit is earned every 2 592 seconds.
     const cents = await ethers.deployContract("MockStablecoin", ["Cents", "CNT", 2]);
     const token = await cents.getAddress();
     await cents.mint(f.alice.address, 1_000_000n);
     await cents.connect(f.alice).approve(f.sm, ethers.MaxUint256);
-    const price = 100n;
+    const price = 1_000n;
     const a = await createPlan(f, { token, price });
     const b = await createPlan(f, { token, price });
     const { id, start } = await subscribe(f, f.alice, a);
-    const unitOfTime = MONTH / Number(price); // 25 920 s
-    const step = unitOfTime - 1; // just under one base unit of time: rounded down, each change would earn 0
+    const unitOfTime = MONTH / Number(price); // 2 592 s
+    const step = unitOfTime - 1; // just under one base unit of time: rounded down, each change earned 0
 
-    // Two months of changes, each one just before a base unit is earned (200 changes).
+    // Two months of changes, each one a second before a base unit is earned: with the subscription, 2 001 calls.
     let now = start;
     let plan = a;
-    for (let i = 0; i < 200; i++) {
+    let changes = 0;
+    while (now + step <= start + 2 * MONTH) {
       now += step;
       plan = plan === a ? b : a;
       await time.setNextBlockTimestamp(now);
       await f.subscriptions.connect(f.alice).changePlan(id, plan, price);
+      changes += 1;
     }
+    expect(changes).to.equal(2_000);
 
     const used = BigInt(now - start);
-    const proportional = (price * used) / BigInt(MONTH); // what the time used is worth, rounded down: 199
+    const proportional = (price * used) / BigInt(MONTH); // what the time used is worth, rounded down: 2 000
     const earned = (await f.subscriptions.merchantBalance(f.merchantId, token)) + (await f.subscriptions.earnedNow(id));
-    expect(now - start).to.be.greaterThan(2 * MONTH - unitOfTime);
     expect(earned).to.be.gte(proportional); // never less than the time-proportional amount (it was 0)
-    expect(earned).to.be.lte(proportional + 200n); // at most one started unit per change above it
-    expect(earned).to.equal(200n); // one started unit per change
+    expect(earned).to.be.lte(proportional + BigInt(changes)); // at most one started unit per change above it
+    expect(earned).to.equal(BigInt(changes)); // one started unit per change
     await expectSolvent(f, [token]);
   });
 });
