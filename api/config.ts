@@ -41,6 +41,9 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().default(".data"),
 });
 
+/** Every environment variable the API reads (npm start's --help lists them; a test keeps the two in step). */
+export const API_ENVIRONMENT: readonly string[] = Object.keys(EnvSchema.shape);
+
 export type Secret = "admin-api-key" | "operator-key-secret";
 
 export interface ApiConfig {

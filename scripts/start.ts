@@ -1,5 +1,5 @@
 /**
- * `npm start`: the whole chainbill stack in one command (SPEC §7).
+ * `npm start`: the whole chainbill stack in one command.
  *
  *   1. a chain: a local Hardhat node (unless RPC_URL or CHAINBILL_CHAINS name running chains);
  *   2. the contracts, deployed when deployments/<chainId>.json does not describe live contracts;
@@ -57,7 +57,8 @@ Environment (also read from .env when present; empty values mean "not set"):
   HARDHAT_BLOCK_INTERVAL_MS  the local node also mines a block every N ms (default: only on transactions)
   RPC_URL               one running chain instead of a local node (e.g. a Sepolia RPC URL)
   CHAINBILL_CHAINS      several running chains: 11155111=https://…,84532=https://…
-  CHAIN_<id>_WS_URL     websocket of chain <id>, to follow new blocks without polling
+  CHAIN_<id>_WS_URL     websocket of chain <id>, to follow new blocks without polling (never for local nodes)
+  CHAIN_<id>_INDEXER_RPC_URL  RPC URL the indexer uses for chain <id> (default: the chain's URL)
   DEPLOYER_PRIVATE_KEY  deploys to RPC_URL/CHAINBILL_CHAINS chains that lack a deployment
   DEPLOY_OWNER, DEPLOY_FEE_RECIPIENT, DEPLOY_FEE_BPS, DEPLOY_DISPUTE_PERIOD
                         deployment parameters (default: deployer, owner, 0, 604800 s)
@@ -79,7 +80,9 @@ Environment (also read from .env when present; empty values mean "not set"):
  the indexer
   DATABASE_URL          Postgres for the indexer and the API store (default: PGlite under the data directory)
   DATABASE_SCHEMA       indexer schema (default: derived from the indexer code and the chains)
-  INDEX_STALL_SECONDS   a head block not indexed after this long means the index stalled (default 15)
+  INDEX_STALL_SECONDS   behind the head with no new block indexed this long: the index stalled (default 15)
+  INDEX_RESTART_SECONDS stalled this long: the indexer exits (code 75) and is started again (default 60; 0 never)
+  INDEX_MAX_LAG_BLOCKS  behind by more blocks than this: /ready answers 503 (default 5)
   INDEXER_QUERY_API=true  also serve Ponder's /graphql and /sql on its internal loopback port
   DATA_DIR              data directory (default .data)
 

@@ -1,5 +1,5 @@
 /**
- * What a client sees when it gets things wrong (SPEC section 9, API cases): every error is an RFC 9457 problem
+ * What a client sees when it gets things wrong: every error is an RFC 9457 problem
  * (`application/problem+json`) with the right status and, for field errors, the offending field named in
  * `errors`. Also: keys, tenant isolation, idempotency misuse, and hostile text stored and returned verbatim.
  */

@@ -119,7 +119,7 @@ export interface Stack {
    * Stops Ponder (SIGINT, or `signal`: SIGKILL for a crash) and starts it again: on the same data, or `fresh`
    * (empty database: a full backfill).
    */
-  restartIndexer(options?: { fresh?: boolean; signal?: NodeJS.Signals }): Promise<void>;
+  restartIndexer(options?: { fresh?: boolean; signal?: NodeJS.Signals; env?: Record<string, string> }): Promise<void>;
   /** Process id of the Ponder process (indexer + API), for memory measurements. */
   indexerPid(): number | undefined;
   /** How many times the indexer exited with code 75 and was started again (as a supervisor would). */
@@ -202,12 +202,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
     ...extraEnv,
+    ...restartEnv,
   });
   let ponder: Supervised | undefined;
   let internalPort = 0;
   /** Set while the test itself stops Ponder (restartIndexer, stop): an exit then is expected. */
   let stopping = false;
   let restarts = 0;
+  /** Extra environment of the next start only (restartIndexer's `env`). */
+  let restartEnv: Record<string, string> = {};
   const startPonder = async (attempts = 2): Promise<void> => {
     internalPort = await freePort();
     const ponderArgs = ["start", "--root", "indexer", "--port", String(internalPort), "--hostname", "127.0.0.1", "--log-format", "json"];
@@ -258,8 +261,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     client(key) {
       return createChainbillClient({ baseUrl: apiUrl, apiKey: key });
     },
-    async restartIndexer({ fresh = false, signal = "SIGINT" } = {}) {
+    async restartIndexer({ fresh = false, signal = "SIGINT", env } = {}) {
       stopping = true;
+      restartEnv = env ?? {};
       if (ponder) {
         if (signal === "SIGINT") await stopChild(ponder);
         else {
