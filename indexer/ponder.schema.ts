@@ -135,6 +135,8 @@ export const dispute = onchainTable(
     openedAt: t.bigint().notNull(),
     closedAt: t.bigint(),
     arbiter: t.hex(),
+    /** The arbiter's ruling: the share of what was held that went back to the payer, in basis points. */
+    refundShareBps: t.integer(),
     refunded: t.bigint(),
     released: t.bigint(),
   }),
@@ -176,6 +178,8 @@ export const subscription = onchainTable(
     status: t.text().notNull(),
     maxPrice: t.bigint().notNull(),
     trialEndsAt: t.bigint(),
+    /** The plan has a trial, but this wallet had used it: the subscription started charged. */
+    trialAlreadyUsed: t.boolean().notNull().default(false),
     currentPeriodStart: t.bigint(),
     currentPeriodEnd: t.bigint(),
     retryUntil: t.bigint(),

@@ -8,7 +8,9 @@
  *   3. a USDC invoice the same way (approve, then pay), then part of it refunded by the merchant;
  *   4. a plan (POST /v1/plans) and a subscription made with the plan's transactions; a month passes on the
  *      chain (evm_increaseTime + one block) and a keeper renews it;
- *   5. the statement (GET /v1/statements) as a table, and as CSV (Accept: text/csv) written to a file.
+ *   5. the money out: anyone releases the held invoice payments and withdraws the subscription's earned income,
+ *      both paid to the merchant's payout address (its balances shown before and after);
+ *   6. the statement (GET /v1/statements) as a table, and as CSV (Accept: text/csv) written to a file.
  *
  * Every payment uses only what the API returned: no ABI, no signing, no amounts computed by the customer.
  */
@@ -16,7 +18,8 @@ import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { createPublicClient, formatEther, formatUnits, http, type Address, type Hex, type PublicClient } from "viem";
-import { subscriptionManagerAbi } from "../contracts/abi";
+import { billingEscrowAbi, subscriptionManagerAbi } from "../contracts/abi";
+import { termsFromJson, type InvoiceTermsJson } from "../api/invoices/instructions";
 import { readDeployment } from "../contracts/addresses";
 import { createApiClient, servedRoutes, type ApiClient } from "./lib/api-client";
 import { isLocalChain, mockStablecoinAbi, testAccount, timeTravel, walletFor, type Wallet } from "./lib/local-chain";
@@ -31,7 +34,8 @@ walkthrough (its output goes to .data/logs/start.log) and stops it at the end.
 
 Creates an ETH and a USDC invoice through the API, pays each from a test wallet using only the transactions the
 API returned, refunds part of one, creates a plan, subscribes, moves the local chain a month forward and renews,
-then prints the statement and writes it as CSV to .data/demo-statement-<currency>.csv.
+releases the held payments and withdraws the subscription income to the merchant's payout address, then prints
+the statement and writes it as CSV to .data/demo-statement-<currency>.csv.
 
 Local chains only (it moves the chain's clock). Options: -h, --help.
 `;
@@ -60,7 +64,7 @@ interface Invoice {
   payer: Address | null;
   paidTransaction: Hex | null;
   confirmations: number | null;
-  payment: { evm: { contract: Address; invoiceKey: Hex; transactions: Transaction[]; uri: string } };
+  payment: { evm: { contract: Address; invoiceKey: Hex; invoice: InvoiceTermsJson; transactions: Transaction[]; uri: string } };
 }
 
 interface Plan {
@@ -282,8 +286,38 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
     ).replace(/^/gm, "  ")}\n`,
   );
 
-  // ------------------------------------------------------------------------------------------ 5. statements
-  step("5. the statements (GET /v1/statements), from yesterday to the chain's now");
+  // ------------------------------------------------------------------------------------------ 5. money out
+  step(`5. the money out: account #${KEEPER} (anyone may) releases the held payments and withdraws the earned subscription income`);
+  const payout = me.payoutAddress;
+  const ethBefore = await client.getBalance({ address: payout });
+  const usdcBefore = await usdcBalance(payout);
+  for (const invoice of [ethInvoice, usdcInvoice]) {
+    const hash = await wallet(KEEPER).writeContract({
+      address: invoice.payment.evm.contract,
+      abi: billingEscrowAbi,
+      functionName: "release",
+      args: [termsFromJson(invoice.payment.evm.invoice)],
+      chain: null,
+    });
+    await client.waitForTransactionReceipt({ hash });
+    const released = await waitForStatus(api, invoice.id, ["released"]);
+    detail(`release(${invoice.id}) → ${released.status}; transaction ${short(hash)}`);
+  }
+  const withdrawal = await wallet(KEEPER).writeContract({
+    address: deployment.contracts.SubscriptionManager.address,
+    abi: subscriptionManagerAbi,
+    functionName: "withdraw",
+    args: [BigInt(registration.onchainMerchantId!), usdc, [BigInt(subscription!.subscriptionId)]],
+    chain: null,
+  });
+  await client.waitForTransactionReceipt({ hash: withdrawal });
+  detail(`withdraw(merchant #${registration.onchainMerchantId}, USDC, [${subscription!.subscriptionId}]) → transaction ${short(withdrawal)}`);
+  detail(
+    `payout address ${payout}: ${formatEther(ethBefore)} → ${formatEther(await client.getBalance({ address: payout }))} ETH, ${usdcBefore} → ${await usdcBalance(payout)} USDC`,
+  );
+
+  // ------------------------------------------------------------------------------------------ 6. statements
+  step("6. the statements (GET /v1/statements), from yesterday to the chain's now");
   need("get /v1/statements");
   // The chain's clock is a month ahead of the wall clock now: start the period before this walkthrough.
   const from = new Date(Date.now() - 86_400_000).toISOString();

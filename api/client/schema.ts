@@ -2346,6 +2346,8 @@ export interface components {
             maxPrice: string;
             maxPriceBaseUnits: string;
             trialEndsAt: string | null;
+            /** @description The plan has a trial, but this wallet had used it before: the subscription started charged (a wallet gets each plan's trial once) */
+            trialAlreadyUsed: boolean;
             currentPeriodStart: string | null;
             currentPeriodEnd: string | null;
             /** @description When the next period is charged (for past_due: the missed due date, retried until retryUntil); null once canceled or lapsed */

@@ -105,6 +105,7 @@ export const SubscriptionSchema = z
     maxPrice: z.string().openapi({ description: "The most the subscriber accepts per period" }),
     maxPriceBaseUnits: z.string(),
     trialEndsAt: z.string().nullable(),
+    trialAlreadyUsed: z.boolean().openapi({ description: "The plan has a trial, but this wallet had used it before: the subscription started charged (a wallet gets each plan's trial once)" }),
     currentPeriodStart: z.string().nullable(),
     currentPeriodEnd: z.string().nullable(),
     nextChargeAt: z.string().nullable().openapi({
@@ -219,6 +220,7 @@ export function subscriptionView(
     maxPrice: formatAmount(row.maxPrice, token.decimals),
     maxPriceBaseUnits: row.maxPrice.toString(),
     trialEndsAt: iso(row.trialEndsAt),
+    trialAlreadyUsed: row.trialAlreadyUsed,
     currentPeriodStart: iso(row.currentPeriodStart),
     currentPeriodEnd: iso(row.currentPeriodEnd),
     nextChargeAt: running ? iso(row.currentPeriodEnd) : null,

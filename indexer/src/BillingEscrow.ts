@@ -195,6 +195,7 @@ ponder.on("BillingEscrow:DisputeResolved", async ({ event, context }) => {
       status: "resolved",
       closedAt: at.timestamp,
       arbiter: event.args.arbiter,
+      refundShareBps: event.args.refundShareBps,
       refunded: event.args.refunded,
       released: event.args.released,
     });

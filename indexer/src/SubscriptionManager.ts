@@ -125,18 +125,39 @@ ponder.on("SubscriptionManager:SubscriptionCanceled", async ({ event, context })
   });
 });
 
+ponder.on("SubscriptionManager:TrialAlreadyUsed", async ({ event, context }) => {
+  await context.db
+    .update(subscription, { chainId: context.chain.id, subscriptionId: event.args.subscriptionId })
+    .set({ trialAlreadyUsed: true, updatedAt: event.block.timestamp });
+});
+
+/** `SubscriptionStatus.Trialing` in the contract's enum (None, Trialing, Active, PastDue, Canceled, Lapsed). */
+const TRIALING = 1;
+
 ponder.on("SubscriptionManager:SubscriptionPlanChanged", async ({ event, context }) => {
   const at = locate(context.chain.id, event);
-  const { subscriptionId, merchantId, newPlanId, charged, refunded, periodEnd } = event.args;
+  const { subscriptionId, merchantId, newPlanId, charged, refunded, periodEnd, status } = event.args;
   const current = await context.db.find(subscription, { chainId: at.chainId, subscriptionId });
   if (!current) return;
-  const trialing = current.status === "trialing";
-  await context.db.update(subscription, { chainId: at.chainId, subscriptionId }).set({
+  if (status === TRIALING) {
+    // The trial goes on under the new plan, as far as that plan's own trial allows.
+    await context.db.update(subscription, { chainId: at.chainId, subscriptionId }).set({
+      planId: newPlanId,
+      trialEndsAt: BigInt(periodEnd),
+      currentPeriodEnd: BigInt(periodEnd),
+      updatedAt: at.timestamp,
+    });
+    return;
+  }
+  // A new period starts now: after a prorated change, or when a change ends the trial (charged in full).
+  await context.db.update(subscription, { chainId: at.chainId, subscriptionId }).set((row) => ({
     planId: newPlanId,
-    ...(trialing ? {} : { currentPeriodStart: at.timestamp, currentPeriodEnd: BigInt(periodEnd) }),
+    status: "active",
+    currentPeriodStart: at.timestamp,
+    currentPeriodEnd: BigInt(periodEnd),
+    chargeCount: row.chargeCount + (charged > 0n ? 1 : 0),
     updatedAt: at.timestamp,
-  });
-  if (trialing) return;
+  }));
   await context.db.insert(charge).values({
     id: eventId(at),
     chainId: at.chainId,

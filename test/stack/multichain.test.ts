@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
-import { keccak256, parseEther, stringToBytes, type Address, type Hex } from "viem";
+import { getAddress, keccak256, parseEther, stringToBytes, type Address, type Hex } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
 import { billingEscrowDomain, buildInvoice, signInvoice, signMerchantRegistration } from "../../contracts/invoice";
 import { createMerchant, startStack, testAccount, waitUntil, type LocalChain, type Stack, type TestMerchant } from "./harness";
@@ -82,7 +82,7 @@ describe("stack: two chains", function () {
       [31337, "1", chainA.deployment.contracts.BillingEscrow.address],
       [31338, "2", chainB.deployment.contracts.BillingEscrow.address],
     ]);
-    for (const chain of me.chains) expect(chain.payout).to.equal(merchant.payout.toLowerCase());
+    for (const chain of me.chains) expect(chain.payout).to.equal(getAddress(merchant.payout));
   });
 
   it("creates and pays one invoice per chain; each is signed for, paid on and indexed from its own chain", async () => {

@@ -91,7 +91,7 @@ describe("unit: api/idempotency readIdempotencyKey", () => {
   });
 
   it("is a 400 idempotency-key-missing when the key is required and missing or empty", async () => {
-    for (const headers of [{}, { "Idempotency-Key": "" }]) {
+    for (const headers of [{}, { "Idempotency-Key": "" }] as Record<string, string>[]) {
       const response = await app.request("/required", { headers });
       expect(response.status).to.equal(400);
       const message = "is required: send a unique value (e.g. a UUID) per invoice, and the same value when you retry";
