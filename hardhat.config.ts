@@ -2,12 +2,17 @@
  * Hardhat configuration: compiler (offline, from the npm `solc` package), networks, and plugins.
  *
  * Networks beyond the local ones are enabled from the environment:
- *   SEPOLIA_RPC_URL, BASE_SEPOLIA_RPC_URL (and DEPLOYER_PRIVATE_KEY to sign).
+ *   SEPOLIA_RPC_URL, BASE_SEPOLIA_RPC_URL (and DEPLOYER_PRIVATE_KEY to sign),
+ * read from .env at the repository root when present (variables already set win; empty values mean unset), so
+ * `cp .env.example .env`, filling it in, and `npx hardhat deploy --network sepolia` works as documented.
  */
 import { subtask, task, types } from "hardhat/config";
 import type { HardhatUserConfig, NetworkUserConfig } from "hardhat/types";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import "@nomicfoundation/hardhat-toolbox";
+import { loadDotEnv } from "./scripts/lib/stack-files";
+
+loadDotEnv();
 
 // The compiler ships with the npm `solc` package (WebAssembly), so compiling never downloads anything.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -31,7 +36,6 @@ task("deploy", "Deploys the chainbill contracts and writes deployments/<chainId>
   .addOptionalParam("feeRecipient", "Receives protocol fees; default: the owner")
   .addOptionalParam("feeBps", "Protocol fee in basis points for new payments (max 1000)", 0, types.int)
   .addOptionalParam("disputePeriod", "Seconds after a hold ends to settle a dispute", 7 * 86_400, types.int)
-  .addFlag("force", "Deploy again even if deployments/<chainId>.json lists live contracts")
   .setAction(async (args, hre) => {
     const { deployChainbill } = await import("./scripts/deploy");
     await deployChainbill(hre, { ...args, directory: process.env.DEPLOYMENTS_DIR || undefined });

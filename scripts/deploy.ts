@@ -4,10 +4,17 @@
  * chain and still present on it are kept; only missing ones are deployed.
  *
  *   npx hardhat deploy --network <hardhat|localhost|sepolia|baseSepolia> [--fee-bps 0] [--dispute-period 604800]
- *                      [--fee-recipient 0x…] [--owner 0x…] [--force]
+ *                      [--fee-recipient 0x…] [--owner 0x…]
  *   npx hardhat run scripts/deploy.ts --network <name>     (same, options from DEPLOY_* environment variables)
  *
- * Remote networks need SEPOLIA_RPC_URL / BASE_SEPOLIA_RPC_URL and DEPLOYER_PRIVATE_KEY (see .env.example).
+ * Remote networks need SEPOLIA_RPC_URL / BASE_SEPOLIA_RPC_URL and DEPLOYER_PRIVATE_KEY (see .env.example; Hardhat
+ * reads .env through hardhat.config.ts).
+ *
+ * Live contracts are never replaced: merchants' registrations, held payments and subscriptions live in them, and
+ * an installation pointed at new contracts would show every invoice of the old ones as unpaid. To start over on
+ * purpose, move deployments/<chainId>.json aside (it is the record of the old contracts) and deploy again.
+ * Before sending anything, the deploy estimates what the missing contracts cost and stops with the ETH needed
+ * when the deployer cannot pay it.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
@@ -26,15 +33,13 @@ export interface DeployOptions {
   feeBps: number;
   /** Seconds after a hold ends by which a dispute must be settled. */
   disputePeriod: number;
-  /** Deploy again even when a recorded deployment exists on the chain. */
-  force: boolean;
   /** Where to record the deployment; default deployments/. Nothing is recorded for the in-process network. */
   directory?: string;
   /** Progress output (defaults to stderr). */
   log?: (line: string) => void;
 }
 
-export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = { feeBps: 0, disputePeriod: 7 * DAY, force: false };
+export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = { feeBps: 0, disputePeriod: 7 * DAY };
 
 type ContractName = keyof Deployment["contracts"];
 
@@ -54,18 +59,49 @@ export async function deployChainbill(hre: HardhatRuntimeEnvironment, options: D
   const balance = await ethers.provider.getBalance(deployer.address);
   log(`chainbill deploy → network ${hre.network.name} (chain ${chainId}), deployer ${deployer.address}`);
   log(`  deployer balance ${ethers.formatEther(balance)} ETH`);
-  if (balance === 0n) throw new Error(`The deployer ${deployer.address} has no ETH on chain ${chainId}: fund it first.`);
 
   // The in-process network vanishes with the process: recording it would point later runs at nothing.
   const record = hre.network.name !== "hardhat";
   const directory = options.directory ?? DEPLOYMENTS_DIR;
-  const previous = options.force || !record ? undefined : readDeployment(chainId, directory);
+  const previous = record ? readDeployment(chainId, directory) : undefined;
   const contracts: Partial<Record<ContractName, ContractDeployment>> = {};
   let deployedAny = false;
 
+  const names: ContractName[] = ["BillingEscrow", "SubscriptionManager", ...(LOCAL_CHAIN_IDS.has(chainId) ? (["MockStablecoin"] as const) : [])];
+  const live = new Map<ContractName, boolean>();
+  for (const name of names) {
+    const recorded = previous?.contracts[name];
+    live.set(name, recorded !== undefined && (await ethers.provider.getCode(recorded.address)) !== "0x");
+  }
+  const missing = names.filter((name) => !live.get(name));
+  if (missing.length > 0) {
+    // What the missing deployments cost at today's fees, before anything is sent.
+    const argsFor = (name: ContractName): unknown[] =>
+      name === "BillingEscrow"
+        ? [owner, feeRecipient, options.feeBps, options.disputePeriod]
+        : name === "SubscriptionManager"
+          ? [owner, previous?.contracts.BillingEscrow?.address ?? deployer.address]
+          : ["Mock USD Coin", "USDC", 6];
+    let gas = 0n;
+    for (const name of missing) {
+      const transaction = await (await ethers.getContractFactory(name)).getDeployTransaction(...argsFor(name));
+      gas += await ethers.provider.estimateGas({ ...transaction, from: deployer.address }).catch(() => 6_000_000n);
+    }
+    const fees = await ethers.provider.getFeeData();
+    const price = fees.maxFeePerGas ?? fees.gasPrice ?? 0n;
+    const needed = gas * price;
+    log(`  needs about ${ethers.formatEther(needed)} ETH for ${missing.join(", ")} (${gas} gas at ${ethers.formatUnits(price, "gwei")} gwei)`);
+    if (balance < needed) {
+      throw new Error(
+        `The deployer ${deployer.address} has ${ethers.formatEther(balance)} ETH on chain ${chainId}; deploying ${missing.join(", ")} needs about ` +
+          `${ethers.formatEther(needed)} ETH (${gas} gas at ${ethers.formatUnits(price, "gwei")} gwei). Send it at least ${ethers.formatEther(needed - balance)} ETH more, then run the deploy again.`,
+      );
+    }
+  }
+
   async function ensure(name: ContractName, args: unknown[]): Promise<ContractDeployment> {
     const recorded = previous?.contracts[name];
-    if (recorded && (await ethers.provider.getCode(recorded.address)) !== "0x") {
+    if (recorded && live.get(name)) {
       log(`  ✓ ${name} already at ${recorded.address} (block ${recorded.blockNumber})`);
       return recorded;
     }
@@ -128,7 +164,6 @@ export function deployOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Depl
     feeRecipient: env.DEPLOY_FEE_RECIPIENT || undefined,
     feeBps: number("DEPLOY_FEE_BPS", DEFAULT_DEPLOY_OPTIONS.feeBps),
     disputePeriod: number("DEPLOY_DISPUTE_PERIOD", DEFAULT_DEPLOY_OPTIONS.disputePeriod),
-    force: env.DEPLOY_FORCE === "1" || env.DEPLOY_FORCE === "true",
     directory: env.DEPLOYMENTS_DIR || undefined,
   };
 }

@@ -85,6 +85,7 @@ Environment (also read from .env when present; empty values mean "not set"):
   INDEX_MAX_LAG_BLOCKS  behind by more blocks than this: /ready answers 503 (default 5)
   INDEXER_QUERY_API=true  also serve Ponder's /graphql and /sql on its internal loopback port
   DATA_DIR              data directory (default .data)
+  CHAINBILL_ENV_FILE    the .env file to read (default .env at the repository root)
 
 Logs (JSON lines): <data directory>/logs/ponder.log (indexer and API), <data directory>/logs/hardhat-node.log,
 <data directory>/logs/deploy.log.

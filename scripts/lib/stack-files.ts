@@ -11,11 +11,11 @@ import type { Address } from "viem";
 export const ROOT = path.join(__dirname, "..", "..");
 
 /**
- * Reads `.env` at the repository root when present (variables already set win). Empty values, as in a copied
- * `.env.example` or `DATABASE_URL= npm start`, mean "not set": they are removed so that no child process
- * (Ponder, the API's configuration) reads an empty string as a setting.
+ * Reads `.env` at the repository root (or the file `CHAINBILL_ENV_FILE` names) when present; variables already
+ * set win. Empty values, as in a copied `.env.example` or `DATABASE_URL= npm start`, mean "not set": they are
+ * removed so that no child process (Ponder, the API's configuration) reads an empty string as a setting.
  */
-export function loadDotEnv(file = path.join(ROOT, ".env")): void {
+export function loadDotEnv(file = process.env.CHAINBILL_ENV_FILE || path.join(ROOT, ".env")): void {
   if (existsSync(file)) {
     for (const [name, value] of Object.entries(parseEnv(readFileSync(file, "utf8")))) process.env[name] ??= value;
   }

@@ -22,7 +22,6 @@ const NOT_FOR_USERS: Record<string, string> = {
   REPORT_GAS: "the gas reporter of the contract tests",
   CHECK: "npm run compile's freshness check",
   NO_COLOR: "the terminal convention",
-  DEPLOY_FORCE: "the deploy task's --force, not npm start's",
 };
 
 function sourceFiles(entry: string): string[] {
