@@ -44,6 +44,8 @@ export interface Freshness {
   readiness(): Promise<{ ready: boolean; reasons: string[] }>;
   /** The `Chainbill-Indexed` header value. */
   header(): string;
+  /** The latest indexed block's timestamp per chain, read now (not from the last check). */
+  indexedTimes(): Promise<Map<number, bigint>>;
   /** Checks now (the loop does it every second). */
   check(): Promise<void>;
   stop(): void;
@@ -206,6 +208,9 @@ export function createFreshness(options: FreshnessOptions): Freshness {
           return parts.join(" ");
         })
         .join(", ");
+    },
+    async indexedTimes() {
+      return new Map([...(await positions())].map(([chainId, point]) => [chainId, point.time]));
     },
     check,
     stop() {

@@ -116,12 +116,15 @@ async function statementScopes(deps: ApiDeps, merchant: MerchantRecord, currency
   return scopes;
 }
 
-/** Exclusive end of "now": one second after the latest block of any chain in the statement. */
-async function defaultEnd(scopes: StatementScope[]): Promise<bigint> {
+/**
+ * Exclusive end of "now": one second after the latest indexed block of any chain in the statement (read now,
+ * so an entry indexed a moment ago is in), or after the chain's clock and the wall clock when they are later.
+ */
+async function defaultEnd(deps: ApiDeps, scopes: StatementScope[]): Promise<bigint> {
   let now = await chainNow(undefined);
+  const indexed = await deps.freshness.indexedTimes().catch(() => new Map<number, bigint>());
   for (const scope of scopes) {
-    const chainTime = await chainNow(scope.chain);
-    if (chainTime > now) now = chainTime;
+    for (const time of [await chainNow(scope.chain), indexed.get(scope.chain.id) ?? 0n]) if (time > now) now = time;
   }
   return now + 1n;
 }
@@ -174,7 +177,7 @@ export function statementRoutes(deps: ApiDeps) {
       throw invalid("cursor", `belongs to chain ${paging.chainId}, not ${query.chainId}`);
     }
     const scopes = await statementScopes(deps, merchant, query.currency, paging?.chainId ?? query.chainId);
-    const period = statementPeriod(query, query.to === undefined ? await defaultEnd(scopes) : 0n);
+    const period = statementPeriod(query, query.to === undefined ? await defaultEnd(deps, scopes) : 0n);
 
     if (csv) {
       const day = (seconds: bigint) => isoFromSeconds(seconds).slice(0, 10);
