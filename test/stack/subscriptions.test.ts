@@ -336,4 +336,54 @@ describe("stack: plans and subscriptions", function () {
     expect(denied.status).to.equal(403);
     expect((await stack.api("GET", `/v1/subscriptions/${revoked}`, { key: readOnly.body.secret })).status).to.equal(200);
   });
+
+  it("trials: a wallet gets a plan's trial once, and a plan change during a trial to a plan without one charges at once", async () => {
+    const TRIALIST = 8;
+    await mint(TRIALIST, 1_000_000_000n);
+    const created = async (body: Record<string, unknown>) => (await api<PlanBody>("POST", "/v1/plans", { chainId: chain.id, currency: "USDC", periodSeconds: MONTH, ...body })).body;
+    const trialPlan = await created({ amount: "5.00", trialSeconds: 7 * 86_400 });
+    const premium = await created({ amount: "20.00" });
+    const subscribeTo = async (target: PlanBody): Promise<string> => {
+      const [approve, subscribeTx] = target.subscribe.transactions;
+      await send(TRIALIST, approve);
+      const receipt = await chain.client.getTransactionReceipt({ hash: await send(TRIALIST, subscribeTx) });
+      const [event] = parseEventLogs({ abi: subscriptionManagerAbi, eventName: "SubscriptionCreated", logs: receipt.logs });
+      return `sub_${chain.id}_${event.args.subscriptionId}`;
+    };
+
+    const first = await subscribeTo(trialPlan);
+    const trialing = await waitForSubscription(first, (body) => body.status === "trialing");
+    expect((trialing as SubscriptionBody & { trialAlreadyUsed: boolean }).trialAlreadyUsed).to.equal(false);
+
+    // During the trial, a change to a plan without one ends it: the new plan is charged now, a period starts.
+    const [, premiumSubscribe] = premium.subscribe.transactions;
+    await send(TRIALIST, { ...premium.subscribe.transactions[0] });
+    const change = await chain.wallet(TRIALIST).writeContract({
+      address: chain.deployment.contracts.SubscriptionManager.address,
+      abi: subscriptionManagerAbi,
+      functionName: "changePlan",
+      args: [BigInt(first.split("_")[2]), premium.planId, BigInt(premium.subscribe.maxPriceBaseUnits)],
+      chain: null,
+    });
+    await chain.client.waitForTransactionReceipt({ hash: change });
+    expect(premiumSubscribe.to).to.equal(chain.deployment.contracts.SubscriptionManager.address);
+    const active = await waitForSubscription(first, (body) => body.status === "active");
+    expect(active.plan?.id).to.equal(premium.id);
+    const charges = (await api<{ data: ChargeBody[] }>("GET", `/v1/subscriptions/${first}/charges`)).body.data;
+    expect(charges.map((charge) => [charge.kind, charge.amount])).to.deep.equal([["plan_change", "20.00"]]);
+
+    // Cancel, and subscribe to the trial plan again: no second trial, charged at once.
+    expect((await stack.api("POST", `/v1/subscriptions/${first}/cancel`, { key: merchant.apiKey })).status).to.equal(202);
+    const second = await subscribeTo(trialPlan);
+    const again = await waitForSubscription(second, (body) => body.status === "active");
+    expect((again as SubscriptionBody & { trialAlreadyUsed: boolean }).trialAlreadyUsed).to.equal(true);
+    const secondCharges = (await api<{ data: ChargeBody[] }>("GET", `/v1/subscriptions/${second}/charges`)).body.data;
+    expect(secondCharges.map((charge) => [charge.kind, charge.amount])).to.deep.equal([["initial", "5.00"]]);
+  });
+
+  it("refuses a grace period as long as the period (it must be shorter)", async () => {
+    const response = await stack.api("POST", "/v1/plans", { key: merchant.apiKey, body: { chainId: chain.id, currency: "USDC", amount: "1.00", periodSeconds: 86_400, gracePeriodSeconds: 86_400 } });
+    expect(response.status).to.equal(422);
+    expect(((await response.json()) as { errors: { field: string }[] }).errors[0].field).to.equal("gracePeriodSeconds");
+  });
 });
