@@ -7,31 +7,11 @@ import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseEther } from "viem";
-import { createMerchant, payWithInstructions, startStack, testAccount, timeTravel, waitUntil, type LocalChain, type Stack, type TestMerchant } from "./harness";
+import { burst, createMerchant, parseIndexedHeader, payWithInstructions, startStack, testAccount, timeTravel, waitUntil, type LocalChain, type Stack, type TestMerchant } from "./harness";
 import { startRpcProxy, type RpcProxy } from "./rpc-proxy";
 
 interface Status {
   chains: { chainId: number; indexedBlock: number | null; indexedBlockTime: string | null; headBlock: number | null; state: string }[];
-}
-
-export function parseIndexedHeader(header: string | null): Map<number, Record<string, string>> {
-  const chains = new Map<number, Record<string, string>>();
-  for (const part of (header ?? "").split(",").map((item) => item.trim()).filter(Boolean)) {
-    const fields = Object.fromEntries(part.split(" ").map((pair) => pair.split("=") as [string, string]));
-    chains.set(Number(fields.chain), fields);
-  }
-  return chains;
-}
-
-/** Sends `count` plain transfers back to back (automine: one block each, as fast as the node mines them). */
-export async function burst(chain: LocalChain, count: number): Promise<void> {
-  const wallet = chain.wallet(9);
-  let nonce = await chain.client.getTransactionCount({ address: wallet.account.address });
-  let last: `0x${string}` | undefined;
-  for (let index = 0; index < count; index += 1) {
-    last = await wallet.sendTransaction({ to: testAccount(8).address, value: 1n, nonce: nonce++, chain: null, gas: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n });
-  }
-  if (last) await chain.client.waitForTransactionReceipt({ hash: last, pollingInterval: 50 });
 }
 
 async function status(stack: Stack): Promise<Status> {

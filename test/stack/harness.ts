@@ -103,6 +103,27 @@ export async function payWithInstructions(
   return hashes;
 }
 
+/** The `Chainbill-Indexed` header, per chain: `{ block, time, head, state }`. */
+export function parseIndexedHeader(header: string | null): Map<number, Record<string, string>> {
+  const chains = new Map<number, Record<string, string>>();
+  for (const part of (header ?? "").split(",").map((item) => item.trim()).filter(Boolean)) {
+    const fields = Object.fromEntries(part.split(" ").map((pair) => pair.split("=") as [string, string]));
+    chains.set(Number(fields.chain), fields);
+  }
+  return chains;
+}
+
+/** Sends `count` plain transfers back to back (automine: one block each, as fast as the node mines them). */
+export async function burst(chain: LocalChain, count: number): Promise<void> {
+  const wallet = chain.wallet(9);
+  let nonce = await chain.client.getTransactionCount({ address: wallet.account.address });
+  let last: `0x${string}` | undefined;
+  for (let index = 0; index < count; index += 1) {
+    last = await wallet.sendTransaction({ to: testAccount(8).address, value: 1n, nonce: nonce++, chain: null, gas: 21_000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n });
+  }
+  if (last) await chain.client.waitForTransactionReceipt({ hash: last, pollingInterval: 50 });
+}
+
 export interface Stack {
   chains: LocalChain[];
   apiUrl: string;

@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import type { Address, Hex } from "viem";
-import { createMerchant, startStack, testAccount, waitUntil, type Stack, type TestMerchant } from "./harness";
+import { burst, createMerchant, parseIndexedHeader, startStack, testAccount, timeTravel, waitUntil, type Stack, type TestMerchant } from "./harness";
 import { startPostgres, type PrivatePostgres } from "./postgres";
 
 interface InvoiceJson {
@@ -123,5 +123,22 @@ describe("stack on Postgres", function () {
     expect(body.chains).to.have.length(1);
     expect(body.chains[0].totals.paid).to.equal("0.50");
     expect(body.chains[0].entries.map((entry) => entry.invoiceId)).to.deep.equal([invoice.id]);
+  });
+
+  it("a burst of 200 transactions and a 120 s jump in time are indexed within seconds; /ready and Chainbill-Indexed follow", async () => {
+    const chain = stack.chains[0];
+    await burst(chain, 200);
+    await timeTravel(chain, 120);
+    const head = await chain.client.getBlockNumber();
+    const started = Date.now();
+    await waitUntil("the burst to be indexed", async () => {
+      const status = (await (await fetch(`${stack.apiUrl}/status`)).json()) as { chains: { indexedBlock: number | null }[] };
+      return (status.chains[0].indexedBlock ?? 0) >= Number(head);
+    }, 30_000);
+    expect((Date.now() - started) / 1000).to.be.lessThan(15);
+    await waitUntil("ready", async () => (await fetch(`${stack.apiUrl}/ready`)).status === 200, 15_000);
+    const answer = await stack.api("GET", "/v1/merchants/me", { key: merchant.apiKey });
+    const indexed = parseIndexedHeader(answer.headers.get("chainbill-indexed")).get(chain.id)!;
+    expect(BigInt(indexed.block)).to.be.at.least(head);
   });
 });
