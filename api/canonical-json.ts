@@ -18,7 +18,8 @@ export function canonicalJson(value: unknown): string {
     case "bigint":
       return JSON.stringify(value.toString());
     case "object": {
-      if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(",")}]`;
+      // Array.from visits holes of a sparse array too (as null, like JSON.stringify), which .map would skip.
+      if (Array.isArray(value)) return `[${Array.from(value, (item) => canonicalJson(item ?? null)).join(",")}]`;
       const entries = Object.entries(value as Record<string, unknown>)
         .filter(([, item]) => item !== undefined)
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

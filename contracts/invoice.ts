@@ -98,6 +98,55 @@ export function buildInvoice(
   };
 }
 
+/** Invoice terms in JSON, integers as decimal strings (as the API returns them in `payment.evm.invoice`). */
+export interface InvoiceJson {
+  merchantId: string;
+  invoiceId: Hex;
+  token: Address;
+  amount: string;
+  payer: Address;
+  arbiter: Address;
+  expiresAt: string;
+  holdDuration: number;
+  fulfillBy: string;
+  maxFeeBps: number;
+  detailsHash: Hex;
+}
+
+/** Terms as JSON (integers as strings), e.g. for an API response. */
+export function invoiceToJson(invoice: Invoice): InvoiceJson {
+  return {
+    merchantId: invoice.merchantId.toString(),
+    invoiceId: invoice.invoiceId,
+    token: invoice.token,
+    amount: invoice.amount.toString(),
+    payer: invoice.payer,
+    arbiter: invoice.arbiter,
+    expiresAt: invoice.expiresAt.toString(),
+    holdDuration: invoice.holdDuration,
+    fulfillBy: invoice.fulfillBy.toString(),
+    maxFeeBps: invoice.maxFeeBps,
+    detailsHash: invoice.detailsHash,
+  };
+}
+
+/** Terms from their JSON form (`payment.evm.invoice` of the API), ready for any BillingEscrow function. */
+export function invoiceFromJson(json: InvoiceJson): Invoice {
+  return {
+    merchantId: BigInt(json.merchantId),
+    invoiceId: json.invoiceId,
+    token: json.token,
+    amount: BigInt(json.amount),
+    payer: json.payer,
+    arbiter: json.arbiter,
+    expiresAt: BigInt(json.expiresAt),
+    holdDuration: json.holdDuration,
+    fulfillBy: BigInt(json.fulfillBy),
+    maxFeeBps: json.maxFeeBps,
+    detailsHash: json.detailsHash,
+  };
+}
+
 /** The full typed-data payload a wallet signs (`eth_signTypedData_v4`). */
 export function invoiceTypedData(domain: BillingEscrowDomain, invoice: Invoice) {
   return { domain, types: invoiceTypes, primaryType: "Invoice" as const, message: invoice };

@@ -4,25 +4,14 @@
  */
 import { encodeFunctionData, erc20Abi, zeroAddress, type Address, type Hex } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
-import { billingEscrowDomain, invoiceTypes, type Invoice } from "../../contracts/invoice";
+import { billingEscrowDomain, invoiceFromJson, invoiceToJson, invoiceTypes, type Invoice, type InvoiceJson } from "../../contracts/invoice";
 import type { invoices } from "../store/schema";
 
 type InvoiceRow = typeof invoices.$inferSelect;
 
 /** The signed terms with integers as decimal strings (uint64/uint256 do not fit a JSON number). */
-export interface InvoiceTermsJson {
-  merchantId: string;
-  invoiceId: Hex;
-  token: Address;
-  amount: string;
-  payer: Address;
-  arbiter: Address;
-  expiresAt: string;
-  holdDuration: number;
-  fulfillBy: string;
-  maxFeeBps: number;
-  detailsHash: Hex;
-}
+export type InvoiceTermsJson = InvoiceJson;
+export { invoiceFromJson as termsFromJson, invoiceToJson as termsJson };
 
 export interface PaymentTransaction {
   description: string;
@@ -67,38 +56,7 @@ export function termsOf(row: InvoiceRow): Invoice {
   };
 }
 
-export function termsJson(terms: Invoice): InvoiceTermsJson {
-  return {
-    merchantId: terms.merchantId.toString(),
-    invoiceId: terms.invoiceId,
-    token: terms.token,
-    amount: terms.amount.toString(),
-    payer: terms.payer,
-    arbiter: terms.arbiter,
-    expiresAt: terms.expiresAt.toString(),
-    holdDuration: terms.holdDuration,
-    fulfillBy: terms.fulfillBy.toString(),
-    maxFeeBps: terms.maxFeeBps,
-    detailsHash: terms.detailsHash,
-  };
-}
 
-/** The signed terms from their JSON form (as in `payment.evm.invoice`), for a wallet or a test that calls the escrow. */
-export function termsFromJson(json: InvoiceTermsJson): Invoice {
-  return {
-    merchantId: BigInt(json.merchantId),
-    invoiceId: json.invoiceId,
-    token: json.token,
-    amount: BigInt(json.amount),
-    payer: json.payer,
-    arbiter: json.arbiter,
-    expiresAt: BigInt(json.expiresAt),
-    holdDuration: json.holdDuration,
-    fulfillBy: BigInt(json.fulfillBy),
-    maxFeeBps: json.maxFeeBps,
-    detailsHash: json.detailsHash,
-  };
-}
 
 const EIP712_DOMAIN_TYPE = [
   { name: "name", type: "string" },
@@ -129,7 +87,7 @@ export function paymentInstructions(row: InvoiceRow, amountText: string, currenc
   const terms = termsOf(row);
   const escrow = row.escrowAddress as Address;
   const signature = row.signature as Hex;
-  const json = termsJson(terms);
+  const json = invoiceToJson(terms);
   const domain = billingEscrowDomain(row.chainId, escrow);
   const payData = encodeFunctionData({ abi: billingEscrowAbi, functionName: "pay", args: [terms, signature] });
   const transactions: PaymentTransaction[] = [];
