@@ -25,7 +25,7 @@ import { ensureDemoMerchant, type DemoChain } from "./lib/demo-merchant";
 import { indexerSchemaName, prepareIndexerData, waitUntilIndexed } from "./lib/indexer";
 import { isLocalChain, mockStablecoinAbi, testAccount, testAccountKey, topUpStablecoin, walletFor } from "./lib/local-chain";
 import { detail, followFile, seconds, step, tailFile } from "./lib/output";
-import { isRunning, isStopping, onShutdown, runToCompletion, startChild, stopAll, waitFor, type Supervised } from "./lib/processes";
+import { freePort, isRunning, isStopping, onShutdown, runToCompletion, startChild, stopAll, waitFor, type Supervised } from "./lib/processes";
 import { loadDotEnv, ROOT, stackPaths, writeJson, type StackState } from "./lib/stack-files";
 
 const BIN = path.join(ROOT, "node_modules", ".bin");
@@ -289,18 +289,6 @@ async function portIsFree(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** A free TCP port on the loopback interface (for Ponder's internal server). */
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
-    });
-  });
-}
-
 /** A configuration error the API process stopped on (its message says what to do), from Ponder's JSON log. */
 function configErrorIn(logFile: string): string | undefined {
   const match = /(OPERATOR_KEY_SECRET does not open[^"\\]*|Invalid API configuration[^"]*|(?:ADMIN_API_KEY|OPERATOR_KEY_SECRET)[^"\\]* not set, and chain[^"\\]*)/.exec(tailFile(logFile, 200));
@@ -341,7 +329,7 @@ async function startIndexerAndApi(
     API_STORE_DIR: paths.apiStoreDir,
   };
   const launch = async () =>
-    startChild("ponder", path.join(BIN, "ponder"), ["start", "--root", "indexer", "--port", String(await freeLoopbackPort()), "--hostname", "127.0.0.1", "--log-format", "json"], {
+    startChild("ponder", path.join(BIN, "ponder"), ["start", "--root", "indexer", "--port", String(await freePort()), "--hostname", "127.0.0.1", "--log-format", "json"], {
       cwd: ROOT,
       logFile: paths.ponderLog,
       stopSignal: "SIGINT",

@@ -6,6 +6,7 @@
  * stops them in order (newest first: Ponder before the chain it reads) with each child's own stop signal.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { createServer } from "node:net";
 import { createWriteStream, mkdirSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -127,4 +128,16 @@ export function onShutdown(onSignal: () => Promise<void>): void {
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
   process.on("SIGHUP", handler);
+}
+
+/** A free TCP port on the loopback interface (for a child's server). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
+    });
+  });
 }

@@ -7,7 +7,6 @@
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -27,7 +26,9 @@ import {
 import { readDeployment, type Deployment } from "../../contracts/addresses";
 import { createChainbillClient, type ChainbillClient, type components } from "../../api/client";
 import { testAccount, timeTravel as moveClock } from "../../scripts/lib/local-chain";
-import { runToCompletion, startChild, stopChild, waitFor, type Supervised } from "../../scripts/lib/processes";
+import { freePort, runToCompletion, startChild, stopChild, waitFor, type Supervised } from "../../scripts/lib/processes";
+
+export { freePort } from "../../scripts/lib/processes";
 
 export { testAccount } from "../../scripts/lib/local-chain";
 
@@ -40,16 +41,6 @@ export type Schemas = components["schemas"];
 export type InvoiceJson = Schemas["Invoice"];
 export type PaymentTransaction = Schemas["PaymentTransaction"];
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** Polls `probe` every 100 ms until it holds; throws after `timeoutMs` naming `what`. */
 export function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
