@@ -6,7 +6,8 @@
 import { createPublicClient, http, type Address, type PublicClient } from "viem";
 import { billingEscrowAbi } from "../contracts/abi";
 import type { ChainSetting } from "../contracts/chains";
-import { tokenRegistry, type TokenInfo } from "./tokens";
+import type { HeadTime } from "./clock";
+import { tokenRegistry, type CachedToken, type TokenInfo } from "./tokens";
 
 export interface ChainRuntime {
   id: number;
@@ -18,6 +19,8 @@ export interface ChainRuntime {
   headBlock(): Promise<bigint>;
   /** The escrow's fee rate for new payments (basis points), cached for `FEE_CACHE_MS`. */
   protocolFeeBps(): Promise<number>;
+  /** Per-chain caches, built with the runtime: tokens read on-chain (api/tokens.ts), the head's time (api/clock.ts). */
+  caches: { tokens: Map<string, CachedToken>; headTime: { known?: HeadTime; pending?: Promise<HeadTime> } };
 }
 
 const HEAD_CACHE_MS = 500;
@@ -36,6 +39,7 @@ export function createChainRuntime(setting: ChainSetting): ChainRuntime {
     subscriptions: setting.deployment.contracts.SubscriptionManager.address,
     client,
     tokens,
+    caches: { tokens: new Map(), headTime: {} },
     async headBlock() {
       if (head && Date.now() - head.at < HEAD_CACHE_MS) return head.value;
       pending ??= client.getBlockNumber({ cacheTime: 0 }).finally(() => (pending = undefined));

@@ -7,13 +7,11 @@
  */
 import type { ChainRuntime } from "./chains";
 
-interface HeadTime {
+export interface HeadTime {
   block: bigint;
   timestamp: bigint;
 }
 
-const heads = new WeakMap<ChainRuntime, HeadTime>();
-const pending = new WeakMap<ChainRuntime, Promise<HeadTime>>();
 
 function wallSeconds(): bigint {
   return BigInt(Math.floor(Date.now() / 1000));
@@ -21,20 +19,21 @@ function wallSeconds(): bigint {
 
 async function headTime(chain: ChainRuntime): Promise<HeadTime> {
   const block = await chain.headBlock();
-  const known = heads.get(chain);
+  const cache = chain.caches.headTime;
+  const known = cache.known;
   if (known && known.block >= block) return known;
-  let request = pending.get(chain);
+  let request = cache.pending;
   if (!request) {
     request = chain.client
       .getBlock({ blockNumber: block })
       .then((fetched) => {
         const value = { block: fetched.number ?? block, timestamp: fetched.timestamp };
-        const current = heads.get(chain);
-        if (!current || current.block < value.block) heads.set(chain, value);
+        const current = cache.known;
+        if (!current || current.block < value.block) cache.known = value;
         return value;
       })
-      .finally(() => pending.delete(chain));
-    pending.set(chain, request);
+      .finally(() => (cache.pending = undefined));
+    cache.pending = request;
   }
   return request;
 }
@@ -47,7 +46,7 @@ export async function chainNow(chain: ChainRuntime | undefined): Promise<bigint>
     const head = await headTime(chain);
     return head.timestamp > wall ? head.timestamp : wall;
   } catch {
-    const known = heads.get(chain);
+    const known = chain.caches.headTime.known;
     return known && known.timestamp > wall ? known.timestamp : wall;
   }
 }

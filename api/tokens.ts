@@ -61,18 +61,8 @@ const bytes32SymbolAbi = [
   { type: "function", name: "symbol", stateMutability: "view", inputs: [], outputs: [{ name: "", type: "bytes32" }] },
 ] as const;
 
-type Cached = { token: TokenInfo } | { error: string; until: number };
-
-const caches = new WeakMap<ChainRuntime, Map<string, Cached>>();
-
-function cacheOf(chain: ChainRuntime): Map<string, Cached> {
-  let cache = caches.get(chain);
-  if (!cache) {
-    cache = new Map();
-    caches.set(chain, cache);
-  }
-  return cache;
-}
+/** A token read on-chain, or why the address is not one (kept briefly). Held by the chain runtime. */
+export type CachedToken = { token: TokenInfo } | { error: string; until: number };
 
 function currencyError(message: string): ProblemError {
   return problem.validation([{ field: "currency", message }]);
@@ -133,7 +123,7 @@ export async function resolveCurrency(chain: ChainRuntime, currency: string): Pr
     const address = getAddress(text);
     const known = findToken(chain, address);
     if (known) return known;
-    const cache = cacheOf(chain);
+    const cache = chain.caches.tokens;
     const cached = cache.get(address);
     if (cached && "token" in cached) return cached.token;
     if (cached && cached.until > Date.now()) throw currencyError(cached.error);
