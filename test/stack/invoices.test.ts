@@ -278,7 +278,7 @@ describe("stack: invoices", function () {
     expect(pay.value).to.equal("0");
     expect(invoice.payment.evm.uri).to.equal(`ethereum:${usdc}@${chain.id}/approve?address=${escrow}&uint256=12500000`);
     // A customer who scans links needs both: one per transaction, in order (the first alone only approves).
-    const [approveUri, payUri] = (invoice.payment.evm.transactions as { uri: string }[]).map((transaction) => transaction.uri);
+    const [approveUri, payUri] = (invoice.payment.evm.transactions as unknown as { uri: string }[]).map((transaction) => transaction.uri);
     expect(approveUri).to.equal(invoice.payment.evm.uri);
     expect(payUri).to.equal(`ethereum:${escrow}@${chain.id}?value=0&data=${pay.data}`);
 
