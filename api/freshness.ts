@@ -38,6 +38,8 @@ export interface ChainFreshness {
 }
 
 export interface Freshness {
+  /** Resolves once the indexer's state at this process's start is read (await it before indexing resumes). */
+  initialized: Promise<void>;
   /** The last check, per chain. */
   snapshot(): ChainFreshness[];
   /** Whether the backfill is done and every chain's index is close to its head, with the reasons when not. */
@@ -92,7 +94,7 @@ export function ponderSchema(env: NodeJS.ProcessEnv = process.env, argv: string[
 export function createFreshness(options: FreshnessOptions): Freshness {
   const { db, schema, chains, logger } = options;
   const states = new Map<number, ChainFreshness>();
-  /** The latest checkpoint as first read by this process: until it moves, the safe checkpoint is the position. */
+  /** The latest checkpoint per chain when this process started: until it moves, the safe checkpoint is the position. */
   const startingLatest = new Map<number, string>();
   const moved = new Set<number>();
   const lastStep = new Map<number, number>();
@@ -100,15 +102,34 @@ export function createFreshness(options: FreshnessOptions): Freshness {
     states.set(id, { chainId: id, indexedBlock: null, indexedBlockTime: null, headBlock: null, state: "unknown", progressAt: Date.now(), checkedAt: 0 });
   }
 
-  async function positions(): Promise<Map<number, Checkpoint>> {
-    if (!schema) return new Map();
+  async function readCheckpoints() {
+    if (!schema) return [];
     const result = await db.execute(sql`select chain_id, latest_checkpoint, safe_checkpoint from ${sql.identifier(schema)}."_ponder_checkpoint"`);
+    return (rowsOf(result) as { chain_id: number | string; latest_checkpoint: string; safe_checkpoint: string }[]).map((row) => ({
+      chainId: Number(row.chain_id),
+      latest: row.latest_checkpoint,
+      safe: row.safe_checkpoint,
+    }));
+  }
+
+  /**
+   * What the indexer had when this process started (the API is loaded after Ponder's crash recovery and before
+   * its indexing resumes): a chain with a checkpoint then is recovering, and its safe checkpoint is the honest
+   * position until the latest one moves; a chain without one starts fresh.
+   */
+  const started = readCheckpoints()
+    .then((rows) => {
+      for (const row of rows) startingLatest.set(row.chainId, row.latest);
+    })
+    .catch(() => undefined);
+
+  async function positions(): Promise<Map<number, Checkpoint>> {
+    await started;
     const found = new Map<number, Checkpoint>();
-    for (const row of rowsOf(result) as { chain_id: number | string; latest_checkpoint: string; safe_checkpoint: string }[]) {
-      const chainId = Number(row.chain_id);
-      if (!startingLatest.has(chainId)) startingLatest.set(chainId, row.latest_checkpoint);
-      if (row.latest_checkpoint !== startingLatest.get(chainId)) moved.add(chainId);
-      found.set(chainId, decode(moved.has(chainId) ? row.latest_checkpoint : row.safe_checkpoint));
+    for (const row of await readCheckpoints()) {
+      const recovering = startingLatest.has(row.chainId) && !moved.has(row.chainId);
+      if (recovering && row.latest !== startingLatest.get(row.chainId)) moved.add(row.chainId);
+      found.set(row.chainId, decode(recovering && !moved.has(row.chainId) ? row.safe : row.latest));
     }
     return found;
   }
@@ -184,6 +205,7 @@ export function createFreshness(options: FreshnessOptions): Freshness {
   timer.unref?.();
 
   return {
+    initialized: started,
     snapshot: () => [...states.values()],
     async readiness() {
       const reasons: string[] = [];
@@ -210,7 +232,8 @@ export function createFreshness(options: FreshnessOptions): Freshness {
         .join(", ");
     },
     async indexedTimes() {
-      return new Map([...(await positions())].map(([chainId, point]) => [chainId, point.time]));
+      // The latest checkpoint, even while recovering: a statement can only contain what is indexed anyway.
+      return new Map((await readCheckpoints()).map((row) => [row.chainId, decode(row.latest).time]));
     },
     check,
     stop() {

@@ -77,6 +77,8 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
     logger,
     recover: stallRecovery(config.indexRestartSeconds),
   });
+  // Read before Ponder resumes indexing (it does once this module has loaded): tells a crash recovery apart.
+  await freshness.initialized;
   return {
     config,
     store,

@@ -63,9 +63,13 @@ describe("stack: index freshness", function () {
     try {
       const invoice = (await (await stack.api("POST", "/v1/invoices", { key: merchant.apiKey, headers: { "Idempotency-Key": randomUUID() }, body: { chainId: chain.id, amount: "0.01", currency: "ETH" } })).json()) as { id: string; payment: { evm: { transactions: { to: string; data: string; value: string }[] } } };
       await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
-      await waitUntil("the stall to be noticed", async () => (await fetch(`${stack.apiUrl}/ready`)).status === 503, 30_000);
-      const ready = (await (await fetch(`${stack.apiUrl}/ready`)).json()) as { ready: boolean; reasons: string[] };
-      expect(ready.reasons.join(" ")).to.contain(`chain ${chain.id}: index stalled`);
+      let ready = { ready: true, reasons: [] as string[] };
+      await waitUntil("the stall to be noticed", async () => {
+        const answer = await fetch(`${stack.apiUrl}/ready`);
+        ready = (await answer.json()) as typeof ready;
+        return answer.status === 503 && ready.reasons.join(" ").includes(`chain ${chain.id}: index stalled`);
+      }, 30_000);
+      expect(ready.ready).to.equal(false);
       const read = await stack.api("GET", `/v1/invoices/${invoice.id}`, { key: merchant.apiKey });
       expect(read.status).to.equal(200);
       expect(parseIndexedHeader(read.headers.get("chainbill-indexed")).get(chain.id)!.state).to.equal("stalled");
