@@ -48,6 +48,7 @@ const MONTH = 30 * 86_400;
 
 interface Transaction {
   description?: string;
+  uri: string;
   to: Address;
   data: Hex;
   value: string;
@@ -360,8 +361,8 @@ function describeInvoice(invoice: Invoice): void {
   for (const [index, transaction] of invoice.payment.evm.transactions.entries()) {
     const value = BigInt(transaction.value) > 0n ? `, value ${formatEther(BigInt(transaction.value))} ETH` : "";
     detail(`  tx ${index + 1}: to ${transaction.to}${value} — ${transaction.description ?? ""}`);
+    detail(`        EIP-681 link: ${transaction.uri.slice(0, 90)}…`);
   }
-  detail(`  EIP-681 link for wallets: ${invoice.payment.evm.uri.slice(0, 90)}…`);
 }
 
 /** Sends the transactions in order from `wallet`; returns when the last is mined (ms since epoch). */
