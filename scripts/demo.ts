@@ -19,7 +19,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { createPublicClient, formatEther, formatUnits, http, type Address, type Hex, type PublicClient } from "viem";
 import { billingEscrowAbi, subscriptionManagerAbi } from "../contracts/abi";
-import { termsFromJson, type InvoiceTermsJson } from "../api/invoices/instructions";
+import { invoiceFromJson, type InvoiceJson as InvoiceTermsJson } from "../contracts/invoice";
 import { readDeployment } from "../contracts/addresses";
 import { createApiClient, servedRoutes, type ApiClient } from "./lib/api-client";
 import { isLocalChain, mockStablecoinAbi, testAccount, timeTravel, walletFor, type Wallet } from "./lib/local-chain";
@@ -297,7 +297,7 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
       address: invoice.payment.evm.contract,
       abi: billingEscrowAbi,
       functionName: "release",
-      args: [termsFromJson(invoice.payment.evm.invoice)],
+      args: [invoiceFromJson(invoice.payment.evm.invoice)],
       chain: null,
     });
     await client.waitForTransactionReceipt({ hash });
