@@ -28,6 +28,7 @@ import {
 import { problem, problemResponse } from "./problems";
 import { invoiceRoutes } from "./routes/invoices";
 import { merchantRoutes } from "./routes/merchants";
+import { payoutRoutes } from "./routes/payouts";
 import { problemRoutes } from "./routes/problems";
 import { statementRoutes } from "./routes/statements";
 import { subscriptionRoutes } from "./routes/subscriptions";
@@ -106,6 +107,7 @@ export function createApp(deps: ApiDeps) {
   app.route("/v1", invoiceRoutes(deps));
   app.route("/v1", subscriptionRoutes(deps));
   app.route("/v1", statementRoutes(deps));
+  app.route("/v1", payoutRoutes(deps));
   app.all("/v1/*", (c) => {
     const allowed = allowedMethods(c.req.method, c.req.path);
     if (allowed.length > 0) throw problem.methodNotAllowed(c.req.method, c.req.path, allowed);

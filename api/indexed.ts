@@ -2,7 +2,7 @@
  * Reads the indexer's tables (Ponder's schema) for the API. Every query names its chain and merchant, so one
  * merchant never sees another's rows. Hex columns are stored lowercase by Ponder.
  */
-import { and, asc, count, eq, gt, gte, inArray, lt, or, sql, sum } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, or, sql, sum } from "drizzle-orm";
 import type { ReadonlyDrizzle } from "ponder";
 import type { Address, Hex } from "viem";
 import * as tables from "../indexer/ponder.schema";
@@ -43,6 +43,34 @@ export interface SubscriptionCursor {
 
 export type IndexedPayment = typeof tables.payment.$inferSelect;
 
+/** Money that left the contracts for a merchant: a release, a withdrawal, a deferral to a claimable balance, a claim. */
+export interface PayoutRow {
+  id: string;
+  chainId: number;
+  kind: "release" | "withdrawal" | "deferred" | "claimed";
+  token: Hex;
+  /** Where it went: the payout address (release, withdrawal), the claim's destination; the account for a deferral. */
+  to: Hex;
+  amount: bigint;
+  /** Protocol fee kept by the escrow (releases only). */
+  fee: bigint;
+  /** Invoice key of a release; null otherwise. */
+  invoiceKey: Hex | null;
+  timestamp: bigint;
+  blockNumber: bigint;
+  transactionHash: Hex;
+}
+
+export interface PayoutScope extends OnchainMerchant {
+  /** Payout addresses of the merchant's record on this chain (deferrals and claims are theirs). */
+  payouts: Hex[];
+}
+
+export interface PayoutCursor {
+  timestamp: bigint;
+  id: string;
+}
+
 /** Sum and count of one kind of ledger movement over a period. */
 export interface LedgerKindTotal {
   kind: string;
@@ -57,7 +85,65 @@ export function createIndexedReader(db: IndexedDb) {
   const invoicesInFlight = new Map<string, Promise<IndexedInvoice | undefined>>();
   const registrations = new Map<string, { row: IndexedMerchant; expires: number }>();
 
+  /** Rows strictly before `cursor` in (timestamp, id) descending order. */
+  const before = (table: { timestamp: Parameters<typeof lt>[0]; id: Parameters<typeof lt>[0] }, cursor?: PayoutCursor) =>
+    cursor ? and(lte(table.timestamp, cursor.timestamp), or(lt(table.timestamp, cursor.timestamp), lt(table.id, cursor.id))) : sql`true`;
+
   return {
+    /**
+     * Every payout of a merchant's identities, newest first, `limit` after `cursor` (keyset pagination over the
+     * releases, the withdrawals and the claim events, merged).
+     */
+    async payoutsPage(scopes: PayoutScope[], limit: number, cursor?: PayoutCursor): Promise<PayoutRow[]> {
+      const rows: PayoutRow[] = [];
+      for (const scope of scopes) {
+        const releases = await db
+          .select()
+          .from(tables.release)
+          .where(and(eq(tables.release.chainId, scope.chainId), eq(tables.release.merchantId, scope.merchantId), before(tables.release, cursor)))
+          .orderBy(desc(tables.release.timestamp), desc(tables.release.id))
+          .limit(limit);
+        for (const row of releases) {
+          rows.push({ id: row.id, chainId: row.chainId, kind: "release", token: row.token, to: row.payout, amount: row.amount, fee: row.fee, invoiceKey: row.key, timestamp: row.timestamp, blockNumber: row.blockNumber, transactionHash: row.transactionHash });
+        }
+        const withdrawals = await db
+          .select()
+          .from(tables.ledger)
+          .where(and(eq(tables.ledger.chainId, scope.chainId), eq(tables.ledger.merchantId, scope.merchantId), eq(tables.ledger.kind, "withdrawal"), before(tables.ledger, cursor)))
+          .orderBy(desc(tables.ledger.timestamp), desc(tables.ledger.id))
+          .limit(limit);
+        for (const row of withdrawals) {
+          rows.push({ id: row.id, chainId: row.chainId, kind: "withdrawal", token: row.token, to: row.counterparty, amount: -row.amount, fee: 0n, invoiceKey: null, timestamp: row.timestamp, blockNumber: row.blockNumber, transactionHash: row.transactionHash });
+        }
+        if (scope.payouts.length > 0) {
+          const claims = await db
+            .select()
+            .from(tables.claimEvent)
+            .where(and(eq(tables.claimEvent.chainId, scope.chainId), inArray(tables.claimEvent.account, scope.payouts.map(lower)), before(tables.claimEvent, cursor)))
+            .orderBy(desc(tables.claimEvent.timestamp), desc(tables.claimEvent.id))
+            .limit(limit);
+          for (const row of claims) {
+            rows.push({ id: row.id, chainId: row.chainId, kind: row.kind as "deferred" | "claimed", token: row.token, to: row.to ?? row.account, amount: row.amount, fee: 0n, invoiceKey: null, timestamp: row.timestamp, blockNumber: row.blockNumber, transactionHash: row.transactionHash });
+          }
+        }
+      }
+      rows.sort((a, b) => (a.timestamp !== b.timestamp ? (a.timestamp > b.timestamp ? -1 : 1) : a.id > b.id ? -1 : a.id < b.id ? 1 : 0));
+      return rows.slice(0, limit);
+    },
+
+    /** Payout addresses the merchant's releases and withdrawals went to on a chain (its record's may have changed). */
+    async payoutAddresses(owner: OnchainMerchant): Promise<Hex[]> {
+      const released = await db
+        .selectDistinct({ to: tables.release.payout })
+        .from(tables.release)
+        .where(and(eq(tables.release.chainId, owner.chainId), eq(tables.release.merchantId, owner.merchantId)));
+      const withdrawn = await db
+        .selectDistinct({ to: tables.ledger.counterparty })
+        .from(tables.ledger)
+        .where(and(eq(tables.ledger.chainId, owner.chainId), eq(tables.ledger.merchantId, owner.merchantId), eq(tables.ledger.kind, "withdrawal")));
+      return [...new Set([...released, ...withdrawn].map((row) => row.to.toLowerCase() as Hex))];
+    },
+
     /**
      * The oldest registry record on `chainId` owned by `owner` and naming `signer` (see api/merchants/identity.ts).
      * A found record is remembered for `REGISTRATION_CACHE_MS` under the whole (chain, owner, signer) key, since

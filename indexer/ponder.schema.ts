@@ -245,6 +245,28 @@ export const ledger = onchainTable(
   }),
 );
 
+/**
+ * One row per payout that could not be delivered (`deferred`: the amount became claimable by `account`) and per
+ * claim of such a balance (`claimed`: sent to `to`), in either contract.
+ */
+export const claimEvent = onchainTable(
+  "claim_event",
+  (t) => ({
+    id: t.text().primaryKey(),
+    chainId: t.integer().notNull(),
+    contract: t.hex().notNull(),
+    kind: t.text().notNull(),
+    account: t.hex().notNull(),
+    token: t.hex().notNull(),
+    to: t.hex(),
+    amount: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+    blockNumber: t.bigint().notNull(),
+    transactionHash: t.hex().notNull(),
+  }),
+  (table) => ({ byAccount: index().on(table.chainId, table.account) }),
+);
+
 /** Payouts that could not be delivered and wait to be claimed, per contract, account and token. */
 export const claimable = onchainTable(
   "claimable",

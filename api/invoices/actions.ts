@@ -59,7 +59,7 @@ async function sendEscrowCall(
   deps: ApiDeps,
   merchant: MerchantRecord,
   row: InvoiceRow,
-  call: { functionName: "voidInvoice" | "markFulfilled" | "refund"; args: readonly unknown[]; action: string },
+  call: { functionName: "voidInvoice" | "markFulfilled" | "refund" | "release"; args: readonly unknown[]; action: string },
   requestId: string | undefined,
   errors: RevertMapping = {},
 ) {
@@ -155,7 +155,7 @@ export async function refundInvoice(
 }
 
 export async function fulfillInvoice(deps: ApiDeps, merchant: MerchantRecord, row: InvoiceRow, requestId?: string): Promise<ActionResult> {
-  const { onchain, now, status } = await indexedState(deps, row);
+  const { onchain, status } = await indexedState(deps, row);
   if (row.fulfillBy === 0n) {
     throw problem.conflict("no-fulfillment-deadline", `Invoice ${row.id} was created without \`fulfillBy\`, so there is nothing to mark fulfilled.`);
   }
@@ -164,10 +164,42 @@ export async function fulfillInvoice(deps: ApiDeps, merchant: MerchantRecord, ro
     throw problem.conflict("invoice-not-held", `Invoice ${row.id} is ${status}.`, { invoiceStatus: status });
   }
   if (onchain.fulfilled) throw problem.conflict("already-fulfilled", `Invoice ${row.id} is already marked fulfilled.`);
-  if (now > row.fulfillBy) {
-    throw problem.conflict("fulfillment-deadline-passed", `Invoice ${row.id} had to be fulfilled by ${iso(row.fulfillBy)}; the payer may now take a full refund.`);
-  }
+  // Whether `fulfillBy` has passed is the chain's call: the simulation maps FulfillmentDeadlinePassed.
   const receipt = await sendEscrowCall(deps, merchant, row, { functionName: "markFulfilled", args: [termsOf(row)], action: `mark invoice ${row.id} fulfilled` }, requestId);
   await awaitIndexed(deps, row, (current) => current?.fulfilled === true);
+  return { transactionHash: receipt.transactionHash, invoice: await viewInvoice(deps, row) };
+}
+
+/**
+ * Releases a held payment to the merchant's payout address (minus the protocol fee), sent with the operator key:
+ * anyone may release once the hold is over and, for an invoice with `fulfillBy`, once it was marked fulfilled.
+ */
+export async function releaseInvoice(deps: ApiDeps, merchant: MerchantRecord, row: InvoiceRow, requestId?: string): Promise<ActionResult> {
+  const { onchain, status } = await indexedState(deps, row);
+  if (!onchain || onchain.status === "voided") throw notPaid(row, status, "released");
+  if (onchain.status === "disputed") {
+    throw problem.conflict("invoice-disputed", `Invoice ${row.id} is disputed: it cannot be released until the dispute is settled.`, { invoiceStatus: status });
+  }
+  if (onchain.status !== "held") throw problem.conflict("invoice-not-held", `Invoice ${row.id} is ${status}: nothing is held to release.`, { invoiceStatus: status });
+  // Whether the hold is over is the chain's call (its clock, not ours): the simulation below answers it.
+  if (row.fulfillBy !== 0n && !onchain.fulfilled) {
+    throw problem.conflict("not-fulfilled", `Invoice ${row.id} must be marked fulfilled before it is released.`);
+  }
+  const receipt = await sendEscrowCall(
+    deps,
+    merchant,
+    row,
+    { functionName: "release", args: [termsOf(row)], action: `release invoice ${row.id}` },
+    requestId,
+    {
+      HoldNotEnded: (args) => {
+        const releaseAt = iso(BigInt(args[0] as number | bigint));
+        return problem.conflict("hold-not-ended", `Invoice ${row.id} is held until ${releaseAt}; it can be released from then on.`, { releaseAt });
+      },
+      PaymentDisputed: () => problem.conflict("invoice-disputed", `Invoice ${row.id} is disputed: it cannot be released until the dispute is settled.`),
+      NotFulfilled: () => problem.conflict("not-fulfilled", `Invoice ${row.id} must be marked fulfilled before it is released.`),
+    },
+  );
+  await awaitIndexed(deps, row, (current) => current?.status === "released");
   return { transactionHash: receipt.transactionHash, invoice: await viewInvoice(deps, row) };
 }

@@ -7,7 +7,7 @@ import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { currentMerchant, requireScope } from "../auth";
 import type { ApiDeps, AppEnv } from "../env";
 import { idempotent } from "../idempotency";
-import { fulfillInvoice, refundInvoice, voidInvoice } from "../invoices/actions";
+import { fulfillInvoice, refundInvoice, releaseInvoice, voidInvoice } from "../invoices/actions";
 import { createInvoice } from "../invoices/create";
 import { listInvoices } from "../invoices/list";
 import {
@@ -154,6 +154,24 @@ export function invoiceRoutes(deps: ApiDeps) {
     const merchant = currentMerchant(c);
     const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
     return c.json(await fulfillInvoice(deps, merchant, row, c.get("requestId")), 202);
+  });
+
+  const release = createRoute({
+    method: "post",
+    path: "/invoices/{id}/release",
+    tags: ["Invoices"],
+    summary: "Release a held payment to the merchant's payout address",
+    description:
+      "Sends `release(terms)` with the operator key (which pays the gas): the escrow pays the amount held minus the protocol fee to the merchant's on-chain payout address. Allowed once the hold is over (`releaseAt`) and, for an invoice created with `fulfillBy`, once it was marked fulfilled; never while disputed.",
+    security: BEARER,
+    middleware: [requireScope("invoices:write"), optional] as const,
+    request: { params: InvoiceIdParams, headers: OptionalIdempotencyHeaders },
+    responses: actionResponses,
+  });
+  app.openapi(release, async (c) => {
+    const merchant = currentMerchant(c);
+    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    return c.json(await releaseInvoice(deps, merchant, row, c.get("requestId")), 202);
   });
 
   return app;

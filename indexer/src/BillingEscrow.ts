@@ -5,7 +5,7 @@
 import { ponder } from "ponder:registry";
 import { dispute, invoice, merchant, payment, refund, release } from "ponder:schema";
 import { eventId, locate, recordMovement } from "./ledger";
-import { recordClaimable, recordProtocolEvent } from "./shared";
+import { recordClaimable, recordClaimEvent, recordProtocolEvent } from "./shared";
 
 const REFUND_REASONS = ["merchant", "unfulfilled", "dispute_expired", "arbiter"] as const;
 
@@ -224,10 +224,12 @@ ponder.on("BillingEscrow:InvoiceVoided", async ({ event, context }) => {
 
 ponder.on("BillingEscrow:PayoutDeferred", async ({ event, context }) => {
   await recordClaimable(context, event, event.args.account, event.args.token, event.args.amount);
+  await recordClaimEvent(context, event, "deferred", event.args.account, event.args.token, event.args.amount);
 });
 
 ponder.on("BillingEscrow:Claimed", async ({ event, context }) => {
   await recordClaimable(context, event, event.args.account, event.args.token, -event.args.amount);
+  await recordClaimEvent(context, event, "claimed", event.args.account, event.args.token, event.args.amount, event.args.to);
 });
 
 for (const name of [

@@ -5,7 +5,7 @@
 import { ponder } from "ponder:registry";
 import { charge, plan, subscription } from "ponder:schema";
 import { eventId, locate, recordMovement } from "./ledger";
-import { recordClaimable, recordProtocolEvent } from "./shared";
+import { recordClaimable, recordClaimEvent, recordProtocolEvent } from "./shared";
 
 const FAILURES = ["price_above_maximum", "transfer_failed", "inexact_transfer"] as const;
 
@@ -200,10 +200,12 @@ ponder.on("SubscriptionManager:MerchantWithdrawal", async ({ event, context }) =
 
 ponder.on("SubscriptionManager:PayoutDeferred", async ({ event, context }) => {
   await recordClaimable(context, event, event.args.account, event.args.token, event.args.amount);
+  await recordClaimEvent(context, event, "deferred", event.args.account, event.args.token, event.args.amount);
 });
 
 ponder.on("SubscriptionManager:Claimed", async ({ event, context }) => {
   await recordClaimable(context, event, event.args.account, event.args.token, -event.args.amount);
+  await recordClaimEvent(context, event, "claimed", event.args.account, event.args.token, event.args.amount, event.args.to);
 });
 
 for (const name of ["PausedSet", "OwnershipTransferred", "OwnershipTransferStarted"] as const) {

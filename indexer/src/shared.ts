@@ -3,7 +3,7 @@
  * administration events.
  */
 import type { Hex } from "viem";
-import { claimable, protocolEvent } from "ponder:schema";
+import { claimable, claimEvent, protocolEvent } from "ponder:schema";
 import { replaceBigInts } from "ponder";
 import { eventId, locate } from "./ledger";
 
@@ -23,6 +23,24 @@ export async function recordClaimable(context: AnyContext, event: AnyEvent, acco
     .insert(claimable)
     .values({ chainId, contract: event.log.address, account, token, balance: delta, updatedAt: event.block.timestamp })
     .onConflictDoUpdate((row: { balance: bigint }) => ({ balance: row.balance + delta, updatedAt: event.block.timestamp }));
+}
+
+/** A payout deferred to a claimable balance (`to` undefined) or a claim of one, as a row of `claim_event`. */
+export async function recordClaimEvent(context: AnyContext, event: AnyEvent, kind: "deferred" | "claimed", account: Hex, token: Hex, amount: bigint, to?: Hex) {
+  const at = locate(context.chain.id, event);
+  await context.db.insert(claimEvent).values({
+    id: eventId(at),
+    chainId: at.chainId,
+    contract: event.log.address,
+    kind,
+    account,
+    token,
+    to: to ?? null,
+    amount,
+    timestamp: at.timestamp,
+    blockNumber: at.blockNumber,
+    transactionHash: at.transactionHash,
+  });
 }
 
 export async function recordProtocolEvent(context: AnyContext, event: AnyEvent, name: string) {

@@ -69,9 +69,14 @@ export interface LocalChain {
   wallet(index: number): TestWallet;
 }
 
-/** Moves the chain's clock forward and mines exactly one block (which Ponder follows). */
-export function timeTravel(chain: LocalChain, seconds: number): Promise<bigint> {
-  return moveClock(chain.client, seconds);
+/**
+ * Moves the chain's clock forward and mines exactly one block (which Ponder follows), then lets the API's
+ * head cache (0.5 s) see that block, so "now" on the chain is the new time for the next request.
+ */
+export async function timeTravel(chain: LocalChain, seconds: number): Promise<bigint> {
+  const time = await moveClock(chain.client, seconds);
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  return time;
 }
 
 /**
