@@ -28,6 +28,7 @@ import {
 import { problem, problemResponse } from "./problems";
 import { invoiceRoutes } from "./routes/invoices";
 import { merchantRoutes } from "./routes/merchants";
+import { keeperRoutes } from "./routes/keeper";
 import { payoutRoutes } from "./routes/payouts";
 import { problemRoutes } from "./routes/problems";
 import { statementRoutes } from "./routes/statements";
@@ -108,6 +109,7 @@ export function createApp(deps: ApiDeps) {
   app.route("/v1", subscriptionRoutes(deps));
   app.route("/v1", statementRoutes(deps));
   app.route("/v1", payoutRoutes(deps));
+  app.route("/v1", keeperRoutes(deps));
   app.all("/v1/*", (c) => {
     const allowed = allowedMethods(c.req.method, c.req.path);
     if (allowed.length > 0) throw problem.methodNotAllowed(c.req.method, c.req.path, allowed);

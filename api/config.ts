@@ -44,7 +44,7 @@ const EnvSchema = z.object({
 /** Every environment variable the API reads (npm start's --help lists them; a test keeps the two in step). */
 export const API_ENVIRONMENT: readonly string[] = Object.keys(EnvSchema.shape);
 
-export type Secret = "admin-api-key" | "operator-key-secret";
+export type Secret = "admin-api-key" | "operator-key-secret" | "keeper-key";
 
 export interface ApiConfig {
   adminApiKey: string;

@@ -144,6 +144,73 @@ export function createIndexedReader(db: IndexedDb) {
       return [...new Set([...released, ...withdrawn].map((row) => row.to.toLowerCase() as Hex))];
     },
 
+    /** Held payments whose hold is over and that need no (or have their) fulfilment: releasable by anyone. */
+    async releasable(chainId: number, now: bigint, limit: number): Promise<IndexedInvoice[]> {
+      const table = tables.invoice;
+      return db
+        .select()
+        .from(table)
+        .where(and(eq(table.chainId, chainId), eq(table.status, "held"), lte(table.releaseAt, now), or(sql`${table.fulfillBy} is null`, eq(table.fulfilled, true))))
+        .orderBy(asc(table.releaseAt))
+        .limit(limit);
+    },
+
+    /** Held or disputed payments whose `fulfillBy` passed unfulfilled: anyone may refund them in full. */
+    async unfulfilledPastDeadline(chainId: number, now: bigint, limit: number): Promise<IndexedInvoice[]> {
+      const table = tables.invoice;
+      return db
+        .select()
+        .from(table)
+        .where(and(eq(table.chainId, chainId), inArray(table.status, ["held", "disputed"]), eq(table.fulfilled, false), lt(table.fulfillBy, now)))
+        .orderBy(asc(table.fulfillBy))
+        .limit(limit);
+    },
+
+    /** Disputed payments whose dispute deadline passed: anyone may refund them in full. */
+    async expiredDisputes(chainId: number, now: bigint, limit: number): Promise<IndexedInvoice[]> {
+      const table = tables.invoice;
+      return db
+        .select()
+        .from(table)
+        .where(and(eq(table.chainId, chainId), eq(table.status, "disputed"), lte(table.disputeDeadline, now)))
+        .orderBy(asc(table.disputeDeadline))
+        .limit(limit);
+    },
+
+    /**
+     * Subscriptions due for a renewal: trialing or active ones whose period ended, and past-due ones not retried
+     * for `retryEverySeconds` (or whose grace is over, so that the renewal lapses them).
+     */
+    async dueSubscriptions(chainId: number, now: bigint, retryEverySeconds: bigint, limit: number): Promise<IndexedSubscription[]> {
+      const table = tables.subscription;
+      return db
+        .select()
+        .from(table)
+        .where(
+          and(
+            eq(table.chainId, chainId),
+            lte(table.currentPeriodEnd, now),
+            or(
+              inArray(table.status, ["trialing", "active"]),
+              and(eq(table.status, "past_due"), or(lte(table.updatedAt, now - retryEverySeconds), lte(table.retryUntil, now))),
+            ),
+          ),
+        )
+        .orderBy(asc(table.currentPeriodEnd))
+        .limit(limit);
+    },
+
+    /** Per token, the time of a merchant's last withdrawal of subscription income and what the manager holds for it. */
+    async subscriptionIncome(owner: OnchainMerchant): Promise<{ token: Hex; held: bigint; lastWithdrawal: bigint | null }[]> {
+      const table = tables.ledger;
+      const rows = await db
+        .select({ token: table.token, held: sum(table.amount), last: sql<string | null>`max(case when ${table.kind} = 'withdrawal' then ${table.timestamp} end)` })
+        .from(table)
+        .where(and(eq(table.chainId, owner.chainId), eq(table.merchantId, owner.merchantId), inArray(table.kind, ["subscription_charge", "subscription_refund", "withdrawal"])))
+        .groupBy(table.token);
+      return rows.map((row) => ({ token: row.token, held: BigInt(row.held ?? 0), lastWithdrawal: row.last === null ? null : BigInt(row.last) }));
+    },
+
     /**
      * The oldest registry record on `chainId` owned by `owner` and naming `signer` (see api/merchants/identity.ts).
      * A found record is remembered for `REGISTRATION_CACHE_MS` under the whole (chain, owner, signer) key, since

@@ -18,8 +18,8 @@ import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { createPublicClient, formatEther, formatUnits, http, type Address, type Hex, type PublicClient } from "viem";
-import { billingEscrowAbi, subscriptionManagerAbi } from "../contracts/abi";
-import { invoiceFromJson, type InvoiceJson as InvoiceTermsJson } from "../contracts/invoice";
+import { subscriptionManagerAbi } from "../contracts/abi";
+import type { InvoiceJson as InvoiceTermsJson } from "../contracts/invoice";
 import { readDeployment } from "../contracts/addresses";
 import { createApiClient, servedRoutes, type ApiClient } from "./lib/api-client";
 import { isLocalChain, mockStablecoinAbi, testAccount, timeTravel, walletFor, type Wallet } from "./lib/local-chain";
@@ -195,6 +195,7 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
   need("post /v1/invoices", "get /v1/invoices/{id}");
   const ethBody = {
     chainId,
+    holdSeconds: 86_400,
     amount: "0.05",
     currency: "ETH",
     description: "Consulting, one hour",
@@ -219,7 +220,7 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
   if (!usdc) throw new Error("this deployment has no MockStablecoin");
   const usdcInvoice = await api.request<Invoice>("POST", "/v1/invoices", {
     idempotencyKey: `demo-${runId}-usdc`,
-    body: { chainId, amount: "25.00", currency: "USDC", description: "Annual support plan", customer: { id: "cus_demo_grace" }, metadata: { order: `demo-${runId}-2` } },
+    body: { chainId, amount: "25.00", currency: "USDC", holdSeconds: 86_400, description: "Annual support plan", customer: { id: "cus_demo_grace" }, metadata: { order: `demo-${runId}-2` } },
   });
   describeInvoice(usdcInvoice);
   const usdcBalance = async (holder: Address) =>
@@ -288,31 +289,59 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
   );
 
   // ------------------------------------------------------------------------------------------ 5. money out
-  step(`5. the money out: account #${KEEPER} (anyone may) releases the held payments and withdraws the earned subscription income`);
+  step("5. the money out: the held payments released and the subscription income paid out, to the payout address");
+  need("post /v1/invoices/{id}/release", "get /v1/payouts");
   const payout = me.payoutAddress;
   const ethBefore = await client.getBalance({ address: payout });
   const usdcBefore = await usdcBalance(payout);
+  // Their day of hold is long over: the keeper (npm start runs one, every 15 s) releases them; the merchant may
+  // also ask for it at once. Whoever comes first does it, once.
   for (const invoice of [ethInvoice, usdcInvoice]) {
+    const answer = await api.raw("POST", `/v1/invoices/${invoice.id}/release`, { idempotencyKey: `demo-${runId}-release-${invoice.id}` });
+    const problem = answer.ok ? undefined : ((await answer.json()) as { type: string }).type;
+    const released = await waitForStatus(api, invoice.id, ["released"]);
+    detail(
+      answer.ok
+        ? `POST /v1/invoices/${invoice.id}/release → ${answer.status}: ${released.status}`
+        : `POST /v1/invoices/${invoice.id}/release → ${answer.status} ${problem}: the keeper released it first`,
+    );
+  }
+  // Subscription income: the keeper pays it out on the merchant's schedule (daily by default).
+  let payouts: { kind: string; amount: string; currency: string; transactionHash: Hex; paidAt: string }[] = [];
+  const keeperPaidOut = await waitFor(
+    "the keeper to pay out the subscription income",
+    async () => {
+      payouts = (await api.request<{ data: typeof payouts }>("GET", "/v1/payouts", { query: { limit: 20 } })).data;
+      return payouts.some((item) => item.kind === "withdrawal" && Date.parse(item.paidAt) >= Number(chainTime) * 1000);
+    },
+    40_000,
+    500,
+  ).then(
+    () => true,
+    () => false,
+  );
+  if (!keeperPaidOut) {
+    detail("no keeper paid it out (is one running?): withdrawing it from account #0 (anyone may)");
     const hash = await wallet(KEEPER).writeContract({
-      address: invoice.payment.evm.contract,
-      abi: billingEscrowAbi,
-      functionName: "release",
-      args: [invoiceFromJson(invoice.payment.evm.invoice)],
+      address: deployment.contracts.SubscriptionManager.address,
+      abi: subscriptionManagerAbi,
+      functionName: "withdraw",
+      args: [BigInt(registration.onchainMerchantId!), usdc, [BigInt(subscription!.subscriptionId)]],
       chain: null,
     });
     await client.waitForTransactionReceipt({ hash });
-    const released = await waitForStatus(api, invoice.id, ["released"]);
-    detail(`release(${invoice.id}) → ${released.status}; transaction ${short(hash)}`);
+    await waitFor("the withdrawal to be indexed", async () => {
+      payouts = (await api.request<{ data: typeof payouts }>("GET", "/v1/payouts", { query: { limit: 20 } })).data;
+      return payouts.some((item) => item.transactionHash === hash);
+    }, 30_000, 200);
   }
-  const withdrawal = await wallet(KEEPER).writeContract({
-    address: deployment.contracts.SubscriptionManager.address,
-    abi: subscriptionManagerAbi,
-    functionName: "withdraw",
-    args: [BigInt(registration.onchainMerchantId!), usdc, [BigInt(subscription!.subscriptionId)]],
-    chain: null,
-  });
-  await client.waitForTransactionReceipt({ hash: withdrawal });
-  detail(`withdraw(merchant #${registration.onchainMerchantId}, USDC, [${subscription!.subscriptionId}]) → transaction ${short(withdrawal)}`);
+  process.stderr.write(
+    `${table(
+      ["payout (GET /v1/payouts)", "amount", "time", "transaction"],
+      payouts.map((item) => [item.kind, `${item.amount} ${item.currency}`, item.paidAt, short(item.transactionHash)]),
+      [1],
+    ).replace(/^/gm, "  ")}\n`,
+  );
   detail(
     `payout address ${payout}: ${formatEther(ethBefore)} → ${formatEther(await client.getBalance({ address: payout }))} ETH, ${usdcBefore} → ${await usdcBalance(payout)} USDC`,
   );

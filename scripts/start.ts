@@ -15,7 +15,7 @@ import { existsSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { createPublicClient, formatEther, formatUnits, http, parseEther, parseUnits, type PublicClient } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { z } from "zod";
 import { readDeployment, type Deployment } from "../contracts/addresses";
 import { generateAdminKey, localSecret } from "../api/config";
@@ -83,12 +83,16 @@ Environment (also read from .env when present; empty values mean "not set"):
   INDEX_STALL_SECONDS   behind the head with no new block indexed this long: the index stalled (default 15)
   INDEX_RESTART_SECONDS stalled this long: the indexer exits (code 75) and is started again (default 60; 0 never)
   INDEX_MAX_LAG_BLOCKS  behind by more blocks than this: /ready answers 503 (default 5)
+ the keeper (npm run keeper; npm start runs it)
+  KEEPER_PRIVATE_KEY    the keeper's key; locally generated once into <data>/keeper-key and funded, required
+                        (and funded by you) against other chains
+  KEEPER_INTERVAL_SECONDS, KEEPER_MAX_GAS_PER_RUN, KEEPER_API_URL  seconds between runs (15), gas per run (5000000),
+                        the API it asks (default: this stack's)
   INDEXER_QUERY_API=true  also serve Ponder's /graphql and /sql on its internal loopback port
   DATA_DIR              data directory (default .data)
   CHAINBILL_ENV_FILE    the .env file to read (default .env at the repository root)
 
-Logs (JSON lines): <data directory>/logs/ponder.log (indexer and API), <data directory>/logs/hardhat-node.log,
-<data directory>/logs/deploy.log.
+Logs: <data directory>/logs/ponder.log (indexer and API, JSON lines), keeper.log, hardhat-node.log, deploy.log.
 `;
 
 const nonEmpty = z.string().trim().min(1);
@@ -469,7 +473,45 @@ async function main(): Promise<void> {
     startedAt: new Date().toISOString(),
   };
   writeJson(paths.stackFile, state, 0o600);
-  process.stdout.write(await summary(admin, chains, apiUrl, paths, demo));
+  const keeper = await startKeeper(config, chains, paths, admin.key);
+  process.stdout.write(await summary(admin, chains, apiUrl, paths, demo, keeper));
+}
+
+/** What the keeper costs per operation: measured by `npm run bench:gas` (bench/gas.md). */
+const KEEPER_GAS = { release: 56_275n, "automatic refund": 49_775n, "renewal (per subscription, batch of 20)": 35_947n };
+
+interface KeeperInfo {
+  address: string;
+  balances: { chainId: number; wei: bigint; gasPrice: bigint }[];
+}
+
+/**
+ * Step 6: the keeper (scripts/keeper.ts) as a child process. Locally its key is generated once into the data
+ * directory and funded from test account #0; against other chains it runs only with a funded KEEPER_PRIVATE_KEY.
+ */
+async function startKeeper(config: StartConfig, chains: Chain[], paths: ReturnType<typeof stackPaths>, adminKey: string): Promise<KeeperInfo | undefined> {
+  const remote = chains.filter((chain) => !chain.local);
+  if (remote.length > 0 && !process.env.KEEPER_PRIVATE_KEY) {
+    step("no keeper: set KEEPER_PRIVATE_KEY (a funded key) to release, refund, renew and pay out by rule on these chains");
+    return undefined;
+  }
+  const key = (process.env.KEEPER_PRIVATE_KEY ?? localSecret(paths.dataDir, "keeper-key", generatePrivateKey)) as `0x${string}`;
+  const address = privateKeyToAccount(key).address;
+  for (const chain of chains.filter((candidate) => candidate.local)) {
+    const balance = await chain.client.getBalance({ address });
+    if (balance < parseEther("10")) {
+      const hash = await walletFor(testAccount(0), chain.rpcUrl).sendTransaction({ to: address, value: parseEther("10") - balance, chain: null });
+      await chain.client.waitForTransactionReceipt({ hash });
+    }
+  }
+  step(`starting the keeper ${address} (log: ${shown(paths.keeperLog)})`);
+  startChild("keeper", process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "scripts", "keeper.ts")], {
+    cwd: ROOT,
+    logFile: paths.keeperLog,
+    env: { ...process.env, DATA_DIR: paths.dataDir, ADMIN_API_KEY: adminKey, KEEPER_PRIVATE_KEY: key },
+  });
+  const balances = await Promise.all(chains.map(async (chain) => ({ chainId: chain.id, wei: await chain.client.getBalance({ address }), gasPrice: await chain.client.getGasPrice() })));
+  return { address, balances };
 }
 
 async function summary(
@@ -478,6 +520,7 @@ async function summary(
   apiUrl: string,
   paths: ReturnType<typeof stackPaths>,
   demo: Awaited<ReturnType<typeof ensureDemoMerchant>> | undefined,
+  keeper: KeeperInfo | undefined,
 ): Promise<string> {
   const lines = [
     "",
@@ -488,6 +531,15 @@ async function summary(
     `  OpenAPI        ${apiUrl}/openapi.json`,
     `  admin key      ${admin.key}${admin.file ? `   (kept in ${shown(admin.file)}; set ADMIN_API_KEY to choose one)` : ""}`,
   ];
+  if (keeper) {
+    lines.push(`  keeper         ${keeper.address}: releases, refunds, renews and pays out by rule every 15 s`);
+    for (const balance of keeper.balances) {
+      const costs = Object.entries(KEEPER_GAS)
+        .map(([operation, gas]) => `${operation} ${gas.toLocaleString("en-US")} gas ≈ ${formatEther(gas * balance.gasPrice)} ETH`)
+        .join("; ");
+      lines.push(`                 chain ${balance.chainId}: ${formatEther(balance.wei)} ETH for gas; ${costs}`);
+    }
+  }
   if (demo) {
     lines.push(
       `  demo merchant  ${demo.merchant.id} "${demo.merchant.name}", operator ${demo.merchant.operatorAddress}`,
@@ -528,6 +580,7 @@ async function summary(
     `  indexer + API  ${paths.ponderLog}`,
     ...(isRunning("hardhat node") ? [`  hardhat node   ${paths.hardhatLog}`] : []),
     ...(existsSync(paths.deployLog) ? [`  deploy         ${paths.deployLog}`] : []),
+    ...(keeper ? [`  keeper         ${paths.keeperLog}`] : []),
     "",
     ...(local && demo ? ["Next: npm run demo (in another terminal) walks through invoices, refunds, subscriptions and statements."] : []),
     "Press Ctrl-C to stop.",

@@ -176,7 +176,97 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change the merchant's settings (payout schedule) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateMerchant"];
+                };
+            };
+            responses: {
+                /** @description The merchant */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Merchant"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/api-keys": {
@@ -2207,6 +2297,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/keeper/work": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a keeper should send now on a chain (admin key)
+         * @description Releases whose hold is over, automatic refunds (missed fulfillBy, expired disputes), due renewals and scheduled payouts of subscription income, from the indexed chain (see the Chainbill-Indexed header). Every call is one anyone may make; simulate before sending.
+         */
+        get: {
+            parameters: {
+                query: {
+                    chainId: number;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The work */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["KeeperWork"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2219,7 +2387,12 @@ export interface components {
             payoutAddress: string;
             ownerAddress: string;
             createdAt: string;
+            settings: components["schemas"]["MerchantSettings"];
             chains: components["schemas"]["ChainRegistration"][];
+        };
+        MerchantSettings: {
+            /** @description How often the keeper pays subscription income out to the payout address (seconds since the last payout); 0: only when you withdraw */
+            subscriptionPayoutIntervalSeconds: number;
         };
         ChainRegistration: {
             chainId: number;
@@ -2281,6 +2454,13 @@ export interface components {
              * @example 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
              */
             ownerAddress?: string;
+        };
+        UpdateMerchant: {
+            /**
+             * @description Pay subscription income out every N seconds (the keeper sends the withdrawal); 0: never automatically
+             * @example 86400
+             */
+            subscriptionPayoutIntervalSeconds: number;
         };
         Invoice: {
             id: string;
@@ -2753,6 +2933,54 @@ export interface components {
             paidAt: string;
             blockNumber: string;
             transactionHash: string;
+        };
+        KeeperWork: {
+            chainId: number;
+            /** @description The chain's time the work was computed for */
+            now: string;
+            /** @description BillingEscrow.release(terms) */
+            releases: {
+                invoiceId: string;
+                contract: string;
+                /** @description The signed invoice terms (integers as strings) */
+                terms: {
+                    [key: string]: string | number;
+                };
+                reason: string;
+            }[];
+            /** @description BillingEscrow.refundUnfulfilled(terms) */
+            unfulfilledRefunds: {
+                invoiceId: string;
+                contract: string;
+                /** @description The signed invoice terms (integers as strings) */
+                terms: {
+                    [key: string]: string | number;
+                };
+                reason: string;
+            }[];
+            /** @description BillingEscrow.refundExpiredDispute(terms) */
+            expiredDisputeRefunds: {
+                invoiceId: string;
+                contract: string;
+                /** @description The signed invoice terms (integers as strings) */
+                terms: {
+                    [key: string]: string | number;
+                };
+                reason: string;
+            }[];
+            /** @description SubscriptionManager.renew(ids), in batches */
+            renewals: {
+                contract: string;
+                subscriptionIds: string[];
+            };
+            /** @description SubscriptionManager.withdraw(merchantId, token, ids): subscription income to the payout address, on each merchant's schedule */
+            withdrawals: {
+                contract: string;
+                merchantId: string;
+                token: string;
+                subscriptionIds: string[];
+                reason: string;
+            }[];
         };
     };
     responses: never;

@@ -45,6 +45,13 @@ export const MerchantSchema = z
     payoutAddress: z.string(),
     ownerAddress: z.string(),
     createdAt: z.string(),
+    settings: z
+      .object({
+        subscriptionPayoutIntervalSeconds: z.number().int().openapi({
+          description: "How often the keeper pays subscription income out to the payout address (seconds since the last payout); 0: only when you withdraw",
+        }),
+      })
+      .openapi("MerchantSettings"),
     chains: z.array(ChainRegistrationSchema),
   })
   .openapi("Merchant");
@@ -100,6 +107,7 @@ export async function merchantView(deps: ApiDeps, merchant: MerchantRecord): Pro
     payoutAddress: merchant.payoutAddress,
     ownerAddress: merchant.ownerAddress,
     createdAt: merchant.createdAt.toISOString(),
+    settings: { subscriptionPayoutIntervalSeconds: merchant.subscriptionPayoutIntervalSeconds },
     chains,
   };
 }

@@ -119,6 +119,45 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
   });
   app.openapi(getMe, async (c) => c.json(await merchantView(deps, currentMerchant(c)), 200));
 
+  const updateMe = createRoute({
+    method: "patch",
+    path: "/merchants/me",
+    tags: ["Merchants"],
+    summary: "Change the merchant's settings (payout schedule)",
+    security: BEARER,
+    middleware: [requireScope("merchant:write"), optional] as const,
+    request: {
+      headers: OptionalIdempotencyHeaders,
+      body: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: z
+              .object({
+                subscriptionPayoutIntervalSeconds: z.number().int().min(0).max(365 * 86_400).openapi({
+                  description: "Pay subscription income out every N seconds (the keeper sends the withdrawal); 0: never automatically",
+                  example: 86_400,
+                }),
+              })
+              .strict()
+              .openapi("UpdateMerchant"),
+          },
+        },
+      },
+    },
+    responses: { 200: { description: "The merchant", content: { "application/json": { schema: MerchantSchema } } }, ...problemResponses(400, 401, 403, 413, 415, 422, 429) },
+  });
+  app.openapi(updateMe, async (c) => {
+    const merchant = currentMerchant(c);
+    const [updated] = await db
+      .update(merchants)
+      .set({ subscriptionPayoutIntervalSeconds: c.req.valid("json").subscriptionPayoutIntervalSeconds })
+      .where(eq(merchants.id, merchant.id))
+      .returning();
+    // Cached principals hold the old row for up to 5 s; the keeper reads the store itself.
+    return c.json(await merchantView(deps, updated), 200);
+  });
+
   const createKey = createRoute({
     method: "post",
     path: "/api-keys",

@@ -16,6 +16,11 @@ export const merchants = apiSchema.table("merchants", {
   signerKeyEncrypted: text("signer_key_encrypted").notNull(),
   payoutAddress: text("payout_address").notNull(),
   ownerAddress: text("owner_address").notNull(),
+  /**
+   * How often the keeper pays out subscription income to the payout address (seconds since the last payout);
+   * 0: never automatically (the merchant withdraws).
+   */
+  subscriptionPayoutIntervalSeconds: integer("subscription_payout_interval_seconds").notNull().default(86_400),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
 

@@ -28,6 +28,7 @@ export interface StackPaths {
   hardhatLog: string;
   ponderLog: string;
   deployLog: string;
+  keeperLog: string;
   pgliteDir: string;
   apiStoreDir: string;
   stackFile: string;
@@ -43,6 +44,7 @@ export function stackPaths(dataDir = process.env.DATA_DIR || ".data"): StackPath
     hardhatLog: path.join(logsDir, "hardhat-node.log"),
     ponderLog: path.join(logsDir, "ponder.log"),
     deployLog: path.join(logsDir, "deploy.log"),
+    keeperLog: path.join(logsDir, "keeper.log"),
     pgliteDir: path.join(root, "ponder"),
     apiStoreDir: path.join(root, "api-store"),
     stackFile: path.join(root, "stack.json"),

@@ -1,0 +1,1 @@
+ALTER TABLE "chainbill_api"."merchants" ADD COLUMN "subscription_payout_interval_seconds" integer DEFAULT 86400 NOT NULL;
