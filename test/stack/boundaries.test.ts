@@ -5,11 +5,10 @@
  * invoice, and hostile text in a CSV cell.
  */
 import { expect } from "chai";
-import { randomUUID } from "node:crypto";
 import { getAddress, parseEventLogs, type Address, type Hex } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
 import { termsFromJson, type InvoiceTermsJson } from "../../api/invoices/instructions";
-import { createMerchant, mockStablecoinAbi, mockStablecoinArtifact, payWithInstructions, startStack, testAccount, usdc, waitUntil, type InvoiceJson, type LocalChain, type Stack, type TestMerchant } from "./harness";
+import { createMerchant, invoicesOf, mintStablecoin, mockStablecoinAbi, mockStablecoinArtifact, payWithInstructions, startStack, testAccount, usdc, waitUntil, type InvoiceJson, type LocalChain, type Stack, type TestMerchant } from "./harness";
 
 interface Statement {
   chains: {
@@ -29,6 +28,8 @@ describe("stack: boundaries, fees and hostile text", function () {
   let merchant: TestMerchant;
   let token: Address;
   let escrow: Address;
+  let create: ReturnType<typeof invoicesOf>["create"];
+  let read: ReturnType<typeof invoicesOf>["read"];
 
   before(async () => {
     stack = await startStack({ feeBps: FEE_BPS });
@@ -36,22 +37,12 @@ describe("stack: boundaries, fees and hostile text", function () {
     token = chain.deployment.contracts.MockStablecoin!.address;
     escrow = chain.deployment.contracts.BillingEscrow.address;
     merchant = await createMerchant(stack, 1, "Boundary merchant");
-    for (const holder of [4, 5, 6]) {
-      const hash = await chain.wallet(0).writeContract({ address: token, abi: mockStablecoinAbi, functionName: "mint", args: [testAccount(holder).address, usdc(1000)], chain: null });
-      await chain.client.waitForTransactionReceipt({ hash });
-    }
+    for (const holder of [4, 5, 6]) await mintStablecoin(chain, holder, usdc(1000));
+    ({ create, read } = invoicesOf(stack, merchant, chain));
   });
   after(async () => {
     await stack?.stop();
   });
-
-  async function create(body: Record<string, unknown>): Promise<InvoiceJson> {
-    const response = await stack.api("POST", "/v1/invoices", { key: merchant.apiKey, headers: { "Idempotency-Key": randomUUID() }, body: { chainId: chain.id, ...body } });
-    expect(response.status, await response.clone().text()).to.equal(201);
-    return (await response.json()) as InvoiceJson;
-  }
-
-  const read = async (id: string) => (await (await stack.api("GET", `/v1/invoices/${id}`, { key: merchant.apiKey })).json()) as InvoiceJson;
 
   /** The next block (and only it: interval mining is off meanwhile) gets exactly `timestamp`. */
   async function atTimestamp<T>(timestamp: bigint, action: () => Promise<T>): Promise<T> {

@@ -45,8 +45,13 @@ describe("stack: index freshness", function () {
   });
 
   it("every /v1 answer says up to which block and block time each chain is indexed, and /status adds the head", async () => {
-    const response = await stack.api("GET", "/v1/merchants/me", { key: merchant.apiKey });
-    const header = parseIndexedHeader(response.headers.get("chainbill-indexed")).get(chain.id)!;
+    // The watchdog reads the index every second; until its first reading the header says `state=unknown`.
+    let header: Record<string, string> = {};
+    await waitUntil("the watchdog's first reading", async () => {
+      const response = await stack.api("GET", "/v1/merchants/me", { key: merchant.apiKey });
+      header = parseIndexedHeader(response.headers.get("chainbill-indexed")).get(chain.id)!;
+      return header.state !== "unknown";
+    }, 20_000);
     expect(Number(header.block)).to.be.greaterThan(0);
     expect(new Date(header.time).getTime()).to.be.greaterThan(0);
     expect(header.state).to.be.oneOf(["current", "behind"]);

@@ -5,6 +5,7 @@
  * uses (scripts/lib); wallets pay with nothing but the API's instructions (`payWithInstructions`), the clock
  * moves one block at a time (`timeTravel`), and `stack.client(key)` is the typed client integrators use.
  */
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import os from "node:os";
@@ -353,4 +354,29 @@ export async function createMerchant(stack: Stack, ownerIndex: number, name = "T
     return me.chains.every((chain) => chain.registered);
   });
   return { id: created.merchant.id, apiKey: created.apiKey.secret, operator: created.merchant.operatorAddress, owner, payout, onchainIds };
+}
+
+/** Mints the local mock stablecoin (6 decimals) to Hardhat account `holderIndex`. */
+export async function mintStablecoin(chain: LocalChain, holderIndex: number, amount: bigint): Promise<void> {
+  const token = chain.deployment.contracts.MockStablecoin!.address;
+  const hash = await chain.wallet(0).writeContract({ address: token, abi: mockStablecoinAbi, functionName: "mint", args: [testAccount(holderIndex).address, amount], chain: null });
+  await chain.client.waitForTransactionReceipt({ hash });
+}
+
+/** A merchant's invoices through the API: create (201 expected), read, and create-then-pay with the API's instructions. */
+export function invoicesOf(stack: Stack, merchant: TestMerchant, chain: LocalChain) {
+  const read = async (id: string) => (await (await stack.api("GET", `/v1/invoices/${id}`, { key: merchant.apiKey })).json()) as InvoiceJson;
+  const create = async (body: Record<string, unknown>): Promise<InvoiceJson> => {
+    const response = await stack.api("POST", "/v1/invoices", { key: merchant.apiKey, headers: { "Idempotency-Key": randomUUID() }, body: { chainId: chain.id, ...body } });
+    const text = await response.text();
+    if (response.status !== 201) throw new Error(`POST /v1/invoices → ${response.status}: ${text}`);
+    return JSON.parse(text) as InvoiceJson;
+  };
+  const paid = async (body: Record<string, unknown>, payerIndex = 4): Promise<InvoiceJson> => {
+    const invoice = await create(body);
+    await payWithInstructions(chain, payerIndex, invoice.payment.evm.transactions);
+    await waitUntil("the payment to be indexed", async () => (await read(invoice.id)).status === "paid");
+    return invoice;
+  };
+  return { create, read, paid };
 }

@@ -5,13 +5,12 @@
  * run again, never do a thing twice.
  */
 import { expect } from "chai";
-import { randomUUID } from "node:crypto";
 import type { Address } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
 import { invoiceFromJson, type InvoiceJson as Terms } from "../../contracts/invoice";
 import { createApiClient } from "../../scripts/lib/api-client";
 import { runKeeperOnce, type KeeperAction } from "../../scripts/lib/keeper";
-import { createMerchant, mockStablecoinAbi, payWithInstructions, startStack, testAccount, timeTravel, usdc, waitUntil, type InvoiceJson, type LocalChain, type Stack, type TestMerchant } from "./harness";
+import { createMerchant, invoicesOf, mintStablecoin, mockStablecoinAbi, payWithInstructions, startStack, testAccount, timeTravel, usdc, waitUntil, type InvoiceJson, type LocalChain, type Stack, type TestMerchant } from "./harness";
 
 const DAY = 86_400;
 
@@ -21,14 +20,18 @@ describe("stack: the keeper", function () {
   let chain: LocalChain;
   let merchant: TestMerchant;
   let token: Address;
+  let read: ReturnType<typeof invoicesOf>["read"];
+  let paid: (body: Record<string, unknown>) => Promise<InvoiceJson>;
 
   before(async () => {
     stack = await startStack();
     chain = stack.chains[0];
     token = chain.deployment.contracts.MockStablecoin!.address;
     merchant = await createMerchant(stack, 1, "Keeper merchant");
-    const mint = await chain.wallet(0).writeContract({ address: token, abi: mockStablecoinAbi, functionName: "mint", args: [testAccount(4).address, usdc(10_000)], chain: null });
-    await chain.client.waitForTransactionReceipt({ hash: mint });
+    await mintStablecoin(chain, 4, usdc(10_000));
+    const invoices = invoicesOf(stack, merchant, chain);
+    read = invoices.read;
+    paid = (body) => invoices.paid({ currency: "USDC", ...body });
   });
   after(async () => {
     await stack?.stop();
@@ -44,16 +47,7 @@ describe("stack: the keeper", function () {
       log: () => undefined,
     });
   const done = (actions: KeeperAction[], label: string) => actions.filter((action) => action.label.startsWith(label) && action.hash && !action.skipped);
-  const read = async (id: string) => (await (await stack.api("GET", `/v1/invoices/${id}`, { key: merchant.apiKey })).json()) as InvoiceJson;
   const balance = async (holder: Address) => (await chain.client.readContract({ address: token, abi: mockStablecoinAbi, functionName: "balanceOf", args: [holder] })) as bigint;
-  async function paid(body: Record<string, unknown>): Promise<InvoiceJson> {
-    const response = await stack.api("POST", "/v1/invoices", { key: merchant.apiKey, headers: { "Idempotency-Key": randomUUID() }, body: { chainId: chain.id, currency: "USDC", ...body } });
-    expect(response.status, await response.clone().text()).to.equal(201);
-    const invoice = (await response.json()) as InvoiceJson;
-    await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
-    await waitUntil("paid", async () => (await read(invoice.id)).status === "paid");
-    return invoice;
-  }
   /** Lets the indexer and the API's head cache see the latest block before asking for work. */
   const settled = () => new Promise((resolve) => setTimeout(resolve, 800));
 

@@ -4,13 +4,12 @@
  * its transaction, as the payout address received it.
  */
 import { expect } from "chai";
-import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { encodeFunctionData, getAddress, parseEther, type Abi, type Address, type Hex } from "viem";
 import { billingEscrowAbi, subscriptionManagerAbi } from "../../contracts/abi";
 import { invoiceFromJson, type InvoiceJson as Terms } from "../../contracts/invoice";
-import { createMerchant, mockStablecoinAbi, payWithInstructions, ROOT, startStack, testAccount, timeTravel, usdc, waitUntil, type InvoiceJson, type LocalChain, type Stack, type TestMerchant } from "./harness";
+import { createMerchant, invoicesOf, mintStablecoin, mockStablecoinAbi, payWithInstructions, ROOT, startStack, timeTravel, usdc, waitUntil, type InvoiceJson, type LocalChain, type Stack, type TestMerchant } from "./harness";
 
 interface Payout {
   kind: string;
@@ -33,31 +32,22 @@ describe("stack: payouts", function () {
   let chain: LocalChain;
   let merchant: TestMerchant;
   let token: Address;
+  let create: ReturnType<typeof invoicesOf>["create"];
+  let read: ReturnType<typeof invoicesOf>["read"];
+  let paid: ReturnType<typeof invoicesOf>["paid"];
 
   before(async () => {
     stack = await startStack();
     chain = stack.chains[0];
     token = chain.deployment.contracts.MockStablecoin!.address;
     merchant = await createMerchant(stack, 1, "Payout merchant");
-    const mint = await chain.wallet(0).writeContract({ address: token, abi: mockStablecoinAbi, functionName: "mint", args: [testAccount(4).address, usdc(1000)], chain: null });
-    await chain.client.waitForTransactionReceipt({ hash: mint });
+    await mintStablecoin(chain, 4, usdc(1000));
+    ({ create, read, paid } = invoicesOf(stack, merchant, chain));
   });
   after(async () => {
     await stack?.stop();
   });
 
-  async function create(body: Record<string, unknown>): Promise<InvoiceJson> {
-    const response = await stack.api("POST", "/v1/invoices", { key: merchant.apiKey, headers: { "Idempotency-Key": randomUUID() }, body: { chainId: chain.id, ...body } });
-    expect(response.status, await response.clone().text()).to.equal(201);
-    return (await response.json()) as InvoiceJson;
-  }
-  const read = async (id: string) => (await (await stack.api("GET", `/v1/invoices/${id}`, { key: merchant.apiKey })).json()) as InvoiceJson;
-  async function paid(body: Record<string, unknown>): Promise<InvoiceJson> {
-    const invoice = await create(body);
-    await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
-    await waitUntil("paid", async () => (await read(invoice.id)).status === "paid");
-    return invoice;
-  }
   const release = (id: string) => stack.api("POST", `/v1/invoices/${id}/release`, { key: merchant.apiKey });
   const balance = async (holder: Address) => (await chain.client.readContract({ address: token, abi: mockStablecoinAbi, functionName: "balanceOf", args: [holder] })) as bigint;
   const payouts = async () => ((await (await stack.api("GET", "/v1/payouts", { key: merchant.apiKey })).json()) as { data: Payout[]; nextCursor: string | null }).data;
