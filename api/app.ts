@@ -34,6 +34,7 @@ import { problemRoutes } from "./routes/problems";
 import { statementRoutes } from "./routes/statements";
 import { subscriptionRoutes } from "./routes/subscriptions";
 import { systemRoutes } from "./routes/system";
+import { webhookRoutes } from "./routes/webhooks";
 
 export const API_VERSION = "0.2.0";
 
@@ -110,6 +111,7 @@ export function createApp(deps: ApiDeps) {
   app.route("/v1", statementRoutes(deps));
   app.route("/v1", payoutRoutes(deps));
   app.route("/v1", keeperRoutes(deps));
+  app.route("/v1", webhookRoutes(deps));
   app.all("/v1/*", (c) => {
     const allowed = allowedMethods(c.req.method, c.req.path);
     if (allowed.length > 0) throw problem.methodNotAllowed(c.req.method, c.req.path, allowed);

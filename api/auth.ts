@@ -19,6 +19,8 @@ export const SCOPES = [
   "subscriptions:read",
   "subscriptions:write",
   "statements:read",
+  "webhooks:read",
+  "webhooks:write",
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

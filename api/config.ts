@@ -39,6 +39,22 @@ const EnvSchema = z.object({
   INDEX_MAX_LAG_BLOCKS: z.coerce.number().int().nonnegative().default(5),
   INDEXER_QUERY_API: flag,
   DATA_DIR: z.string().default(".data"),
+  /** Let webhook endpoints be private, loopback or plain-http URLs (local development only). */
+  WEBHOOK_ALLOW_PRIVATE_URLS: flag,
+  /** Seconds between attempts after each failure, comma-separated (default: about three days in 10 attempts). */
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?)*$/, "WEBHOOK_RETRY_SCHEDULE must be seconds separated by commas, e.g. 5,300,1800")
+    .optional(),
+  WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce.number().positive().default(5 * 86_400),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Run the delivery worker in this process (false: only `npm run webhooks:worker` processes deliver). */
+  WEBHOOK_WORKER: z
+    .enum(["true", "false", "1", "0", ""])
+    .optional()
+    .transform((value) => value === undefined || value === "" || value === "true" || value === "1"),
+  WEBHOOK_BATCH_SIZE: z.coerce.number().int().positive().max(1_000).default(100),
+  WEBHOOK_REORG_WINDOW_BLOCKS: z.coerce.number().int().positive().default(64),
 });
 
 /** Every environment variable the API reads (npm start's --help lists them; a test keeps the two in step). */
@@ -75,6 +91,17 @@ export interface ApiConfig {
   /** Serve Ponder's /graphql and /sql on the indexer's internal (loopback) port. */
   indexerQueryApi: boolean;
   dataDirectory: string;
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  allowPrivateUrls: boolean;
+  retrySchedule: number[];
+  disableAfterSeconds: number;
+  timeoutMs: number;
+  runWorker: boolean;
+  batchSize: number;
+  reorgWindowBlocks: number;
 }
 
 export class ConfigError extends Error {}
@@ -94,6 +121,27 @@ export function localSecret(dataDirectory: string, name: Secret, generate: () =>
 
 export const generateAdminKey = () => `admin_${randomBytes(24).toString("base64url")}`;
 export const generateOperatorSecret = () => randomBytes(32).toString("hex");
+
+const DEFAULT_RETRY_SCHEDULE = [5, 300, 1_800, 7_200, 18_000, 36_000, 50_400, 72_000, 72_000];
+
+function webhookConfig(values: z.infer<typeof EnvSchema>): WebhookConfig {
+  return {
+    allowPrivateUrls: values.WEBHOOK_ALLOW_PRIVATE_URLS,
+    retrySchedule: values.WEBHOOK_RETRY_SCHEDULE ? values.WEBHOOK_RETRY_SCHEDULE.split(",").map(Number) : DEFAULT_RETRY_SCHEDULE,
+    disableAfterSeconds: values.WEBHOOK_DISABLE_AFTER_SECONDS,
+    timeoutMs: values.WEBHOOK_TIMEOUT_MS,
+    runWorker: values.WEBHOOK_WORKER,
+    batchSize: values.WEBHOOK_BATCH_SIZE,
+    reorgWindowBlocks: values.WEBHOOK_REORG_WINDOW_BLOCKS,
+  };
+}
+
+/** The webhook settings alone (the standalone delivery worker reads only these). */
+export function loadWebhookConfig(env: NodeJS.ProcessEnv = process.env): WebhookConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("\n"));
+  return webhookConfig(parsed.data);
+}
 
 /**
  * @param remoteChains chain ids served that are not local development chains: generated secrets are refused
@@ -140,5 +188,6 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env, remoteChains
     indexMaxLagBlocks: values.INDEX_MAX_LAG_BLOCKS,
     indexerQueryApi: values.INDEXER_QUERY_API,
     dataDirectory,
+    webhooks: webhookConfig(values),
   };
 }

@@ -12,6 +12,7 @@ import type { Remember } from "./idempotency";
 import type { InvoiceRows } from "./invoices/rows";
 import type { Operator } from "./operator";
 import type { merchants } from "./store/schema";
+import type { Webhooks } from "./webhooks/service";
 
 export interface ApiDeps {
   config: ApiConfig;
@@ -25,6 +26,8 @@ export interface ApiDeps {
   freshness: Freshness;
   /** Stored invoices, cached briefly (they are immutable once created). */
   invoiceRows: InvoiceRows;
+  /** The event deriver and the local delivery worker (absent in tests that build the app alone). */
+  webhooks?: Webhooks;
 }
 
 export type MerchantRecord = typeof merchants.$inferSelect;

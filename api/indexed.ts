@@ -17,6 +17,7 @@ export type IndexedSubscription = typeof tables.subscription.$inferSelect;
 export type IndexedCharge = typeof tables.charge.$inferSelect;
 export type IndexedRefund = typeof tables.refund.$inferSelect;
 export type LedgerEntry = typeof tables.ledger.$inferSelect;
+export type ActivityRow = typeof tables.activity.$inferSelect;
 
 /** One on-chain identity of a merchant (its registry record on one chain). */
 export interface OnchainMerchant {
@@ -445,6 +446,37 @@ export function createIndexedReader(db: IndexedDb) {
         .from(tables.refund)
         .where(and(eq(tables.refund.chainId, chainId), inArray(tables.refund.key, keys.map(lower))))
         .orderBy(asc(tables.refund.timestamp));
+    },
+
+    /** Ids and blocks of one chain's activity rows from block `from` on (the deriver's window). */
+    async activityIds(chainId: number, from: bigint): Promise<{ id: string; blockNumber: bigint }[]> {
+      return db
+        .select({ id: tables.activity.id, blockNumber: tables.activity.blockNumber })
+        .from(tables.activity)
+        .where(and(eq(tables.activity.chainId, chainId), gte(tables.activity.blockNumber, from)));
+    },
+
+    /** Activity rows by id. */
+    async activityRows(ids: string[]): Promise<ActivityRow[]> {
+      if (ids.length === 0) return [];
+      return db.select().from(tables.activity).where(inArray(tables.activity.id, ids));
+    },
+
+    /** Which of `ids` are still indexed. */
+    async activityPresent(ids: string[]): Promise<Set<string>> {
+      if (ids.length === 0) return new Set();
+      const rows = await db.select({ id: tables.activity.id }).from(tables.activity).where(inArray(tables.activity.id, ids));
+      return new Set(rows.map((row) => row.id));
+    },
+
+    /** One registry record by its id. */
+    async merchantById(chainId: number, merchantId: bigint): Promise<IndexedMerchant | undefined> {
+      const [row] = await db
+        .select()
+        .from(tables.merchant)
+        .where(and(eq(tables.merchant.chainId, chainId), eq(tables.merchant.merchantId, merchantId)))
+        .limit(1);
+      return row;
     },
   };
 }

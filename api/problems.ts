@@ -59,6 +59,7 @@ export const PROBLEM_TYPES = {
   "subscription-not-cancelable": { status: 409, title: "Subscription already ended", explanation: "Only trialing, active or past-due subscriptions can be canceled; this one is canceled or lapsed already." },
   "plan-not-changeable": { status: 409, title: "Plan cannot change like this", explanation: "The contract refused the plan change (the detail names its reason)." },
   "api-key-limit": { status: 409, title: "Too many API keys", explanation: "A merchant may hold a limited number of active API keys. Revoke keys you no longer use, then create the new one." },
+  "webhook-endpoint-limit": { status: 409, title: "Too many webhook endpoints", explanation: "A merchant may have a limited number of webhook endpoints. Delete one you no longer use (one endpoint can take every event type), then add the new one." },
   "chain-rejected": { status: 409, title: "The contract refused the operation", explanation: "The contract would revert (or reverted) this operation in the chain's current state; `reason` names the contract's error. Nothing was changed. Read the resource again: its state has usually moved on (paid, refunded, canceled) since you last read it." },
   "body-too-large": { status: 413, title: "Request body too large", explanation: "The body is larger than the server accepts (`BODY_LIMIT_BYTES`, 64 KiB by default). The connection is closed after this answer." },
   "unsupported-media-type": { status: 415, title: "Unsupported media type", explanation: "Send request bodies as JSON with `Content-Type: application/json`." },

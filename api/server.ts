@@ -17,6 +17,7 @@ import { createInvoiceRows } from "./invoices/rows";
 import { createOperator, secretOpens } from "./operator";
 import { openStore, type Store } from "./store";
 import { merchants } from "./store/schema";
+import { startWebhooks } from "./webhooks/service";
 
 /** Stops with a message that says what to do when OPERATOR_KEY_SECRET cannot open the stored operator keys. */
 async function checkOperatorSecret(store: Store, secret: Buffer, generated: boolean, dataDirectory: string): Promise<void> {
@@ -79,19 +80,26 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
   });
   // Read before Ponder resumes indexing (it does once this module has loaded): tells a crash recovery apart.
   await freshness.initialized;
+  const indexed = createIndexedReader(indexedDb);
+  // A module reload (`ponder dev`) builds new dependencies: the previous deriver and worker stop first.
+  await globalThis.chainbillWebhooks?.stop();
+  const webhooks = startWebhooks({ config, store, indexed, chains, freshness, logger });
+  globalThis.chainbillWebhooks = webhooks;
   return {
     config,
     store,
-    indexed: createIndexedReader(indexedDb),
+    indexed,
     chains,
     logger,
     operator: createOperator({ secret: config.operatorKeySecret, logger }),
     freshness,
     invoiceRows: createInvoiceRows(store.db),
+    webhooks,
   };
 }
 
 declare global {
+  var chainbillWebhooks: import("./webhooks/service").Webhooks | undefined;
   // The server survives a module reload (`ponder dev`): the new app is swapped in behind it.
   var chainbillApiServer: { server: ServerType; fetch: (request: Request, env: unknown) => Response | Promise<Response> } | undefined;
 }

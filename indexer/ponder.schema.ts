@@ -292,3 +292,27 @@ export const protocolEvent = onchainTable("protocol_event", (t) => ({
   blockNumber: t.bigint().notNull(),
   transactionHash: t.hex().notNull(),
 }));
+
+/**
+ * What happened, one row per event a merchant is told about (the source of webhooks and GET /v1/events).
+ * `type` is the webhook event type (`invoice.paid`, `subscription.renewed`…); `reference` the invoice key or the
+ * subscription id; `data` the event's own fields as strings. The id binds the block hash, so a transaction the
+ * chain re-includes in another block after a reorg is a new event, and a reorged row is rolled back by Ponder.
+ */
+export const activity = onchainTable(
+  "activity",
+  (t) => ({
+    id: t.text().primaryKey(),
+    chainId: t.integer().notNull(),
+    merchantId: t.bigint().notNull(),
+    type: t.text().notNull(),
+    reference: t.text().notNull(),
+    data: t.json().notNull(),
+    timestamp: t.bigint().notNull(),
+    blockNumber: t.bigint().notNull(),
+    blockHash: t.hex().notNull(),
+    transactionHash: t.hex().notNull(),
+    logIndex: t.integer().notNull(),
+  }),
+  (table) => ({ byChainBlock: index().on(table.chainId, table.blockNumber) }),
+);

@@ -77,6 +77,15 @@ Environment (also read from .env when present; empty values mean "not set"):
   BODY_LIMIT_BYTES      largest request body (default 65536)
   INVOICE_DEFAULT_EXPIRY_SECONDS, INVOICE_DEFAULT_HOLD_SECONDS  invoice defaults (3600, 0)
   LOG_LEVEL             fatal, error, warn, info (default), debug, trace, silent
+ webhooks (docs/WEBHOOKS.md)
+  WEBHOOK_ALLOW_PRIVATE_URLS=true  endpoints may be private/loopback or plain-http URLs (npm start sets it locally)
+  WEBHOOK_RETRY_SCHEDULE  seconds before each retry, comma-separated (default 5,300,1800,7200,18000,36000,50400,
+                        72000,72000: ten attempts over about three days, then failed)
+  WEBHOOK_DISABLE_AFTER_SECONDS  an endpoint failing continuously this long is disabled (default 432000, 5 days)
+  WEBHOOK_TIMEOUT_MS    how long an endpoint has to answer (default 10000)
+  WEBHOOK_WORKER=false  deliver only from separate \`npm run webhooks:worker\` processes, not from the API process
+  WEBHOOK_BATCH_SIZE    deliveries a worker claims at once (default 100)
+  WEBHOOK_REORG_WINDOW_BLOCKS  recent blocks re-checked for reorgs (default 64)
  the indexer
   DATABASE_URL          Postgres for the indexer and the API store (default: PGlite under the data directory)
   DATABASE_SCHEMA       indexer schema (default: derived from the indexer code and the chains)
@@ -331,6 +340,8 @@ async function startIndexerAndApi(
     DATA_DIR: paths.dataDir,
     PGLITE_DIR: paths.pgliteDir,
     API_STORE_DIR: paths.apiStoreDir,
+    // A local stack's webhook receivers run on this machine (npm run listen, the demo): allow loopback URLs.
+    ...(config.local && inherited.WEBHOOK_ALLOW_PRIVATE_URLS === undefined ? { WEBHOOK_ALLOW_PRIVATE_URLS: "true" } : {}),
   };
   const launch = async () =>
     startChild("ponder", path.join(BIN, "ponder"), ["start", "--root", "indexer", "--port", String(await freePort()), "--hostname", "127.0.0.1", "--log-format", "json"], {

@@ -3,6 +3,7 @@
  * identity, the protocol fee), signs the terms with the merchant's operator key and stores the invoice with
  * its idempotent response in one transaction.
  */
+import { requiredConfirmations } from "../webhooks/confirmations";
 import { keccak256, stringToBytes, zeroAddress } from "viem";
 import { billingEscrowDomain, buildInvoice, signInvoiceAndKey } from "../../contracts/invoice";
 import { newId } from "../auth";
@@ -149,7 +150,7 @@ export async function createInvoice(deps: ApiDeps, merchant: MerchantRecord, bod
         createdAt: new Date(),
       })
       .returning();
-    const response = { status: 201, body: JSON.stringify(invoiceView(row, undefined, { now, head })) };
+    const response = { status: 201, body: JSON.stringify(invoiceView(row, undefined, { now, head, confirmationsRequired: requiredConfirmations(merchant, row.chainId) })) };
     await remember?.(tx, response);
     return response;
   });

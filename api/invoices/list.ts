@@ -2,6 +2,7 @@
  * Listing a merchant's invoices, newest first, with filters and cursor pagination. Status is derived from the
  * indexed chain and the clock, so a status filter is applied after reading, batch by batch.
  */
+import { requiredConfirmations } from "../webhooks/confirmations";
 import { and, desc, eq, gt, lt, type SQL } from "drizzle-orm";
 import type { Hex } from "viem";
 import { decodeCursor, encodeCursor } from "../cursor";
@@ -37,7 +38,7 @@ function cursorSequence(cursor: string): number {
   return sequence;
 }
 
-async function indexedFor(deps: ApiDeps, rows: InvoiceRow[]) {
+async function indexedFor(deps: ApiDeps, rows: InvoiceRow[], merchant: MerchantRecord) {
   const byChain = new Map<number, InvoiceRow[]>();
   for (const row of rows) byChain.set(row.chainId, [...(byChain.get(row.chainId) ?? []), row]);
   const onchain = new Map<string, IndexedInvoice>();
@@ -47,7 +48,7 @@ async function indexedFor(deps: ApiDeps, rows: InvoiceRow[]) {
       const found = await deps.indexed.invoices(chainId, chainRows.map((row) => row.invoiceKey as Hex));
       for (const [key, value] of found) onchain.set(`${chainId}:${key}`, value);
       const wantClock = chainRows.some((row) => needsClock(found.get(row.invoiceKey.toLowerCase())));
-      states.set(chainId, await chainState(deps.chains.get(chainId), wantClock));
+      states.set(chainId, { ...(await chainState(deps.chains.get(chainId), wantClock)), confirmationsRequired: requiredConfirmations(merchant, chainId) });
     }),
   );
   return {
@@ -79,7 +80,7 @@ export async function listInvoices(
   if (filters.status === undefined) {
     const rows = await fetchRows(filters.limit + 1, cursor);
     const page = rows.slice(0, filters.limit);
-    const lookup = await indexedFor(deps, page);
+    const lookup = await indexedFor(deps, page, merchant);
     const hasMore = rows.length > filters.limit;
     return {
       data: page.map((row) => invoiceView(row, lookup.onchain(row), lookup.state(row))),
@@ -98,7 +99,7 @@ export async function listInvoices(
       exhausted = true;
       break;
     }
-    const lookup = await indexedFor(deps, rows);
+    const lookup = await indexedFor(deps, rows, merchant);
     for (const row of rows) {
       scanned += 1;
       cursor = row.sequence;

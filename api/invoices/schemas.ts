@@ -223,6 +223,7 @@ export const InvoiceSchema = z
       .int()
       .nullable()
       .openapi({ description: "Blocks including and on top of the payment's block (0 while unpaid; null if the node is unreachable)" }),
+    confirmationsRequired: z.number().int().openapi({ description: "Confirmations after which `invoice.confirmed` is sent (the merchant's policy for this chain)" }),
     releaseAt: z.string().nullable().openapi({ description: "When the hold ends" }),
     heldAmount: z.string().openapi({ description: "Still in escrow" }),
     refundedAmount: z.string(),

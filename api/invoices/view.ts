@@ -13,12 +13,18 @@ import { confirmations, invoiceStatus, type InvoiceStatus } from "../status";
 import { paymentInstructions } from "./instructions";
 import type { InvoiceRow } from "./rows";
 import type { InvoiceView } from "./schemas";
+import { defaultConfirmations, requiredConfirmations } from "../webhooks/confirmations";
+import type { MerchantRecord } from "../env";
+import { merchants } from "../store/schema";
+import { eq } from "drizzle-orm";
 
 export interface ChainState {
   /** Chain time (unix seconds). */
   now: bigint;
   /** Head block, or undefined when the node could not be reached. */
   head: bigint | undefined;
+  /** The merchant's confirmations for `invoice.confirmed` on this chain (default: the chain's). */
+  confirmationsRequired?: number;
 }
 
 const iso = (seconds: bigint | null | undefined) => (seconds === null || seconds === undefined ? null : new Date(Number(seconds) * 1000).toISOString());
@@ -69,6 +75,7 @@ export function invoiceView(row: InvoiceRow, onchain: IndexedInvoice | undefined
     paidAt: paid ? iso(onchain.paidAt) : null,
     paidTransaction: paid ? (onchain.paidTransaction ?? null) : null,
     confirmations: state.head === undefined ? (paid ? null : 0) : confirmations(paid ? onchain : undefined, state.head),
+    confirmationsRequired: state.confirmationsRequired ?? defaultConfirmations(row.chainId),
     releaseAt: paid ? iso(onchain.releaseAt) : null,
     heldAmount: format(held),
     refundedAmount: format(refunded),
@@ -90,12 +97,18 @@ export async function chainState(chain: ChainRuntime | undefined, wantClock: boo
 }
 
 /** The view of one stored invoice: one indexed read, the cached head block, and the chain clock if unpaid. */
-export async function viewInvoice(deps: ApiDeps, row: InvoiceRow): Promise<InvoiceView> {
+export async function viewInvoice(deps: ApiDeps, row: InvoiceRow, merchant?: Pick<MerchantRecord, "confirmationPolicy">): Promise<InvoiceView> {
   const chain = deps.chains.get(row.chainId);
-  const [onchain, head] = await Promise.all([
+  const [onchain, head, owner] = await Promise.all([
     deps.indexed.invoice(row.chainId, row.invoiceKey as Hex),
     chain ? chain.headBlock().catch(() => undefined) : Promise.resolve(undefined),
+    merchant ??
+      deps.store.db
+        .select({ confirmationPolicy: merchants.confirmationPolicy })
+        .from(merchants)
+        .where(eq(merchants.id, row.merchantId))
+        .then((rows) => rows[0]),
   ]);
   const now = needsClock(onchain) ? await chainNow(chain) : BigInt(Math.floor(Date.now() / 1000));
-  return invoiceView(row, onchain, { now, head });
+  return invoiceView(row, onchain, { now, head, confirmationsRequired: owner ? requiredConfirmations(owner, row.chainId) : undefined });
 }

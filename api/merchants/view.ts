@@ -3,6 +3,7 @@
  * registration as `onchainIdentity` decides it, the operator's gas balance, and — while it is not registered —
  * the ready `registerMerchant` transaction for the owner wallet, with the operator's signed consent in it.
  */
+import { requiredConfirmations } from "../webhooks/confirmations";
 import { z } from "@hono/zod-openapi";
 import { encodeFunctionData, getAddress, type Address } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
@@ -49,6 +50,10 @@ export const MerchantSchema = z
       .object({
         subscriptionPayoutIntervalSeconds: z.number().int().openapi({
           description: "How often the keeper pays subscription income out to the payout address (seconds since the last payout); 0: only when you withdraw",
+        }),
+        confirmations: z.record(z.string(), z.number().int()).openapi({
+          description: "Per chain id served: blocks (the payment's own included) after which a payment is `invoice.confirmed` — the merchant's setting or the chain's default",
+          example: { "11155111": 3 },
         }),
       })
       .openapi("MerchantSettings"),
@@ -107,7 +112,10 @@ export async function merchantView(deps: ApiDeps, merchant: MerchantRecord): Pro
     payoutAddress: merchant.payoutAddress,
     ownerAddress: merchant.ownerAddress,
     createdAt: merchant.createdAt.toISOString(),
-    settings: { subscriptionPayoutIntervalSeconds: merchant.subscriptionPayoutIntervalSeconds },
+    settings: {
+      subscriptionPayoutIntervalSeconds: merchant.subscriptionPayoutIntervalSeconds,
+      confirmations: Object.fromEntries([...deps.chains.keys()].map((chainId) => [String(chainId), requiredConfirmations(merchant, chainId)])),
+    },
     chains,
   };
 }

@@ -71,8 +71,9 @@ export function invoiceRoutes(deps: ApiDeps) {
     },
   });
   app.openapi(get, async (c) => {
-    const row = await deps.invoiceRows.load(currentMerchant(c), c.req.valid("param").id);
-    return c.json(await viewInvoice(deps, row), 200);
+    const merchant = currentMerchant(c);
+    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    return c.json(await viewInvoice(deps, row, merchant), 200);
   });
 
   const list = createRoute({

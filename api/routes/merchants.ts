@@ -123,7 +123,7 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
     method: "patch",
     path: "/merchants/me",
     tags: ["Merchants"],
-    summary: "Change the merchant's settings (payout schedule)",
+    summary: "Change the merchant's settings (payout schedule, confirmations per chain)",
     security: BEARER,
     middleware: [requireScope("merchant:write"), optional] as const,
     request: {
@@ -134,12 +134,20 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
           "application/json": {
             schema: z
               .object({
-                subscriptionPayoutIntervalSeconds: z.number().int().min(0).max(365 * 86_400).openapi({
+                subscriptionPayoutIntervalSeconds: z.number().int().min(0).max(365 * 86_400).optional().openapi({
                   description: "Pay subscription income out every N seconds (the keeper sends the withdrawal); 0: never automatically",
                   example: 86_400,
                 }),
+                confirmations: z
+                  .record(z.string().regex(/^[1-9]\d{0,9}$/, "must be a chain id"), z.number().int().min(1).max(1_000).nullable())
+                  .optional()
+                  .openapi({
+                    description: "Per chain id: blocks (the payment's own included) after which a payment is `invoice.confirmed`; null: back to the chain's default. Chains not named keep their setting.",
+                    example: { "11155111": 3 },
+                  }),
               })
               .strict()
+              .refine((body) => body.subscriptionPayoutIntervalSeconds !== undefined || body.confirmations !== undefined, { message: "name at least one setting" })
               .openapi("UpdateMerchant"),
           },
         },
@@ -149,12 +157,29 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
   });
   app.openapi(updateMe, async (c) => {
     const merchant = currentMerchant(c);
-    const [updated] = await db
-      .update(merchants)
-      .set({ subscriptionPayoutIntervalSeconds: c.req.valid("json").subscriptionPayoutIntervalSeconds })
-      .where(eq(merchants.id, merchant.id))
-      .returning();
-    // Cached principals hold the old row for up to 5 s; the keeper reads the store itself.
+    const body = c.req.valid("json");
+    const unknownChains = Object.keys(body.confirmations ?? {}).filter((chainId) => !deps.chains.has(Number(chainId)));
+    if (unknownChains.length > 0) {
+      throw problem.validation(unknownChains.map((chainId) => ({ field: `confirmations.${chainId}`, message: `chain ${chainId} is not served by this API (served: ${[...deps.chains.keys()].join(", ")})` })));
+    }
+    const [updated] = await db.transaction(async (tx) => {
+      const [current] = await tx.select().from(merchants).where(eq(merchants.id, merchant.id)).for("update");
+      const policy = { ...current.confirmationPolicy };
+      for (const [chainId, blocks] of Object.entries(body.confirmations ?? {})) {
+        if (blocks === null) delete policy[chainId];
+        else policy[chainId] = blocks;
+      }
+      return tx
+        .update(merchants)
+        .set({
+          ...(body.subscriptionPayoutIntervalSeconds !== undefined ? { subscriptionPayoutIntervalSeconds: body.subscriptionPayoutIntervalSeconds } : {}),
+          confirmationPolicy: policy,
+        })
+        .where(eq(merchants.id, merchant.id))
+        .returning();
+    });
+    // Cached principals hold the old row: this process forgets them now (other replicas within 5 s).
+    auth.forgetAll();
     return c.json(await merchantView(deps, updated), 200);
   });
 

@@ -21,6 +21,8 @@ export const merchants = apiSchema.table("merchants", {
    * 0: never automatically (the merchant withdraws).
    */
   subscriptionPayoutIntervalSeconds: integer("subscription_payout_interval_seconds").notNull().default(86_400),
+  /** Blocks after which a payment is `invoice.confirmed`, per chain id (a chain not listed: the chain's default). */
+  confirmationPolicy: jsonb("confirmation_policy").$type<Record<string, number>>().notNull().default({}),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -94,4 +96,182 @@ export const idempotencyRecords = apiSchema.table(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [primaryKey({ columns: [table.merchantId, table.key] })],
+);
+
+// ------------------------------------------------------------------------------------------------ webhooks
+
+/** A merchant's webhook endpoint. Secrets are `whsec_…` (Standard Webhooks), encrypted at rest. */
+export const webhookEndpoints = apiSchema.table(
+  "webhook_endpoints",
+  {
+    id: text("id").primaryKey(),
+    merchantId: text("merchant_id").notNull(),
+    url: text("url").notNull(),
+    description: text("description"),
+    /** Event types delivered; empty: every type. */
+    eventTypes: jsonb("event_types").$type<string[]>().notNull(),
+    secretEncrypted: text("secret_encrypted").notNull(),
+    /** The secret before the last rotation, still signing (beside the new one) until `previousSecretExpiresAt`. */
+    previousSecretEncrypted: text("previous_secret_encrypted"),
+    previousSecretExpiresAt: timestamp("previous_secret_expires_at", { withTimezone: true }),
+    /** `npm run listen` endpoints: deleted when they expire. */
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    disabledAt: timestamp("disabled_at", { withTimezone: true }),
+    disabledReason: text("disabled_reason"),
+    /** Start of the current run of failed attempts (null: the last attempt succeeded). */
+    failingSince: timestamp("failing_since", { withTimezone: true }),
+    consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("webhook_endpoints_merchant").on(table.merchantId)],
+);
+
+/**
+ * Events for merchants (the outbox): derived from the indexed `activity` rows, from confirmations, expiries and
+ * reorgs, and from alerts. The id is a hash of what the event reports, so deriving it again never duplicates it.
+ */
+export const webhookEvents = apiSchema.table(
+  "webhook_events",
+  {
+    id: text("id").primaryKey(),
+    merchantId: text("merchant_id").notNull(),
+    type: text("type").notNull(),
+    /** The whole body delivered: `{ id, type, timestamp, data }`. */
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
+    /** Events with the same key are delivered in order to each endpoint (an invoice, a subscription). */
+    orderKey: text("order_key").notNull(),
+    chainId: integer("chain_id"),
+    /** The indexed activity row this event reports, with its block (to notice a reorg). */
+    sourceId: text("source_id"),
+    blockNumber: bigint("block_number", { mode: "bigint" }),
+    blockHash: text("block_hash"),
+    /** Set when the block that carried the event left the chain (a reorg). */
+    revertedAt: timestamp("reverted_at", { withTimezone: true }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    sequence: bigint("sequence", { mode: "number" }).generatedAlwaysAsIdentity(),
+  },
+  (table) => [
+    index("webhook_events_merchant_sequence").on(table.merchantId, table.sequence),
+    index("webhook_events_chain_block").on(table.chainId, table.blockNumber),
+  ],
+);
+
+/** One event to one endpoint: pending until a 2xx answer, failed after the retry schedule. */
+export const webhookDeliveries = apiSchema.table(
+  "webhook_deliveries",
+  {
+    id: bigint("id", { mode: "number" }).generatedAlwaysAsIdentity().primaryKey(),
+    eventId: text("event_id").notNull(),
+    endpointId: text("endpoint_id").notNull(),
+    merchantId: text("merchant_id").notNull(),
+    orderKey: text("order_key").notNull(),
+    eventSequence: bigint("event_sequence", { mode: "number" }).notNull(),
+    /** pending | succeeded | failed */
+    status: text("status").notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true }).notNull().defaultNow(),
+    /** A worker holds the delivery until then (a crashed worker's lease runs out and another one retries). */
+    lockedUntil: timestamp("locked_until", { withTimezone: true }),
+    lockedBy: text("locked_by"),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    completedAt: timestamp("completed_at", { withTimezone: true }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex("webhook_deliveries_endpoint_event").on(table.endpointId, table.eventId),
+    index("webhook_deliveries_due").on(table.status, table.nextAttemptAt),
+    index("webhook_deliveries_order").on(table.endpointId, table.orderKey, table.eventSequence),
+  ],
+);
+
+/** The delivery log: every attempt with its answer. */
+export const webhookAttempts = apiSchema.table(
+  "webhook_attempts",
+  {
+    id: bigint("id", { mode: "number" }).generatedAlwaysAsIdentity().primaryKey(),
+    deliveryId: bigint("delivery_id", { mode: "number" }).notNull(),
+    endpointId: text("endpoint_id").notNull(),
+    eventId: text("event_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    /** HTTP status, or null when no answer came (refused, timeout, blocked address). */
+    statusCode: integer("status_code"),
+    latencyMs: integer("latency_ms").notNull(),
+    responseExcerpt: text("response_excerpt"),
+    error: text("error"),
+    worker: text("worker").notNull(),
+    attemptedAt: timestamp("attempted_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("webhook_attempts_endpoint").on(table.endpointId, table.id), index("webhook_attempts_event").on(table.eventId)],
+);
+
+/** Where the event deriver stands, per source (e.g. `activity:<chainId>`, `expiry:<chainId>`). */
+export const eventCursors = apiSchema.table("event_cursors", {
+  name: text("name").primaryKey(),
+  position: bigint("position", { mode: "bigint" }).notNull(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+// ------------------------------------------------------------------------------------------------ audit and alerts
+
+/**
+ * Append-only audit log of administrative actions. Each entry's `hash` is SHA-256 over the previous entry's
+ * hash and the entry itself, so removing or changing one breaks the chain; a trigger refuses UPDATE and DELETE.
+ */
+export const auditLog = apiSchema.table(
+  "audit_log",
+  {
+    sequence: bigint("sequence", { mode: "number" }).primaryKey(),
+    merchantId: text("merchant_id"),
+    /** merchant | admin | keeper | system */
+    actor: text("actor").notNull(),
+    apiKeyId: text("api_key_id"),
+    requestId: text("request_id"),
+    action: text("action").notNull(),
+    target: text("target"),
+    details: jsonb("details").$type<Record<string, unknown>>().notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
+    previousHash: text("previous_hash").notNull(),
+    hash: text("hash").notNull(),
+  },
+  (table) => [index("audit_log_merchant").on(table.merchantId, table.sequence)],
+);
+
+/** A merchant's alert rules (`rule` names a built-in rule; `settings` its thresholds). */
+export const alertRules = apiSchema.table(
+  "alert_rules",
+  {
+    merchantId: text("merchant_id").notNull(),
+    rule: text("rule").notNull(),
+    enabled: boolean("enabled").notNull().default(true),
+    settings: jsonb("settings").$type<Record<string, string | number>>().notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.merchantId, table.rule] })],
+);
+
+/** Alerts raised (each also an `alert.raised` event). */
+export const alerts = apiSchema.table(
+  "alerts",
+  {
+    id: text("id").primaryKey(),
+    merchantId: text("merchant_id").notNull(),
+    rule: text("rule").notNull(),
+    message: text("message").notNull(),
+    details: jsonb("details").$type<Record<string, unknown>>().notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    sequence: bigint("sequence", { mode: "number" }).generatedAlwaysAsIdentity(),
+  },
+  (table) => [index("alerts_merchant_sequence").on(table.merchantId, table.sequence)],
+);
+
+/** Client addresses each API key was used from (the `new client address` alert). */
+export const apiKeyClients = apiSchema.table(
+  "api_key_clients",
+  {
+    apiKeyId: text("api_key_id").notNull(),
+    client: text("client").notNull(),
+    firstSeenAt: timestamp("first_seen_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.apiKeyId, table.client] })],
 );

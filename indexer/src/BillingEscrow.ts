@@ -5,6 +5,7 @@
 import { ponder } from "ponder:registry";
 import { dispute, invoice, merchant, payment, refund, release } from "ponder:schema";
 import { eventId, locate, recordMovement } from "./ledger";
+import { recordActivity } from "./activity";
 import { recordClaimable, recordClaimEvent, recordProtocolEvent } from "./shared";
 
 const REFUND_REASONS = ["merchant", "unfulfilled", "dispute_expired", "arbiter"] as const;
@@ -80,6 +81,7 @@ ponder.on("BillingEscrow:InvoicePaid", async ({ event, context }) => {
     transactionHash: at.transactionHash,
   });
   await recordMovement(context.db, at, { merchantId, counterparty: payer, token, amount, kind: "payment", reference: key });
+  await recordActivity(context, event, "invoice.paid", merchantId, key, { payer, token, amount, feeBps, releaseAt, fulfillBy });
 });
 
 ponder.on("BillingEscrow:InvoiceReleased", async ({ event, context }) => {
@@ -112,6 +114,7 @@ ponder.on("BillingEscrow:InvoiceReleased", async ({ event, context }) => {
     { merchantId, counterparty: event.log.address, token, amount: -fee, kind: "fee", reference: key },
     1,
   );
+  await recordActivity(context, event, "invoice.released", merchantId, key, { payout, token, amount, fee });
 });
 
 ponder.on("BillingEscrow:InvoiceRefunded", async ({ event, context }) => {
@@ -149,6 +152,14 @@ ponder.on("BillingEscrow:InvoiceRefunded", async ({ event, context }) => {
     transactionHash: at.transactionHash,
   });
   await recordMovement(context.db, at, { merchantId, counterparty: payer, token, amount: -amount, kind: "refund", reference: key });
+  await recordActivity(context, event, "invoice.refunded", merchantId, key, {
+    payer,
+    token,
+    amount,
+    totalRefunded,
+    reason: reasonName,
+    full: fullyRefunded,
+  });
 });
 
 ponder.on("BillingEscrow:InvoiceDisputed", async ({ event, context }) => {
@@ -171,6 +182,10 @@ ponder.on("BillingEscrow:InvoiceDisputed", async ({ event, context }) => {
     updatedAt: at.timestamp,
     updatedBlock: at.blockNumber,
   });
+  await recordActivity(context, event, "invoice.disputed", event.args.merchantId, event.args.key, {
+    payer: event.args.payer,
+    deadline: event.args.deadline,
+  });
 });
 
 ponder.on("BillingEscrow:DisputeWithdrawn", async ({ event, context }) => {
@@ -185,6 +200,7 @@ ponder.on("BillingEscrow:DisputeWithdrawn", async ({ event, context }) => {
     updatedAt: at.timestamp,
     updatedBlock: at.blockNumber,
   });
+  await recordActivity(context, event, "invoice.dispute_resolved", event.args.merchantId, event.args.key, { outcome: "withdrawn" });
 });
 
 ponder.on("BillingEscrow:DisputeResolved", async ({ event, context }) => {
@@ -200,6 +216,13 @@ ponder.on("BillingEscrow:DisputeResolved", async ({ event, context }) => {
       released: event.args.released,
     });
   }
+  await recordActivity(context, event, "invoice.dispute_resolved", event.args.merchantId, event.args.key, {
+    outcome: "resolved",
+    arbiter: event.args.arbiter,
+    refundShareBps: event.args.refundShareBps,
+    refunded: event.args.refunded,
+    released: event.args.released,
+  });
 });
 
 ponder.on("BillingEscrow:InvoiceFulfilled", async ({ event, context }) => {
@@ -220,6 +243,7 @@ ponder.on("BillingEscrow:InvoiceVoided", async ({ event, context }) => {
     updatedAt: at.timestamp,
     updatedBlock: at.blockNumber,
   });
+  await recordActivity(context, event, "invoice.voided", event.args.merchantId, event.args.key, { invoiceRef: event.args.invoiceId });
 });
 
 ponder.on("BillingEscrow:PayoutDeferred", async ({ event, context }) => {

@@ -5,6 +5,7 @@
 import { ponder } from "ponder:registry";
 import { charge, plan, subscription } from "ponder:schema";
 import { eventId, locate, recordMovement } from "./ledger";
+import { recordActivity } from "./activity";
 import { recordClaimable, recordClaimEvent, recordProtocolEvent } from "./shared";
 
 const FAILURES = ["price_above_maximum", "transfer_failed", "inexact_transfer"] as const;
@@ -52,6 +53,12 @@ ponder.on("SubscriptionManager:SubscriptionCreated", async ({ event, context }) 
     createdAt: event.block.timestamp,
     updatedAt: event.block.timestamp,
   });
+  await recordActivity(context, event, "subscription.created", merchantId, String(subscriptionId), {
+    planId,
+    subscriber,
+    maxPrice,
+    trialEndsAt: trialing ? trialEndsAt : null,
+  });
 });
 
 ponder.on("SubscriptionManager:SubscriptionCharged", async ({ event, context }) => {
@@ -92,6 +99,9 @@ ponder.on("SubscriptionManager:SubscriptionCharged", async ({ event, context }) 
     kind: "subscription_charge",
     reference: `subscription:${subscriptionId}`,
   });
+  if (kind === "renewal") {
+    await recordActivity(context, event, "subscription.renewed", merchantId, String(subscriptionId), { subscriber, token, amount, periodStart, periodEnd });
+  }
 });
 
 ponder.on("SubscriptionManager:SubscriptionPaymentFailed", async ({ event, context }) => {
@@ -101,12 +111,17 @@ ponder.on("SubscriptionManager:SubscriptionPaymentFailed", async ({ event, conte
     lastFailure: FAILURES[event.args.reason] ?? "transfer_failed",
     updatedAt: event.block.timestamp,
   });
+  await recordActivity(context, event, "subscription.payment_failed", event.args.merchantId, String(event.args.subscriptionId), {
+    reason: FAILURES[event.args.reason] ?? "transfer_failed",
+    retryUntil: event.args.retryUntil,
+  });
 });
 
 ponder.on("SubscriptionManager:SubscriptionLapsed", async ({ event, context }) => {
   await context.db
     .update(subscription, { chainId: context.chain.id, subscriptionId: event.args.subscriptionId })
     .set({ status: "lapsed", retryUntil: null, updatedAt: event.block.timestamp });
+  await recordActivity(context, event, "subscription.lapsed", event.args.merchantId, String(event.args.subscriptionId), {});
 });
 
 ponder.on("SubscriptionManager:SubscriptionCanceled", async ({ event, context }) => {
@@ -122,6 +137,12 @@ ponder.on("SubscriptionManager:SubscriptionCanceled", async ({ event, context })
     amount: -refunded,
     kind: "subscription_refund",
     reference: `subscription:${subscriptionId}`,
+  });
+  await recordActivity(context, event, "subscription.canceled", merchantId, String(subscriptionId), {
+    subscriber,
+    token,
+    refunded,
+    earned: event.args.earned,
   });
 });
 
@@ -196,6 +217,7 @@ ponder.on("SubscriptionManager:MerchantWithdrawal", async ({ event, context }) =
     kind: "withdrawal",
     reference: `withdrawal:${eventId(at)}`,
   });
+  await recordActivity(context, event, "payout.sent", merchantId, `withdrawal:${eventId(at)}`, { source: "subscriptions", token, payout, amount });
 });
 
 ponder.on("SubscriptionManager:PayoutDeferred", async ({ event, context }) => {

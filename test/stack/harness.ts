@@ -217,6 +217,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     LOG_LEVEL: "warn",
     // Tests make many requests from one address in bursts.
     RATE_LIMIT_PER_CLIENT_PER_MINUTE: "100000",
+    // Webhook receivers in tests listen on loopback.
+    WEBHOOK_ALLOW_PRIVATE_URLS: "true",
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
     ...extraEnv,

@@ -50,7 +50,7 @@ describe("unit: api/auth newApiKey, hashKey, newId", () => {
     expect(newId("key")).to.match(/^key_[A-Za-z0-9_-]{16}$/);
   });
 
-  it("knows the seven scopes", () => {
+  it("knows the nine scopes", () => {
     expect(SCOPES).to.deep.equal([
       "merchant:read",
       "merchant:write",
@@ -59,6 +59,8 @@ describe("unit: api/auth newApiKey, hashKey, newId", () => {
       "subscriptions:read",
       "subscriptions:write",
       "statements:read",
+      "webhooks:read",
+      "webhooks:write",
     ]);
   });
 });

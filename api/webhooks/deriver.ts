@@ -1,0 +1,354 @@
+/**
+ * Derives merchants' events from the indexed chain, with stored cursors so a restart neither loses nor
+ * duplicates one (every event id is a hash of the facts it reports; inserts skip ids that exist):
+ *
+ * - **activity** (`invoice.paid`, `invoice.released`, …, `subscription.*`, `payout.sent`): the indexer writes
+ *   one `activity` row per chain event a merchant is told about; each tick copies new rows of the last
+ *   `reorgWindowBlocks` blocks into the outbox.
+ * - **reorgs**: an outboxed event whose activity row disappeared is checked against the chain: when the block
+ *   that carried it is no longer on the chain, the event is marked reverted, and a reverted `invoice.paid`
+ *   produces `invoice.payment_reverted` (a row merely being re-indexed after a restart is not a reorg: its
+ *   block is still there).
+ * - **confirmations**: `invoice.confirmed` once the indexed chain is `N` blocks past the payment's block (`N`
+ *   from the merchant's policy for the chain), while the payment is still indexed.
+ * - **expiries**: `invoice.expired` once an unpaid invoice's `expiresAt` passed on the chain's clock and the
+ *   index is level with the head (no payment in flight is missed).
+ */
+import { and, asc, eq, gt, gte, isNull, lte, sql } from "drizzle-orm";
+import type { Logger } from "pino";
+import { getAddress, type Hex } from "viem";
+import type { ChainRuntime } from "../chains";
+import { chainNow } from "../clock";
+import type { Freshness } from "../freshness";
+import type { ActivityRow, IndexedReader } from "../indexed";
+import { onchainIdentity } from "../merchants/identity";
+import { formatAmount } from "../money";
+import type { Store } from "../store";
+import { eventCursors, invoices, merchants, webhookEvents } from "../store/schema";
+import { subscriptionPublicId } from "../subscriptions/ids";
+import type { ApiDeps, MerchantRecord } from "../env";
+import { defaultConfirmations, requiredConfirmations } from "./confirmations";
+import { eventId, recordEvent, type EventType, type NewEvent } from "./events";
+
+type InvoiceRow = typeof invoices.$inferSelect;
+
+export interface DeriverOptions {
+  store: Store;
+  indexed: IndexedReader;
+  chains: Map<number, ChainRuntime>;
+  freshness: Freshness;
+  logger: Logger;
+  /** Blocks re-read every tick (a reorg deeper than this is not noticed). */
+  reorgWindowBlocks: number;
+  /** Called after new events were stored (wakes the local delivery worker). */
+  onEvents?: () => void;
+  /** For the merchant lookup of subscription and payout events. */
+  deps: Pick<ApiDeps, "indexed" | "chains">;
+}
+
+/** The hash of block `number` on the chain now: null when there is no such block, undefined when unknown. */
+async function blockHashAt(chain: ChainRuntime, number: bigint): Promise<string | null | undefined> {
+  try {
+    const block = await chain.client.getBlock({ blockNumber: number });
+    return block.hash?.toLowerCase() ?? null;
+  } catch (error) {
+    return (error as Error).name === "BlockNotFoundError" ? null : undefined;
+  }
+}
+
+const iso = (seconds: bigint) => new Date(Number(seconds) * 1000).toISOString();
+
+export function createDeriver(options: DeriverOptions) {
+  const { store, indexed, logger } = options;
+  const db = store.db;
+  const unknownSources = new Set<string>();
+  const merchantCache = new Map<string, { merchant: MerchantRecord | undefined; expires: number }>();
+
+  async function cursor(name: string): Promise<bigint | undefined> {
+    const [row] = await db.select().from(eventCursors).where(eq(eventCursors.name, name)).limit(1);
+    return row?.position;
+  }
+
+  async function advance(name: string, position: bigint): Promise<void> {
+    await db
+      .insert(eventCursors)
+      .values({ name, position })
+      .onConflictDoUpdate({
+        target: eventCursors.name,
+        set: { position: sql`GREATEST(${eventCursors.position}, ${position})`, updatedAt: sql`now()` },
+      });
+  }
+
+  async function merchantById(id: string): Promise<MerchantRecord | undefined> {
+    const [row] = await db.select().from(merchants).where(eq(merchants.id, id)).limit(1);
+    return row;
+  }
+
+  /** The store merchant whose on-chain identity (api/merchants/identity.ts) is registry record `merchantId`. */
+  async function merchantOfRecord(chainId: number, merchantId: bigint): Promise<MerchantRecord | undefined> {
+    const key = `${chainId}:${merchantId}`;
+    const cached = merchantCache.get(key);
+    if (cached && cached.expires > Date.now()) return cached.merchant;
+    const record = await indexed.merchantById(chainId, merchantId);
+    let found: MerchantRecord | undefined;
+    if (record) {
+      const candidates = await db
+        .select()
+        .from(merchants)
+        .where(and(sql`lower(${merchants.ownerAddress}) = ${record.owner.toLowerCase()}`, sql`lower(${merchants.signerAddress}) = ${record.signer.toLowerCase()}`));
+      for (const candidate of candidates) {
+        const identity = await onchainIdentity(options.deps as ApiDeps, candidate, chainId);
+        if (identity?.owner.merchantId === merchantId) found = candidate;
+      }
+    }
+    if (merchantCache.size > 10_000) merchantCache.clear();
+    merchantCache.set(key, { merchant: found, expires: Date.now() + 10_000 });
+    return found;
+  }
+
+  function invoiceData(row: InvoiceRow) {
+    return {
+      object: "invoice",
+      invoiceId: row.id,
+      chainId: row.chainId,
+      currency: row.currency,
+      token: getAddress(row.token),
+      invoiceAmount: formatAmount(BigInt(row.amount), row.decimals),
+      invoiceAmountBaseUnits: row.amount,
+      customerId: row.customerId,
+      metadata: row.metadata ?? {},
+    };
+  }
+
+  const amountFields = (row: InvoiceRow, fields: Record<string, unknown>, names: string[]) =>
+    Object.fromEntries(
+      names
+        .filter((name) => typeof fields[name] === "string")
+        .flatMap((name) => [
+          [name, formatAmount(BigInt(fields[name] as string), row.decimals)],
+          [`${name}BaseUnits`, fields[name]],
+        ]),
+    );
+
+  /** The outbox event an activity row becomes, or undefined when it is not one of the API's merchants'. */
+  async function eventOf(row: ActivityRow): Promise<NewEvent | undefined> {
+    const fields = row.data as Record<string, unknown>;
+    const transaction = {
+      hash: row.transactionHash,
+      blockNumber: row.blockNumber.toString(),
+      blockHash: row.blockHash,
+      logIndex: row.logIndex,
+      timestamp: iso(row.timestamp),
+    };
+    const base = { chainId: row.chainId, sourceId: row.id, blockNumber: row.blockNumber, blockHash: row.blockHash, occurredAt: new Date(Number(row.timestamp) * 1000) };
+    if (row.type.startsWith("invoice.")) {
+      const [invoiceRow] = await db
+        .select()
+        .from(invoices)
+        .where(and(eq(invoices.chainId, row.chainId), eq(invoices.invoiceKey, row.reference.toLowerCase())))
+        .limit(1);
+      if (!invoiceRow) return undefined;
+      const specific: Record<string, unknown> = { ...fields };
+      for (const name of ["amount", "fee", "totalRefunded", "refunded", "released"]) delete specific[name];
+      if (typeof specific.payer === "string") specific.payer = getAddress(specific.payer);
+      if (typeof specific.payout === "string") specific.payout = getAddress(specific.payout);
+      delete specific.token;
+      delete specific.invoiceId;
+      const amounts = amountFields(invoiceRow, fields, ["amount", "fee", "totalRefunded", "refunded", "released"]);
+      const data = { ...specific, ...invoiceData(invoiceRow), ...amounts, transaction };
+      return { ...base, merchantId: invoiceRow.merchantId, type: row.type as EventType, orderKey: invoiceRow.id, data };
+    }
+    const merchant = await merchantOfRecord(row.chainId, row.merchantId);
+    if (!merchant) return undefined;
+    const plainFields = Object.fromEntries(
+      Object.entries(fields).map(([name, value]) => [name, typeof value === "string" && /^0x[0-9a-fA-F]{40}$/.test(value) ? getAddress(value) : value]),
+    );
+    if (row.type.startsWith("subscription.")) {
+      const subscriptionId = subscriptionPublicId(row.chainId, BigInt(row.reference));
+      return {
+        ...base,
+        merchantId: merchant.id,
+        type: row.type as EventType,
+        orderKey: subscriptionId,
+        data: { object: "subscription", subscriptionId, chainId: row.chainId, ...plainFields, transaction },
+      };
+    }
+    return {
+      ...base,
+      merchantId: merchant.id,
+      type: row.type as EventType,
+      orderKey: `payout:${merchant.id}`,
+      data: { object: "payout", chainId: row.chainId, ...plainFields, transaction },
+    };
+  }
+
+  /** Copies new activity rows of `chainId` into the outbox and notices reorged ones. */
+  async function deriveActivity(chain: ChainRuntime, indexedBlock: bigint, full: boolean): Promise<number> {
+    const name = `activity:${chain.id}`;
+    const position = (await cursor(name)) ?? 0n;
+    const window = full ? BigInt(options.reorgWindowBlocks) : 0n;
+    const from = position > window ? position - window : 0n;
+    const present = await indexed.activityIds(chain.id, from);
+    const outboxed = await db
+      .select({ id: webhookEvents.id, sourceId: webhookEvents.sourceId, type: webhookEvents.type, blockNumber: webhookEvents.blockNumber, blockHash: webhookEvents.blockHash, revertedAt: webhookEvents.revertedAt })
+      .from(webhookEvents)
+      .where(and(eq(webhookEvents.chainId, chain.id), gte(webhookEvents.blockNumber, from), sql`${webhookEvents.sourceId} IS NOT NULL`));
+    const known = new Set(outboxed.map((row) => row.sourceId));
+    const fresh = present.filter((row) => !known.has(row.id) && !unknownSources.has(row.id));
+    let created = 0;
+    let highest = position;
+    for (const row of present) if (row.blockNumber > highest) highest = row.blockNumber;
+    for (let start = 0; start < fresh.length; start += 200) {
+      const rows = await indexed.activityRows(fresh.slice(start, start + 200).map((row) => row.id));
+      rows.sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
+      for (const row of rows) {
+        const event = await eventOf(row);
+        if (!event) {
+          if (unknownSources.size > 100_000) unknownSources.clear();
+          unknownSources.add(row.id);
+          continue;
+        }
+        if (await recordEvent(db, eventId(row.id, row.type), event)) created += 1;
+      }
+    }
+    if (highest > position) await advance(name, highest);
+    if (!full) return created;
+    // Outboxed events whose row is gone: a reorg, when their block left the chain.
+    const presentIds = new Set(present.map((row) => row.id));
+    const missing = outboxed.filter((row) => row.revertedAt === null && !presentIds.has(row.sourceId!) && row.blockNumber! <= indexedBlock);
+    const blockHashes = new Map<bigint, string | null>();
+    for (const candidate of missing) {
+      const number = candidate.blockNumber!;
+      if (!blockHashes.has(number)) {
+        const hash = await blockHashAt(chain, number);
+        if (hash === undefined) continue; // node unreachable: decide next time
+        blockHashes.set(number, hash);
+      }
+      if (blockHashes.get(number) === candidate.blockHash?.toLowerCase()) continue; // still on the chain: being re-indexed
+      const [row] = await db.select().from(webhookEvents).where(eq(webhookEvents.id, candidate.id)).limit(1);
+      await db.transaction(async (tx) => {
+        const updated = await tx
+          .update(webhookEvents)
+          .set({ revertedAt: new Date() })
+          .where(and(eq(webhookEvents.id, row.id), isNull(webhookEvents.revertedAt)))
+          .returning({ id: webhookEvents.id });
+        if (updated.length === 0 || row.type !== "invoice.paid") return;
+        const paid = row.payload as { data: Record<string, unknown> };
+        const data = { ...paid.data, revertedEventId: row.id };
+        await recordEvent(tx, eventId(row.id, "invoice.payment_reverted"), {
+          merchantId: row.merchantId,
+          type: "invoice.payment_reverted",
+          orderKey: row.orderKey,
+          occurredAt: new Date(),
+          data,
+          chainId: chain.id,
+        });
+        created += 1;
+      });
+      logger.warn({ chainId: chain.id, eventId: row.id, type: row.type, block: row.blockNumber?.toString() }, "event reverted by a reorg");
+    }
+    return created;
+  }
+
+  /** `invoice.confirmed` for payments the indexed chain is far enough past. */
+  async function deriveConfirmations(chain: ChainRuntime, indexedBlock: bigint): Promise<number> {
+    const name = `confirmations:${chain.id}`;
+    const position = (await cursor(name)) ?? 0n;
+    const paid = await db
+      .select()
+      .from(webhookEvents)
+      .where(and(eq(webhookEvents.chainId, chain.id), eq(webhookEvents.type, "invoice.paid"), gt(webhookEvents.blockNumber, position), lte(webhookEvents.blockNumber, indexedBlock)))
+      .orderBy(asc(webhookEvents.blockNumber))
+      .limit(500);
+    if (paid.length === 0) return 0;
+    const stillIndexed = await indexed.activityPresent(paid.map((row) => row.sourceId!));
+    const policies = new Map<string, MerchantRecord | undefined>();
+    let created = 0;
+    let done = position;
+    let blocked = false;
+    for (const row of paid) {
+      let merchant = policies.get(row.merchantId);
+      if (!policies.has(row.merchantId)) {
+        merchant = await merchantById(row.merchantId);
+        policies.set(row.merchantId, merchant);
+      }
+      const required = merchant ? requiredConfirmations(merchant, chain.id) : defaultConfirmations(chain.id);
+      const confirmations = Number(indexedBlock - row.blockNumber! + 1n);
+      const settled = row.revertedAt !== null || !merchant;
+      if (!settled && stillIndexed.has(row.sourceId!) && confirmations >= required) {
+        const payload = row.payload as { data: Record<string, unknown> };
+        const data = { ...payload.data, confirmations, confirmationsRequired: required, paidEventId: row.id };
+        if (await recordEvent(db, eventId(row.id, "invoice.confirmed"), {
+          merchantId: row.merchantId,
+          type: "invoice.confirmed",
+          orderKey: row.orderKey,
+          occurredAt: new Date(),
+          data,
+          chainId: chain.id,
+        })) created += 1;
+      } else if (!settled) {
+        blocked = true;
+      }
+      if (!blocked) done = row.blockNumber!;
+    }
+    if (done > position) await advance(name, done);
+    return created;
+  }
+
+  /** `invoice.expired` for unpaid invoices whose expiry passed on the chain's clock. */
+  async function deriveExpiries(chain: ChainRuntime): Promise<number> {
+    const name = `expiry:${chain.id}`;
+    const position = (await cursor(name)) ?? 0n;
+    const now = await chainNow(chain);
+    const due = await db
+      .select()
+      .from(invoices)
+      .where(and(eq(invoices.chainId, chain.id), gt(invoices.expiresAt, position), lte(invoices.expiresAt, now)))
+      .orderBy(asc(invoices.expiresAt))
+      .limit(500);
+    if (due.length === 0) return 0;
+    const onchain = await indexed.invoices(chain.id, due.map((row) => row.invoiceKey as Hex));
+    let created = 0;
+    for (const row of due) {
+      if (onchain.has(row.invoiceKey.toLowerCase())) continue;
+      if (await recordEvent(db, eventId("expired", row.id), {
+        merchantId: row.merchantId,
+        type: "invoice.expired",
+        orderKey: row.id,
+        occurredAt: new Date(Number(row.expiresAt) * 1000),
+        data: { ...invoiceData(row), expiresAt: iso(row.expiresAt) },
+        chainId: chain.id,
+      })) created += 1;
+    }
+    // Invoices expiring within the same second as the last one seen are re-read next time (ids dedupe them).
+    const last = due[due.length - 1].expiresAt;
+    await advance(name, due.length === 500 ? last - 1n : last);
+    return created;
+  }
+
+  let lastFullPass = 0;
+
+  /**
+   * One pass over every chain: returns how many events it created. New activity is read on every pass; the
+   * reorg window, confirmations and expiries at most once a second (`full`).
+   */
+  async function tick(): Promise<number> {
+    let created = 0;
+    const full = Date.now() - lastFullPass >= 1_000;
+    if (full) lastFullPass = Date.now();
+    for (const chain of options.chains.values()) {
+      const state = options.freshness.snapshot().find((entry) => entry.chainId === chain.id);
+      if (!state || state.indexedBlock === null) continue;
+      created += await deriveActivity(chain, state.indexedBlock, full);
+      if (!full) continue;
+      created += await deriveConfirmations(chain, state.indexedBlock);
+      if (state.state === "current") created += await deriveExpiries(chain);
+    }
+    if (created > 0) options.onEvents?.();
+    return created;
+  }
+
+  return { tick, requiredConfirmations };
+}
+
+export type Deriver = ReturnType<typeof createDeriver>;
