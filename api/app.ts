@@ -5,7 +5,8 @@
  *
  * Middleware, in order: request id → CORS (allow-list only) → no-store → request log → per-client rate limit
  * (before any lookup) → body limit → input guard (JSON only, no NUL bytes) → authentication → per-merchant rate
- * limit → index freshness header → the route (scope, idempotency, validation) → problem details for every error.
+ * limit → index freshness header → audit trail (every successful change) → the route (scope, idempotency,
+ * validation) → problem details for every error.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
@@ -35,6 +36,9 @@ import { statementRoutes } from "./routes/statements";
 import { subscriptionRoutes } from "./routes/subscriptions";
 import { systemRoutes } from "./routes/system";
 import { webhookRoutes } from "./routes/webhooks";
+import { auditRoutes } from "./routes/audit";
+import { alertRoutes } from "./routes/alerts";
+import { auditTrail } from "./audit-trail";
 
 export const API_VERSION = "0.2.0";
 
@@ -104,6 +108,7 @@ export function createApp(deps: ApiDeps) {
   app.use("/v1/*", auth.authenticate);
   app.use("/v1/*", merchantRateLimit(createBuckets(deps.config.rateLimitPerMinute)));
   app.use("/v1/*", indexedHeader(deps));
+  app.use("/v1/*", auditTrail(deps));
 
   app.route("/v1", merchantRoutes(deps, auth));
   app.route("/v1", invoiceRoutes(deps));
@@ -112,6 +117,8 @@ export function createApp(deps: ApiDeps) {
   app.route("/v1", payoutRoutes(deps));
   app.route("/v1", keeperRoutes(deps));
   app.route("/v1", webhookRoutes(deps));
+  app.route("/v1", auditRoutes(deps));
+  app.route("/v1", alertRoutes(deps));
   app.all("/v1/*", (c) => {
     const allowed = allowedMethods(c.req.method, c.req.path);
     if (allowed.length > 0) throw problem.methodNotAllowed(c.req.method, c.req.path, allowed);

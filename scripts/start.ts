@@ -86,6 +86,8 @@ Environment (also read from .env when present; empty values mean "not set"):
   WEBHOOK_WORKER=false  deliver only from separate \`npm run webhooks:worker\` processes, not from the API process
   WEBHOOK_BATCH_SIZE    deliveries a worker claims at once (default 100)
   WEBHOOK_REORG_WINDOW_BLOCKS  recent blocks re-checked for reorgs (default 64)
+  CHAINBILL_API_URL, CHAINBILL_API_KEY  the API and merchant key \`npm run listen\` uses (default: this local stack
+                        and its demo merchant)
  the indexer
   DATABASE_URL          Postgres for the indexer and the API store (default: PGlite under the data directory)
   DATABASE_SCHEMA       indexer schema (default: derived from the indexer code and the chains)

@@ -3453,6 +3453,421 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The merchant's audit log entries, newest first
+         * @description Administrative actions on the merchant (API keys created and revoked, settings and alert rules changed, …), append-only. The log is one hash chain across every merchant of this server: `previousHash` of an entry is the hash of the entry just before it in the whole log, often another merchant's (whose contents you do not see). That is intended: the chain shows nothing was changed or removed anywhere, and `GET /v1/audit-log/verify` checks it end to end.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of entries */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["AuditEntry"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit-log/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check the whole audit log chain
+         * @description Recomputes every entry's hash in order, across every merchant (the chain is global: your entries link to entries of other merchants, which is intended), and checks that sequences have no gaps and each entry links to the one before. `ok: false` names the first entry that does not verify. Entries cut off at the end cannot be told from a shorter log: note `entries` (or the newest entry's `hash`) now and then and compare later.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The result */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditVerification"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Alerts raised for the merchant, newest first
+         * @description Each alert is also an `alert.raised` event (webhooks, `GET /v1/events`). `GET /v1/alert-rules` lists the rules that raise them.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of alerts */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["Alert"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/alert-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every alert rule with the settings that apply to the merchant
+         * @description Every rule is enabled with its defaults until the merchant changes it (`PUT /v1/alert-rules/{rule}`).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The rules */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["AlertRule"][];
+                        };
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/alert-rules/{rule}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Enable or disable an alert rule, or change its settings
+         * @description Settings are checked per rule (whole numbers within limits; unknown names refused). Rules: `refunds_per_hour`: More than `maxCount` refunds (`invoice.refunded`) within one hour. `payer_failures`: More than `maxCount` failed subscription payments (`subscription.payment_failed`) and reverted invoice payments (`invoice.payment_reverted`) from one payer within `windowSeconds`. `payment_above_median`: A payment (`invoice.paid`) of more than `multiple` times the median of the merchant's previous payments (the last 100) in the same currency on the same chain, once there are at least `minSamples` of them. `api_key_new_client`: An API key used from a client address it was never used from before (the first address of a key raises nothing). `endpoint_disabled`: A webhook endpoint was disabled because its deliveries kept failing.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    rule: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateAlertRule"];
+                };
+            };
+            responses: {
+                /** @description The rule as it now applies */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertRule"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4156,6 +4571,83 @@ export interface components {
             createdAt: string;
             /** @description The block that carried it left the chain (a reorg) */
             reverted: boolean;
+        };
+        AuditEntry: {
+            /** @description Position in the global chain (1, 2, 3, … across every merchant) */
+            sequence: number;
+            /**
+             * @description merchant: one of your API keys; admin: the operator's admin key; keeper: the keeper process; system: the API itself
+             * @enum {string}
+             */
+            actor: "merchant" | "admin" | "keeper" | "system";
+            /** @description The API key used, for actions by a merchant key */
+            apiKeyId: string | null;
+            /** @description The request (X-Request-Id), for actions made through the API */
+            requestId: string | null;
+            /** @example api_key.create */
+            action: string;
+            /** @description What the action was done to (an id) */
+            target: string | null;
+            details: {
+                [key: string]: unknown;
+            };
+            createdAt: string;
+            /** @description The hash of entry `sequence - 1` (64 zeros for entry 1) */
+            previousHash: string;
+            /** @description SHA-256 (hex) of the canonical JSON (sorted keys, no whitespace) of {sequence, previousHash, merchantId, actor, apiKeyId, requestId, action, target, details, createdAt} */
+            hash: string;
+        };
+        AuditVerification: {
+            ok: boolean;
+            /** @description Entries verified (when broken: those before the break) */
+            entries: number;
+            /** @description The first entry that does not verify (for a gap: the first missing sequence) */
+            brokenAt?: number;
+            reason?: string;
+        };
+        Alert: {
+            id: string;
+            /** @enum {string} */
+            rule: "refunds_per_hour" | "payer_failures" | "payment_above_median" | "api_key_new_client" | "endpoint_disabled";
+            message: string;
+            /** @description What triggered it (the event id, counts, amounts in base units) */
+            details: {
+                [key: string]: unknown;
+            };
+            createdAt: string;
+        };
+        AlertRule: {
+            /** @enum {string} */
+            rule: "refunds_per_hour" | "payer_failures" | "payment_above_median" | "api_key_new_client" | "endpoint_disabled";
+            description: string;
+            enabled: boolean;
+            /**
+             * @description The settings that apply: the defaults with the merchant's own over them
+             * @example {
+             *       "maxCount": 10
+             *     }
+             */
+            settings: {
+                [key: string]: number;
+            };
+            defaults: {
+                [key: string]: number;
+            };
+            /** @description Whether the merchant changed this rule */
+            customized: boolean;
+        };
+        UpdateAlertRule: {
+            /** @description Omitted: unchanged */
+            enabled?: boolean;
+            /**
+             * @description Replaces the merchant's settings of the rule: settings not given take their defaults (`{}` resets them). Omitted: unchanged.
+             * @example {
+             *       "maxCount": 10
+             *     }
+             */
+            settings?: {
+                [key: string]: number;
+            };
         };
     };
     responses: never;

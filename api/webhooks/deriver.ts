@@ -28,7 +28,8 @@ import { eventCursors, invoices, merchants, webhookEvents } from "../store/schem
 import { subscriptionPublicId } from "../subscriptions/ids";
 import type { ApiDeps, MerchantRecord } from "../env";
 import { defaultConfirmations, requiredConfirmations } from "./confirmations";
-import { eventId, recordEvent, type EventType, type NewEvent } from "./events";
+import { evaluateEventAlerts } from "../alerts";
+import { eventId, recordEvent as storeEvent, type EventType, type EventWriter, type NewEvent } from "./events";
 
 type InvoiceRow = typeof invoices.$inferSelect;
 
@@ -62,6 +63,25 @@ export function createDeriver(options: DeriverOptions) {
   const { store, indexed, logger } = options;
   const db = store.db;
   const unknownSources = new Set<string>();
+  /** Events stored in this pass, for the alert rules once their transaction committed. */
+  let stored: { id: string; event: NewEvent }[] = [];
+
+  async function recordEvent(writer: EventWriter, id: string, event: NewEvent): Promise<boolean> {
+    const created = await storeEvent(writer, id, event);
+    if (created) stored.push({ id, event });
+    return created;
+  }
+
+  async function evaluateAlerts(): Promise<void> {
+    const batch = stored;
+    stored = [];
+    for (const { id, event } of batch) {
+      const payload = { id, type: event.type, timestamp: event.occurredAt.toISOString(), data: event.data };
+      await evaluateEventAlerts(db, { id, merchantId: event.merchantId, type: event.type, payload }).catch((error: unknown) =>
+        logger.error({ err: error, eventId: id }, "evaluating alert rules failed"),
+      );
+    }
+  }
   const merchantCache = new Map<string, { merchant: MerchantRecord | undefined; expires: number }>();
 
   async function cursor(name: string): Promise<bigint | undefined> {
@@ -344,7 +364,11 @@ export function createDeriver(options: DeriverOptions) {
       created += await deriveConfirmations(chain, state.indexedBlock);
       if (state.state === "current") created += await deriveExpiries(chain);
     }
-    if (created > 0) options.onEvents?.();
+    if (created > 0) {
+      options.onEvents?.();
+      await evaluateAlerts();
+      options.onEvents?.();
+    }
     return created;
   }
 

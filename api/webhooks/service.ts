@@ -9,6 +9,7 @@ import type { ApiConfig } from "../config";
 import type { Freshness } from "../freshness";
 import type { IndexedReader } from "../indexed";
 import type { Store } from "../store";
+import { raiseAlert } from "../alerts";
 import { createDeriver, type Deriver } from "./deriver";
 import { createSender } from "./send";
 import { createWorker, type Worker, type WorkerOptions } from "./worker";
@@ -23,8 +24,23 @@ export interface Webhooks {
 
 const DERIVE_EVERY_MS = 100;
 
+/** The notice of an endpoint disabled after a long run of failures: an `endpoint_disabled` alert (and its event). */
+export function endpointDisabledNotice(store: Store): WorkerOptions["onEndpointDisabled"] {
+  return async (endpoint) => {
+    await raiseAlert(
+      store.db,
+      endpoint.merchantId,
+      "endpoint_disabled",
+      `Webhook endpoint ${endpoint.id} (${endpoint.url}) was disabled: ${endpoint.reason}`,
+      { endpointId: endpoint.id, url: endpoint.url, reason: endpoint.reason },
+      `${endpoint.id}:${Date.now()}`,
+    );
+  };
+}
+
 export function workerOptions(config: ApiConfig["webhooks"], store: Store, logger: Logger, secretKey: Buffer): WorkerOptions {
   return {
+    onEndpointDisabled: endpointDisabledNotice(store),
     store,
     logger,
     secretKey,
@@ -44,12 +60,9 @@ export function startWebhooks(options: {
   chains: Map<number, ChainRuntime>;
   freshness: Freshness;
   logger: Logger;
-  onEndpointDisabled?: WorkerOptions["onEndpointDisabled"];
 }): Webhooks {
   const { config, logger } = options;
-  const worker = config.webhooks.runWorker
-    ? createWorker({ ...workerOptions(config.webhooks, options.store, logger, config.operatorKeySecret), onEndpointDisabled: options.onEndpointDisabled })
-    : undefined;
+  const worker = config.webhooks.runWorker ? createWorker(workerOptions(config.webhooks, options.store, logger, config.operatorKeySecret)) : undefined;
   const deriver = createDeriver({
     store: options.store,
     indexed: options.indexed,

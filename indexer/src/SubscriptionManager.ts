@@ -111,7 +111,9 @@ ponder.on("SubscriptionManager:SubscriptionPaymentFailed", async ({ event, conte
     lastFailure: FAILURES[event.args.reason] ?? "transfer_failed",
     updatedAt: event.block.timestamp,
   });
+  const failed = await context.db.find(subscription, { chainId: context.chain.id, subscriptionId: event.args.subscriptionId });
   await recordActivity(context, event, "subscription.payment_failed", event.args.merchantId, String(event.args.subscriptionId), {
+    subscriber: failed?.subscriber ?? null,
     reason: FAILURES[event.args.reason] ?? "transfer_failed",
     retryUntil: event.args.retryUntil,
   });

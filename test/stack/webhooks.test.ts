@@ -166,4 +166,31 @@ describe("stack: webhooks", function () {
     await waitUntil("redelivered", async () => eventsOf(invoice.id).filter((entry) => entry.id === delivered.id).length === before + 1, 20_000);
     endpoint.secret = rotated.secret;
   });
+
+  it("the audit log holds every administrative action of the run, with actor, key and request id, and its hash chain verifies", async () => {
+    const page = await json<{ data: { action: string; actor: string; apiKeyId: string | null; requestId: string | null; target: string | null; details: { status: number } }[] }>(
+      await api("GET", "/v1/audit-log?limit=100"),
+    );
+    const actions = page.data.map((entry) => entry.action);
+    for (const action of [
+      "PATCH /v1/merchants/me",
+      "POST /v1/webhook-endpoints",
+      "POST /v1/invoices/{id}/refund",
+      "POST /v1/invoices/{id}/release",
+      "POST /v1/invoices/{id}/void",
+      "POST /v1/webhook-endpoints/{id}/rotate-secret",
+      "POST /v1/events/{id}/redeliver",
+    ]) {
+      expect(actions, action).to.include(action);
+    }
+    expect(actions).to.not.include("POST /v1/invoices");
+    for (const entry of page.data) {
+      expect(entry.actor).to.equal("merchant");
+      expect(entry.apiKeyId).to.match(/^key_/);
+      expect(entry.requestId).to.be.a("string").and.not.equal("");
+    }
+    const verified = await json<{ ok: boolean; entries: number }>(await api("GET", "/v1/audit-log/verify"));
+    expect(verified.ok).to.equal(true);
+    expect(verified.entries).to.be.at.least(page.data.length);
+  });
 });
