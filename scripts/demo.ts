@@ -2,7 +2,8 @@
  * `npm run demo`: a narrated walkthrough of chainbill as an integrator and their customers use it, against the
  * local stack of `npm start` (started here, and stopped at the end, when none is running).
  *
- *   1. the demo merchant, through the API (GET /v1/merchants/me);
+ *   1. the demo merchant, through the API (GET /v1/merchants/me), and a webhook receiver on this machine (a local
+ *      HTTP server registered with POST /v1/webhook-endpoints) that verifies and prints every event as it arrives;
  *   2. an ETH invoice (POST /v1/invoices with an Idempotency-Key), paid from a customer wallet with nothing but
  *      the transactions in the response, watched until the API says `paid`;
  *   3. a USDC invoice the same way (approve, then pay), then part of it refunded by the merchant;
@@ -10,12 +11,16 @@
  *      chain (evm_increaseTime + one block) and a keeper renews it;
  *   5. the money out: anyone releases the held invoice payments and withdraws the subscription's earned income,
  *      both paid to the merchant's payout address (its balances shown before and after);
- *   6. the statement (GET /v1/statements) as a table, and as CSV (Accept: text/csv) written to a file.
+ *   6. the statement (GET /v1/statements) as a table, and as CSV (Accept: text/csv) written to a file;
+ *   7. the webhooks the receiver got, in order (the endpoint is then deleted).
  *
  * Every payment uses only what the API returned: no ABI, no signing, no amounts computed by the customer.
  */
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
 import path from "node:path";
 import { createPublicClient, formatEther, formatUnits, http, type Address, type Hex, type PublicClient } from "viem";
 import { subscriptionManagerAbi } from "../contracts/abi";
@@ -35,7 +40,9 @@ walkthrough (its output goes to .data/logs/start.log) and stops it at the end.
 Creates an ETH and a USDC invoice through the API, pays each from a test wallet using only the transactions the
 API returned, refunds part of one, creates a plan, subscribes, moves the local chain a month forward and renews,
 releases the held payments and withdraws the subscription income to the merchant's payout address, then prints
-the statement and writes it as CSV to .data/demo-statement-<currency>.csv.
+the statement and writes it as CSV to .data/demo-statement-<currency>.csv. A local webhook receiver verifies and
+prints every event the API sends meanwhile (invoice.paid, invoice.confirmed, invoice.refunded, invoice.released,
+subscription.created, subscription.renewed, payout.sent).
 
 Local chains only (it moves the chain's clock). Options: -h, --help.
 `;
@@ -189,6 +196,16 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
   const registration = me.chains.find((chain) => chain.chainId === chainId);
   detail(`${me.id} "${me.name}": on-chain merchant #${registration?.onchainMerchantId} on chain ${chainId}; operator (signs invoices) ${me.operatorAddress}; payout ${me.payoutAddress}`);
   if (!registration?.registered) throw new Error(`the demo merchant is not registered on chain ${chainId}: restart npm start`);
+
+  step("   a webhook receiver on this machine (your server): registered with POST /v1/webhook-endpoints");
+  need("post /v1/webhook-endpoints", "delete /v1/webhook-endpoints/{id}");
+  const receiver = await startDemoReceiver();
+  const endpoint = await api.request<{ id: string; secret: string }>("POST", "/v1/webhook-endpoints", {
+    body: { url: receiver.url, description: "npm run demo" },
+    idempotencyKey: `demo-${runId}-endpoint`,
+  });
+  receiver.secret = endpoint.secret;
+  detail(`${endpoint.id} → ${receiver.url}; every request is verified with its secret (standardwebhooks) and printed as it arrives`);
 
   // ------------------------------------------------------------------------------------------ 2. ETH invoice
   step("2. an ETH invoice (POST /v1/invoices with an Idempotency-Key)");
@@ -379,6 +396,19 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
     detail(`${currency} statement as CSV (Accept: text/csv): ${file} (${csv.trim().split("\n").length - 1} entries after the header)`);
   }
 
+  // ------------------------------------------------------------------------------------------ 7. webhooks
+  step("7. the webhooks the local receiver got (Standard Webhooks signatures, verified)");
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  process.stdout.write(
+    `\n${table(
+      ["received", "event", "webhook-id", "about", "signature"],
+      receiver.received.map((entry) => [entry.at.slice(11, 23), entry.type, entry.id, entry.subject, entry.verified ? "verified" : "INVALID"]),
+    ).replace(/^/gm, "  ")}\n`,
+  );
+  await api.raw("DELETE", `/v1/webhook-endpoints/${endpoint.id}`, { idempotencyKey: `demo-${runId}-endpoint-delete` });
+  await receiver.close();
+  detail(`${receiver.received.length} webhooks received, ${receiver.received.filter((entry) => entry.verified).length} verified; endpoint ${endpoint.id} deleted`);
+
   const eth = formatEther(await client.getBalance({ address: testAccount(CUSTOMER_ETH).address }));
   process.stdout.write(
     `\nDone in ${seconds()}. Customer #${CUSTOMER_ETH} now holds ${eth} ETH; open ${stack.apiUrl}/docs to try the API yourself.\n`,
@@ -392,6 +422,63 @@ function describeInvoice(invoice: Invoice): void {
     detail(`  tx ${index + 1}: to ${transaction.to}${value} — ${transaction.description ?? ""}`);
     detail(`        EIP-681 link: ${transaction.uri.slice(0, 90)}…`);
   }
+}
+
+interface DemoReceived {
+  at: string;
+  id: string;
+  type: string;
+  subject: string;
+  verified: boolean;
+}
+
+/** A local HTTP server standing for the merchant's: verifies each webhook and prints it as it arrives. */
+async function startDemoReceiver(): Promise<{ url: string; secret: string; received: DemoReceived[]; close(): Promise<void> }> {
+  const received: DemoReceived[] = [];
+  const state = { secret: "" };
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      const headers = {
+        "webhook-id": String(request.headers["webhook-id"] ?? ""),
+        "webhook-timestamp": String(request.headers["webhook-timestamp"] ?? ""),
+        "webhook-signature": String(request.headers["webhook-signature"] ?? ""),
+      };
+      let event: { type?: string; data?: Record<string, unknown> } = {};
+      let verified = false;
+      try {
+        event = new Webhook(state.secret).verify(body, headers) as typeof event;
+        verified = true;
+      } catch {
+        verified = false;
+      }
+      const data = event.data ?? {};
+      const subject = String(data.invoiceId ?? data.subscriptionId ?? data.payout ?? "");
+      const entry = { at: new Date().toISOString(), id: headers["webhook-id"], type: event.type ?? "?", subject, verified };
+      received.push(entry);
+      detail(`  ⇐ webhook ${entry.type} ${subject} (${entry.id}, signature ${verified ? "verified" : "INVALID"})`);
+      response.writeHead(verified ? 200 : 400).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`;
+  return {
+    url,
+    get secret() {
+      return state.secret;
+    },
+    set secret(value: string) {
+      state.secret = value;
+    },
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** Sends the transactions in order from `wallet`; returns when the last is mined (ms since epoch). */

@@ -3092,7 +3092,7 @@ export interface paths {
         put?: never;
         /**
          * Send every failed delivery of the endpoint again
-         * @description Failed deliveries start a new retry schedule, in their original order. A disabled endpoint must be enabled first (PATCH `enabled: true`).
+         * @description Failed deliveries start a new retry schedule, in their original order. Those of a disabled endpoint wait until it is enabled again (PATCH `enabled: true`). Events that happened while it was disabled were not queued for it: catch up with GET /v1/events, or redeliver them one by one.
          */
         post: {
             parameters: {
@@ -3139,15 +3139,6 @@ export interface paths {
                 };
                 /** @description Not found */
                 404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Conflict with the current state */
-                409: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -414,13 +414,13 @@ export function webhookRoutes(deps: ApiDeps) {
     path: "/webhook-endpoints/{id}/redeliver",
     tags: ["Webhooks"],
     summary: "Send every failed delivery of the endpoint again",
-    description: "Failed deliveries start a new retry schedule, in their original order. A disabled endpoint must be enabled first (PATCH `enabled: true`).",
+    description: "Failed deliveries start a new retry schedule, in their original order. Those of a disabled endpoint wait until it is enabled again (PATCH `enabled: true`). Events that happened while it was disabled were not queued for it: catch up with GET /v1/events, or redeliver them one by one.",
     security: BEARER,
     middleware: [requireScope("webhooks:write"), optional] as const,
     request: { params: IdParam, headers: OptionalIdempotencyHeaders },
     responses: {
       202: { description: "Queued", content: { "application/json": { schema: z.object({ requeued: z.number().int() }) } } },
-      ...problemResponses(401, 403, 404, 409, 429),
+      ...problemResponses(401, 403, 404, 429),
     },
   });
   app.openapi(redeliverFailed, async (c) => {

@@ -23,6 +23,7 @@ import type { Freshness } from "../freshness";
 import type { ActivityRow, IndexedReader } from "../indexed";
 import { onchainIdentity } from "../merchants/identity";
 import { formatAmount } from "../money";
+import { tokenAt } from "../tokens";
 import type { Store } from "../store";
 import { eventCursors, invoices, merchants, webhookEvents } from "../store/schema";
 import { subscriptionPublicId } from "../subscriptions/ids";
@@ -150,6 +151,20 @@ export function createDeriver(options: DeriverOptions) {
         ]),
     );
 
+  /** Amounts of a subscription or payout event in the token's units beside base units, with its currency. */
+  async function tokenAmounts(chainId: number, fields: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const chain = options.chains.get(chainId);
+    if (!chain || typeof fields.token !== "string") return {};
+    const token = await tokenAt(chain, fields.token);
+    const result: Record<string, unknown> = { currency: token.symbol };
+    for (const name of ["amount", "refunded", "earned", "maxPrice"]) {
+      if (typeof fields[name] !== "string") continue;
+      result[name] = formatAmount(BigInt(fields[name] as string), token.decimals);
+      result[`${name}BaseUnits`] = fields[name];
+    }
+    return result;
+  }
+
   /** The outbox event an activity row becomes, or undefined when it is not one of the API's merchants'. */
   async function eventOf(row: ActivityRow): Promise<NewEvent | undefined> {
     const fields = row.data as Record<string, unknown>;
@@ -183,6 +198,7 @@ export function createDeriver(options: DeriverOptions) {
     const plainFields = Object.fromEntries(
       Object.entries(fields).map(([name, value]) => [name, typeof value === "string" && /^0x[0-9a-fA-F]{40}$/.test(value) ? getAddress(value) : value]),
     );
+    Object.assign(plainFields, await tokenAmounts(row.chainId, fields));
     if (row.type.startsWith("subscription.")) {
       const subscriptionId = subscriptionPublicId(row.chainId, BigInt(row.reference));
       return {

@@ -123,16 +123,34 @@ export function createSender(options: { allowPrivate: boolean; timeoutMs: number
     "http:": new http.Agent({ keepAlive: true, maxSockets: 128, lookup } as http.AgentOptions),
     "https:": new https.Agent({ keepAlive: true, maxSockets: 128, lookup } as https.AgentOptions),
   };
-  return {
-    send(raw, headers, body) {
+  const sender: Sender = {
+    async send(raw, headers, body) {
+      const first = await attempt(raw, headers, body);
+      // Node's advice for kept-alive sockets: a request a stale socket reset is retried once on a fresh one.
+      return first.staleSocket ? attempt(raw, headers, body) : first;
+    },
+    close() {
+      agents["http:"].destroy();
+      agents["https:"].destroy();
+    },
+  };
+  return sender;
+
+  function attempt(raw: string, headers: Record<string, string>, body: string): Promise<SendResult & { staleSocket?: boolean }> {
+    {
       const started = performance.now();
       const elapsed = () => Math.round(performance.now() - started);
-      return new Promise<SendResult>((resolve) => {
+      return new Promise<SendResult & { staleSocket?: boolean }>((resolve) => {
         let url: URL;
         try {
           url = new URL(raw);
         } catch {
           return resolve({ statusCode: null, latencyMs: 0, excerpt: null, error: "invalid URL", ok: false });
+        }
+        // An IP literal is connected to without a DNS lookup, so the guarded lookup never sees it: check it here.
+        const literal = url.hostname.replace(/^\[|\]$/g, "");
+        if (!options.allowPrivate && net.isIP(literal) && isPrivateAddress(literal)) {
+          return resolve({ statusCode: null, latencyMs: 0, excerpt: null, error: `${literal} is a private or loopback address`, ok: false });
         }
         const client = url.protocol === "https:" ? https : http;
         const agent = agents[url.protocol as "http:" | "https:"];
@@ -170,13 +188,16 @@ export function createSender(options: { allowPrivate: boolean; timeoutMs: number
           },
         );
         request.on("timeout", () => request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
-        request.on("error", (error) => resolve({ statusCode: null, latencyMs: elapsed(), excerpt: null, error: error.message, ok: false }));
+        // The whole exchange, not only silence, is bounded: a receiver trickling bytes cannot hold a lease.
+        const deadline = setTimeout(() => request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+        request.on("close", () => clearTimeout(deadline));
+        request.on("error", (error) => {
+          // A kept-alive socket the receiver closed just as this request went out: not the receiver's answer.
+          const stale = request.reusedSocket && (error as NodeJS.ErrnoException).code === "ECONNRESET";
+          resolve({ statusCode: null, latencyMs: elapsed(), excerpt: null, error: error.message, ok: false, ...(stale ? { staleSocket: true } : {}) });
+        });
         request.end(body);
       });
-    },
-    close() {
-      agents["http:"].destroy();
-      agents["https:"].destroy();
-    },
-  };
+    }
+  }
 }

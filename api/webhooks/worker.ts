@@ -19,7 +19,7 @@ import type { Store } from "../store";
 import { webhookAttempts } from "../store/schema";
 import { rowsOf } from "./events";
 import { openSecret } from "./secrets";
-import type { Sender } from "./send";
+import type { SendResult, Sender } from "./send";
 
 export interface WorkerOptions {
   store: Store;
@@ -63,7 +63,8 @@ export function createWorker(options: WorkerOptions): Worker {
   const db = store.db;
   const id = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
   const signers = new Map<string, Webhook>();
-  const lease = Math.ceil(options.timeoutMs / 1000) + 30;
+  // Long enough for a whole batch, even when one slow host's requests queue behind its 128 connections.
+  const lease = Math.ceil(options.timeoutMs / 1000) * Math.ceil(options.batchSize / 128) + 30;
   let stopped = false;
   let wakeUp: (() => void) | undefined;
   let loop: Promise<void> | undefined;
@@ -107,9 +108,16 @@ export function createWorker(options: WorkerOptions): Worker {
   async function attempt(delivery: Claimed) {
     const body = JSON.stringify(delivery.payload);
     const now = new Date();
-    const signatures = [signer(delivery.secret_encrypted).sign(delivery.event_id, now, body)];
-    if (delivery.previous_valid && delivery.previous_secret_encrypted) {
-      signatures.push(signer(delivery.previous_secret_encrypted).sign(delivery.event_id, now, body));
+    const signatures: string[] = [];
+    try {
+      signatures.push(signer(delivery.secret_encrypted).sign(delivery.event_id, now, body));
+      if (delivery.previous_valid && delivery.previous_secret_encrypted) {
+        signatures.push(signer(delivery.previous_secret_encrypted).sign(delivery.event_id, now, body));
+      }
+    } catch (error) {
+      // A secret that cannot be opened fails this attempt only (thrown, it would abort the batch's bookkeeping).
+      const result: SendResult = { statusCode: null, latencyMs: 0, excerpt: null, error: `could not sign: ${(error as Error).message}`, ok: false };
+      return { delivery, result };
     }
     const headers = {
       "webhook-id": delivery.event_id,
@@ -160,7 +168,7 @@ export function createWorker(options: WorkerOptions): Worker {
         SET attempts = attempts + 1, locked_until = NULL, last_status_code = ${result.statusCode}, last_error = ${result.error},
           status = ${exhausted ? "failed" : "pending"}, completed_at = ${exhausted ? sql`now()` : sql`NULL`},
           next_attempt_at = now() + make_interval(secs => ${delay})
-        WHERE id = ${delivery.id}::bigint AND status = 'pending'`);
+        WHERE id = ${delivery.id}::bigint AND status = 'pending' AND locked_by = ${id}`);
       const [endpoint] = rowsOf<{ failing_for: number; disabled: boolean; url: string }>(
         await db.execute(sql`
           UPDATE chainbill_api.webhook_endpoints

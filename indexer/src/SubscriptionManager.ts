@@ -56,6 +56,7 @@ ponder.on("SubscriptionManager:SubscriptionCreated", async ({ event, context }) 
   await recordActivity(context, event, "subscription.created", merchantId, String(subscriptionId), {
     planId,
     subscriber,
+    token: subscribedPlan?.token ?? null,
     maxPrice,
     trialEndsAt: trialing ? trialEndsAt : null,
   });

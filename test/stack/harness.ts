@@ -142,6 +142,8 @@ export interface Stack {
   indexerPid(): number | undefined;
   /** How many times the indexer exited with code 75 and was started again (as a supervisor would). */
   indexerRestarts(): number;
+  /** The environment the indexer/API process runs with (to start replicas and workers beside it). */
+  processEnv(): NodeJS.ProcessEnv;
   stop(): Promise<void>;
 }
 
@@ -299,6 +301,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await startPonder();
     },
     indexerRestarts: () => restarts,
+    processEnv: () => ponderEnv(),
     indexerPid() {
       return ponder?.child.pid;
     },

@@ -1,7 +1,9 @@
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { startReceiver, type Receiver } from "../helpers/receiver";
-import { createMerchant, invoicesOf, mintStablecoin, payWithInstructions, startStack, timeTravel, usdc, waitUntil, type Stack, type TestMerchant } from "./harness";
+import { createApiClient } from "../../scripts/lib/api-client";
+import { runKeeperOnce } from "../../scripts/lib/keeper";
+import { createMerchant, invoicesOf, mintStablecoin, payWithInstructions, startStack, testAccount, timeTravel, usdc, waitUntil, type Stack, type TestMerchant } from "./harness";
 
 /**
  * Webhooks end to end: a real chain, the real indexer and API, a real HTTP receiver verifying every request
@@ -127,9 +129,11 @@ describe("stack: webhooks", function () {
   it("a failing receiver gets the same webhook-id again until it answers 2xx, and the log shows every attempt", async () => {
     const chain = stack.chains[0];
     let refusals = 2;
-    receiver.respond = () => (refusals-- > 0 ? 503 : 200);
+    const invoices = invoicesOf(stack, merchant, chain);
+    const invoice = await invoices.create({ amount: "0.02", currency: "ETH" });
+    receiver.respond = (entry) => (entry.event.type === "invoice.paid" && entry.event.data.invoiceId === invoice.id && refusals-- > 0 ? 503 : 200);
     try {
-      const invoice = await invoicesOf(stack, merchant, chain).paid({ amount: "0.02", currency: "ETH" });
+      await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
       await waitUntil("delivered on the third attempt", async () => eventsOf(invoice.id).filter((entry) => entry.event.type === "invoice.paid").length === 3, 30_000);
       const attempts = eventsOf(invoice.id).filter((entry) => entry.event.type === "invoice.paid");
       expect(new Set(attempts.map((entry) => entry.id)).size).to.equal(1);
@@ -165,6 +169,47 @@ describe("stack: webhooks", function () {
     expect(requeued.requeued).to.equal(1);
     await waitUntil("redelivered", async () => eventsOf(invoice.id).filter((entry) => entry.id === delivered.id).length === before + 1, 20_000);
     endpoint.secret = rotated.secret;
+  });
+
+  it("a subscription's life arrives as subscription.created, subscription.renewed, payout.sent (the keeper's payout) and subscription.canceled", async () => {
+    const chain = stack.chains[0];
+    await mintStablecoin(chain, 6, usdc(1_000));
+    const plan = await json<{ subscribe: { transactions: { to: string; data: string; value: string }[] } }>(
+      await api("POST", "/v1/plans", { chainId: chain.id, currency: "USDC", amount: "10.00", periodSeconds: 30 * 86_400 }, { "Idempotency-Key": randomUUID() }),
+      201,
+    );
+    await payWithInstructions(chain, 6, plan.subscribe.transactions);
+    const subscriptionEvents = () => receiver.received.filter((entry) => entry.event.type.startsWith("subscription.") || entry.event.type === "payout.sent");
+    await waitUntil("subscription.created", async () => subscriptionEvents().some((entry) => entry.event.type === "subscription.created"), 30_000);
+    const created = subscriptionEvents().find((entry) => entry.event.type === "subscription.created")!;
+    const subscriptionId = created.event.data.subscriptionId as string;
+    expect(subscriptionId).to.match(/^sub_31337_\d+$/);
+    expect(created.event.data.subscriber).to.equal(testAccount(6).address);
+
+    await timeTravel(chain, 30 * 86_400 + 60);
+    const actions = await runKeeperOnce({
+      api: createApiClient(stack.apiUrl),
+      adminKey: stack.adminKey,
+      chains: [{ id: chain.id, rpcUrl: chain.rpcUrl, client: chain.client }],
+      account: testAccount(8),
+      maxGasPerRun: 10_000_000n,
+      log: () => undefined,
+    });
+    expect(actions.filter((action) => action.hash).map((action) => action.label.split(" ")[0])).to.include.members(["renew", "pay"]);
+    await waitUntil("subscription.renewed and payout.sent", async () => {
+      const types = subscriptionEvents().map((entry) => entry.event.type);
+      return types.includes("subscription.renewed") && types.includes("payout.sent");
+    }, 30_000);
+    const renewed = subscriptionEvents().find((entry) => entry.event.type === "subscription.renewed")!;
+    expect(renewed.event.data).to.include({ subscriptionId, amountBaseUnits: "10000000" });
+    const payout = subscriptionEvents().find((entry) => entry.event.type === "payout.sent")!;
+    expect(payout.event.data).to.include({ object: "payout", source: "subscriptions", payout: merchant.payout });
+
+    const cancel = await api("POST", `/v1/subscriptions/${subscriptionId}/cancel`, undefined, { "Idempotency-Key": randomUUID() });
+    expect(cancel.status, await cancel.clone().text()).to.equal(202);
+    await waitUntil("subscription.canceled", async () => subscriptionEvents().some((entry) => entry.event.type === "subscription.canceled"), 30_000);
+    const order = subscriptionEvents().filter((entry) => entry.event.data.subscriptionId === subscriptionId).map((entry) => entry.event.type);
+    expect(order).to.deep.equal(["subscription.created", "subscription.renewed", "subscription.canceled"]);
   });
 
   it("the audit log holds every administrative action of the run, with actor, key and request id, and its hash chain verifies", async () => {
