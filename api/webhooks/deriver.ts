@@ -48,6 +48,11 @@ export interface DeriverOptions {
   deps: Pick<ApiDeps, "indexed" | "chains">;
 }
 
+/** The fields with every address in its EIP-55 checksum form. */
+function checksummed(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).map(([name, value]) => [name, typeof value === "string" && /^0x[0-9a-fA-F]{40}$/.test(value) ? getAddress(value) : value]));
+}
+
 /** The hash of block `number` on the chain now: null when there is no such block, undefined when unknown. */
 async function blockHashAt(chain: ChainRuntime, number: bigint): Promise<string | null | undefined> {
   try {
@@ -183,10 +188,8 @@ export function createDeriver(options: DeriverOptions) {
         .where(and(eq(invoices.chainId, row.chainId), eq(invoices.invoiceKey, row.reference.toLowerCase())))
         .limit(1);
       if (!invoiceRow) return undefined;
-      const specific: Record<string, unknown> = { ...fields };
+      const specific: Record<string, unknown> = checksummed(fields);
       for (const name of ["amount", "fee", "totalRefunded", "refunded", "released"]) delete specific[name];
-      if (typeof specific.payer === "string") specific.payer = getAddress(specific.payer);
-      if (typeof specific.payout === "string") specific.payout = getAddress(specific.payout);
       delete specific.token;
       delete specific.invoiceId;
       const amounts = amountFields(invoiceRow, fields, ["amount", "fee", "totalRefunded", "refunded", "released"]);
@@ -195,9 +198,7 @@ export function createDeriver(options: DeriverOptions) {
     }
     const merchant = await merchantOfRecord(row.chainId, row.merchantId);
     if (!merchant) return undefined;
-    const plainFields = Object.fromEntries(
-      Object.entries(fields).map(([name, value]) => [name, typeof value === "string" && /^0x[0-9a-fA-F]{40}$/.test(value) ? getAddress(value) : value]),
-    );
+    const plainFields = checksummed(fields);
     Object.assign(plainFields, await tokenAmounts(row.chainId, fields));
     if (row.type.startsWith("subscription.")) {
       const subscriptionId = subscriptionPublicId(row.chainId, BigInt(row.reference));

@@ -131,20 +131,31 @@ export async function runKeeperOnce(options: KeeperOptions): Promise<KeeperActio
   for (const chain of options.chains) {
     const work = await options.api.request<Work>("GET", "/v1/keeper/work", { key: options.adminKey, query: { chainId: chain.id } });
     const wallet = createWalletClient({ account: options.account, transport: http(chain.rpcUrl, { retryCount: 0 }) });
-    for (const call of callsOf(work)) {
+    for (const planned of callsOf(work)) {
+      let call = planned;
       let gas: bigint;
       try {
-        const simulated = await chain.client.simulateContract({
+        if (call.functionName === "renew") {
+          // Only what the chain still calls due (another keeper may have renewed some). A renewal that cannot
+          // charge is still sent: it moves the subscription to past due, and past its grace period, to lapsed.
+          const ids = call.args[0] as bigint[];
+          const due = await Promise.all(
+            ids.map((id) => chain.client.readContract({ address: call.address, abi: subscriptionManagerAbi, functionName: "isDue", args: [id] }) as Promise<boolean>),
+          );
+          const stillDue = ids.filter((_, index) => due[index]);
+          if (stillDue.length === 0) {
+            actions.push({ chainId: chain.id, label: call.label, reason: call.reason, skipped: "none of them is due any more" });
+            continue;
+          }
+          call = { ...call, label: `renew [${stillDue.join(", ")}]`, args: [stillDue] };
+        }
+        await chain.client.simulateContract({
           account: options.account,
           address: call.address,
           abi: call.abi,
           functionName: call.functionName,
           args: call.args,
         } as Parameters<PublicClient["simulateContract"]>[0]);
-        if (call.functionName === "renew" && simulated.result === 0n) {
-          actions.push({ chainId: chain.id, label: call.label, reason: call.reason, skipped: "none of them is due any more" });
-          continue;
-        }
         gas = await chain.client.estimateContractGas({
           account: options.account,
           address: call.address,

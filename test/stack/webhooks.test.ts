@@ -1,6 +1,9 @@
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { startReceiver, type Receiver } from "../helpers/receiver";
+import { erc20Abi, type Address } from "viem";
+import { billingEscrowAbi } from "../../contracts/abi";
+import { invoiceFromJson, type InvoiceJson as Terms } from "../../contracts/invoice";
 import { createApiClient } from "../../scripts/lib/api-client";
 import { runKeeperOnce } from "../../scripts/lib/keeper";
 import { createMerchant, invoicesOf, mintStablecoin, payWithInstructions, startStack, testAccount, timeTravel, usdc, waitUntil, type Stack, type TestMerchant } from "./harness";
@@ -210,6 +213,57 @@ describe("stack: webhooks", function () {
     await waitUntil("subscription.canceled", async () => subscriptionEvents().some((entry) => entry.event.type === "subscription.canceled"), 30_000);
     const order = subscriptionEvents().filter((entry) => entry.event.data.subscriptionId === subscriptionId).map((entry) => entry.event.type);
     expect(order).to.deep.equal(["subscription.created", "subscription.renewed", "subscription.canceled"]);
+  });
+
+  it("a dispute and a subscription that cannot be charged arrive as invoice.disputed, invoice.dispute_resolved, subscription.payment_failed and subscription.lapsed", async () => {
+    const chain = stack.chains[0];
+    const keeper = () =>
+      runKeeperOnce({
+        api: createApiClient(stack.apiUrl),
+        adminKey: stack.adminKey,
+        chains: [{ id: chain.id, rpcUrl: chain.rpcUrl, client: chain.client }],
+        account: testAccount(8),
+        maxGasPerRun: 10_000_000n,
+        log: () => undefined,
+      });
+    const arbiter = chain.wallet(9);
+    await mintStablecoin(chain, 7, usdc(1_000));
+    const invoices = invoicesOf(stack, merchant, chain);
+    const invoice = await invoices.paid({ amount: "8.00", currency: "USDC", holdSeconds: 86_400, arbiter: arbiter.account.address }, 7);
+    const terms = invoiceFromJson(invoice.payment.evm.invoice as Terms);
+    const escrow = invoice.payment.evm.contract as Address;
+    const send = async (wallet: ReturnType<typeof chain.wallet>, functionName: "dispute" | "resolveDispute", args: readonly unknown[]) =>
+      chain.client.waitForTransactionReceipt({ hash: await wallet.writeContract({ address: escrow, abi: billingEscrowAbi, functionName, args: args as never, chain: null }) });
+    await send(chain.wallet(7), "dispute", [terms]);
+    await waitUntil("invoice.disputed", async () => typesOf(invoice.id).includes("invoice.disputed"), 30_000);
+    await send(arbiter, "resolveDispute", [terms, 2_500]);
+    await waitUntil("invoice.dispute_resolved", async () => typesOf(invoice.id).includes("invoice.dispute_resolved"), 30_000);
+    const resolved = eventsOf(invoice.id).find((entry) => entry.event.type === "invoice.dispute_resolved")!;
+    expect(resolved.event.data).to.include({ outcome: "resolved", arbiter: arbiter.account.address, refunded: "2.00", released: "6.00", refundShareBps: 2_500 });
+    expect(eventsOf(invoice.id).find((entry) => entry.event.type === "invoice.disputed")!.event.data).to.include({ payer: testAccount(7).address });
+
+    // A subscriber who withdraws the allowance: the renewal fails, and after the grace period the subscription lapses.
+    const plan = await json<{ subscribe: { transactions: { to: string; data: string; value: string }[] } }>(
+      await api("POST", "/v1/plans", { chainId: chain.id, currency: "USDC", amount: "3.00", periodSeconds: 30 * 86_400, gracePeriodSeconds: 2 * 86_400 }, { "Idempotency-Key": randomUUID() }),
+      201,
+    );
+    await payWithInstructions(chain, 7, plan.subscribe.transactions);
+    const token = chain.deployment.contracts.MockStablecoin!.address;
+    const manager = chain.deployment.contracts.SubscriptionManager.address;
+    await chain.client.waitForTransactionReceipt({ hash: await chain.wallet(7).writeContract({ address: token, abi: erc20Abi, functionName: "approve", args: [manager, 0n], chain: null }) });
+    const ofSubscriber = () => receiver.received.filter((entry) => entry.event.type.startsWith("subscription.") && entry.event.data.subscriber === testAccount(7).address);
+    await waitUntil("subscription.created", async () => ofSubscriber().length > 0, 30_000);
+    const subscriptionId = ofSubscriber()[0].event.data.subscriptionId;
+    const ofThis = () => receiver.received.filter((entry) => entry.event.data.subscriptionId === subscriptionId).map((entry) => entry.event.type);
+    await timeTravel(chain, 30 * 86_400 + 60);
+    await keeper();
+    await waitUntil("subscription.payment_failed", async () => ofThis().includes("subscription.payment_failed"), 30_000);
+    const failed = receiver.received.find((entry) => entry.event.data.subscriptionId === subscriptionId && entry.event.type === "subscription.payment_failed")!;
+    expect(failed.event.data).to.include({ subscriber: testAccount(7).address, reason: "transfer_failed" });
+    await timeTravel(chain, 3 * 86_400);
+    await keeper();
+    await waitUntil("subscription.lapsed", async () => ofThis().includes("subscription.lapsed"), 30_000);
+    expect(ofThis()).to.deep.equal(["subscription.created", "subscription.payment_failed", "subscription.lapsed"]);
   });
 
   it("the audit log holds every administrative action of the run, with actor, key and request id, and its hash chain verifies", async () => {
