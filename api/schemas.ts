@@ -85,3 +85,16 @@ export const OptionalIdempotencyHeaders = z.object({
     description: "Optional: makes the request safe to retry (the first successful response is replayed for 24 h).",
   }),
 });
+
+/**
+ * A record whose `__proto__` key (which JSON may carry but a JavaScript object cannot hold as plain data) is
+ * refused by name instead of silently dropped.
+ */
+export function plainRecord<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value, context) => {
+    if (value && typeof value === "object" && Object.hasOwn(value, "__proto__")) {
+      context.addIssue({ code: "custom", path: ["__proto__"], message: "is a reserved key" });
+    }
+    return value;
+  }, schema);
+}

@@ -11,7 +11,8 @@ import { encodeCursor, requireCursor } from "../cursor";
 import type { ApiDeps, AppEnv } from "../env";
 import { validationHook } from "../middleware";
 import { problem, type FieldError } from "../problems";
-import { BEARER, problemResponses, queryInteger } from "../schemas";
+import { idempotent } from "../idempotency";
+import { BEARER, OptionalIdempotencyHeaders, problemResponses, queryInteger } from "../schemas";
 import { alertRules, alerts } from "../store/schema";
 
 const RuleNameSchema = z.enum(ALERT_RULE_NAMES as [keyof typeof ALERT_RULES, ...(keyof typeof ALERT_RULES)[]]);
@@ -144,8 +145,9 @@ export function alertRoutes(deps: ApiDeps) {
     summary: "Enable or disable an alert rule, or change its settings",
     description: `Settings are checked per rule (whole numbers within limits; unknown names refused). Rules: ${ALERT_RULE_NAMES.map((rule) => `\`${rule}\`: ${ALERT_RULES[rule].description}`).join(" ")}`,
     security: BEARER,
-    middleware: [requireScope("merchant:write")] as const,
+    middleware: [requireScope("merchant:write"), idempotent(deps.store.db, { required: false })] as const,
     request: {
+      headers: OptionalIdempotencyHeaders,
       params: z.object({ rule: z.string().max(64).openapi({ param: { name: "rule", in: "path" }, example: "refunds_per_hour" }) }),
       body: { required: true, content: { "application/json": { schema: UpdateRuleBody } } },
     },

@@ -12,7 +12,7 @@ import { MerchantSchema, merchantView } from "../merchants/view";
 import { newOperatorKey } from "../operator";
 import { validationHook } from "../middleware";
 import { problem } from "../problems";
-import { BEARER, NonZeroAddressSchema, OptionalIdempotencyHeaders, problemResponses } from "../schemas";
+import { BEARER, NonZeroAddressSchema, OptionalIdempotencyHeaders, plainRecord, problemResponses } from "../schemas";
 import { apiKeys, merchants } from "../store/schema";
 
 /** Active (unrevoked) keys a merchant may hold at once. */
@@ -138,8 +138,7 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
                   description: "Pay subscription income out every N seconds (the keeper sends the withdrawal); 0: never automatically",
                   example: 86_400,
                 }),
-                confirmations: z
-                  .record(z.string().regex(/^[1-9]\d{0,9}$/, "must be a chain id"), z.number().int().min(1).max(1_000).nullable())
+                confirmations: plainRecord(z.record(z.string().regex(/^[1-9]\d{0,9}$/, "must be a chain id"), z.number().int().min(1).max(1_000).nullable()))
                   .optional()
                   .openapi({
                     description: "Per chain id: blocks (the payment's own included) after which a payment is `invoice.confirmed`; null: back to the chain's default. Chains not named keep their setting.",

@@ -3,6 +3,7 @@
  * idempotency records. On-chain state is never stored here: it is read from the indexer's tables (a void, a
  * refund or a fulfilment exists once its transaction is indexed, never because the API sent it).
  */
+import { sql } from "drizzle-orm";
 import { bigint, boolean, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
 export const apiSchema = pgSchema("chainbill_api");
@@ -147,12 +148,17 @@ export const webhookEvents = apiSchema.table(
     blockHash: text("block_hash"),
     /** Set when the block that carried the event left the chain (a reorg). */
     revertedAt: timestamp("reverted_at", { withTimezone: true }),
+    /** `invoice.paid` only: when its `invoice.confirmed` was stored. */
+    confirmedAt: timestamp("confirmed_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     sequence: bigint("sequence", { mode: "number" }).generatedAlwaysAsIdentity(),
   },
   (table) => [
     index("webhook_events_merchant_sequence").on(table.merchantId, table.sequence),
     index("webhook_events_chain_block").on(table.chainId, table.blockNumber),
+    index("webhook_events_unconfirmed")
+      .on(table.chainId, table.blockNumber)
+      .where(sql`${table.type} = 'invoice.paid' AND ${table.confirmedAt} IS NULL AND ${table.revertedAt} IS NULL`),
   ],
 );
 

@@ -28,9 +28,9 @@ import type { Store } from "../store";
 import { eventCursors, invoices, merchants, webhookEvents } from "../store/schema";
 import { subscriptionPublicId } from "../subscriptions/ids";
 import type { ApiDeps, MerchantRecord } from "../env";
-import { defaultConfirmations, requiredConfirmations } from "./confirmations";
+import { defaultConfirmations } from "./confirmations";
 import { evaluateEventAlerts } from "../alerts";
-import { eventId, recordEvent as storeEvent, type EventType, type EventWriter, type NewEvent } from "./events";
+import { eventId, recordEvent as storeEvent, rowsOf, type EventType, type EventWriter, type NewEvent } from "./events";
 
 type InvoiceRow = typeof invoices.$inferSelect;
 
@@ -103,11 +103,6 @@ export function createDeriver(options: DeriverOptions) {
         target: eventCursors.name,
         set: { position: sql`GREATEST(${eventCursors.position}, ${position})`, updatedAt: sql`now()` },
       });
-  }
-
-  async function merchantById(id: string): Promise<MerchantRecord | undefined> {
-    const [row] = await db.select().from(merchants).where(eq(merchants.id, id)).limit(1);
-    return row;
   }
 
   /** The store merchant whose on-chain identity (api/merchants/identity.ts) is registry record `merchantId`. */
@@ -287,48 +282,48 @@ export function createDeriver(options: DeriverOptions) {
     return created;
   }
 
-  /** `invoice.confirmed` for payments the indexed chain is far enough past. */
+  /**
+   * `invoice.confirmed` for payments the indexed chain is far enough past: exactly the unconfirmed payments whose
+   * block plus the merchant's confirmations for this chain is indexed (so a merchant waiting for many blocks never
+   * holds back another's), oldest first.
+   */
   async function deriveConfirmations(chain: ChainRuntime, indexedBlock: bigint): Promise<number> {
-    const name = `confirmations:${chain.id}`;
-    const position = (await cursor(name)) ?? 0n;
-    const paid = await db
-      .select()
-      .from(webhookEvents)
-      .where(and(eq(webhookEvents.chainId, chain.id), eq(webhookEvents.type, "invoice.paid"), gt(webhookEvents.blockNumber, position), lte(webhookEvents.blockNumber, indexedBlock)))
-      .orderBy(asc(webhookEvents.blockNumber))
-      .limit(500);
-    if (paid.length === 0) return 0;
-    const stillIndexed = await indexed.activityPresent(paid.map((row) => row.sourceId!));
-    const policies = new Map<string, MerchantRecord | undefined>();
+    const chainKey = String(chain.id);
+    const required = sql`COALESCE((m.confirmation_policy ->> ${chainKey})::int, ${defaultConfirmations(chain.id)})`;
+    const due = rowsOf<{ id: string; merchant_id: string; order_key: string; source_id: string; block_number: string; payload: { data: Record<string, unknown> }; required: number }>(
+      await db.execute(sql`
+        SELECT e.id, e.merchant_id, e.order_key, e.source_id, e.block_number::text AS block_number, e.payload, ${required} AS required
+        FROM chainbill_api.webhook_events e JOIN chainbill_api.merchants m ON m.id = e.merchant_id
+        WHERE e.chain_id = ${chain.id} AND e.type = 'invoice.paid' AND e.confirmed_at IS NULL AND e.reverted_at IS NULL
+          AND e.block_number + ${required} - 1 <= ${indexedBlock}
+        ORDER BY e.block_number
+        LIMIT 500`),
+    );
+    if (due.length === 0) return 0;
+    const stillIndexed = await indexed.activityPresent(due.map((row) => row.source_id));
     let created = 0;
-    let done = position;
-    let blocked = false;
-    for (const row of paid) {
-      let merchant = policies.get(row.merchantId);
-      if (!policies.has(row.merchantId)) {
-        merchant = await merchantById(row.merchantId);
-        policies.set(row.merchantId, merchant);
-      }
-      const required = merchant ? requiredConfirmations(merchant, chain.id) : defaultConfirmations(chain.id);
-      const confirmations = Number(indexedBlock - row.blockNumber! + 1n);
-      const settled = row.revertedAt !== null || !merchant;
-      if (!settled && stillIndexed.has(row.sourceId!) && confirmations >= required) {
-        const payload = row.payload as { data: Record<string, unknown> };
-        const data = { ...payload.data, confirmations, confirmationsRequired: required, paidEventId: row.id };
-        if (await recordEvent(db, eventId(row.id, "invoice.confirmed"), {
-          merchantId: row.merchantId,
+    for (const row of due) {
+      if (!stillIndexed.has(row.source_id)) continue; // being re-indexed, or reorged (the reorg check decides)
+      const confirmations = Number(indexedBlock - BigInt(row.block_number) + 1n);
+      const data = { ...row.payload.data, confirmations, confirmationsRequired: Number(row.required), paidEventId: row.id };
+      await db.transaction(async (tx) => {
+        const marked = await tx
+          .update(webhookEvents)
+          .set({ confirmedAt: new Date() })
+          .where(and(eq(webhookEvents.id, row.id), isNull(webhookEvents.confirmedAt)))
+          .returning({ id: webhookEvents.id });
+        if (marked.length === 0) return; // another replica confirmed it
+        const stored = await recordEvent(tx, eventId(row.id, "invoice.confirmed"), {
+          merchantId: row.merchant_id,
           type: "invoice.confirmed",
-          orderKey: row.orderKey,
+          orderKey: row.order_key,
           occurredAt: new Date(),
           data,
           chainId: chain.id,
-        })) created += 1;
-      } else if (!settled) {
-        blocked = true;
-      }
-      if (!blocked) done = row.blockNumber!;
+        });
+        if (stored) created += 1;
+      });
     }
-    if (done > position) await advance(name, done);
     return created;
   }
 
@@ -389,7 +384,7 @@ export function createDeriver(options: DeriverOptions) {
     return created;
   }
 
-  return { tick, requiredConfirmations };
+  return { tick };
 }
 
 export type Deriver = ReturnType<typeof createDeriver>;

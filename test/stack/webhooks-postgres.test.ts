@@ -266,9 +266,17 @@ describe("stack on Postgres: webhooks with replicas, workers, load and crashes",
     const ids = new Set(invoices.map((invoice) => invoice.id));
     const arrived = () => receiver.received.slice(before).filter((entry) => ids.has(entry.event.data.invoiceId as string));
     await waitUntil("every event after the outage", async () => new Set(arrived().map((entry) => entry.id)).size === 20 * 2 + 10, 120_000);
+    // In order per invoice: each invoice's events arrive in the order they were stored (the outbox's sequence).
+    const stored = await sql<{ id: string; invoice: string }>(
+      "SELECT id, payload -> 'data' ->> 'invoiceId' AS invoice FROM chainbill_api.webhook_events WHERE payload -> 'data' ->> 'invoiceId' = ANY($1) ORDER BY sequence",
+      [[...ids]],
+    );
     for (const invoice of invoices) {
-      const order = [...new Set(arrived().filter((entry) => entry.event.data.invoiceId === invoice.id).map((entry) => entry.event.type))];
-      expect(order, invoice.id).to.deep.equal(invoices.indexOf(invoice) < 10 ? ["invoice.paid", "invoice.confirmed", "invoice.refunded"] : ["invoice.paid", "invoice.confirmed"]);
+      const expected = stored.filter((row) => row.invoice === invoice.id).map((row) => row.id);
+      const firstArrivals = [...new Set(arrived().filter((entry) => entry.event.data.invoiceId === invoice.id).map((entry) => entry.id))];
+      expect(firstArrivals, invoice.id).to.deep.equal(expected);
+      const types = arrived().filter((entry) => entry.event.data.invoiceId === invoice.id).map((entry) => entry.event.type);
+      expect(new Set(types), invoice.id).to.deep.equal(new Set(invoices.indexOf(invoice) < 10 ? ["invoice.paid", "invoice.confirmed", "invoice.refunded"] : ["invoice.paid", "invoice.confirmed"]));
     }
   });
 });
