@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { startReceiver, type Receiver } from "../helpers/receiver";
+import { listenTests } from "./webhooks-listen";
 import { erc20Abi, type Address } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
 import { invoiceFromJson, type InvoiceJson as Terms } from "../../contracts/invoice";
@@ -292,4 +293,6 @@ describe("stack: webhooks", function () {
     expect(verified.ok).to.equal(true);
     expect(verified.entries).to.be.at.least(page.data.length);
   });
+
+  listenTests(() => stack);
 });
