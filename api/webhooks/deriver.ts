@@ -215,9 +215,43 @@ export function createDeriver(options: DeriverOptions) {
   }
 
   /** Copies new activity rows of `chainId` into the outbox and notices reorged ones. */
+  const genesisChecked = new Set<number>();
+
+  /**
+   * A chain whose genesis block is not the one events were derived from was replaced (a local development node
+   * started afresh): the old chain's events are marked reverted without a webhook each (they belong to a chain
+   * that no longer exists, which is not a reorganisation), and the cursor starts again from the new chain's first
+   * block. The genesis hash is remembered as a 60-bit fingerprint in the cursor table; checked once per process.
+   */
+  async function noticeReplacedChain(chain: ChainRuntime, position: bigint): Promise<bigint> {
+    if (genesisChecked.has(chain.id)) return position;
+    const genesis = await blockHashAt(chain, 0n);
+    if (!genesis) return position;
+    const fingerprint = BigInt(`0x${genesis.replace(/^0x/, "").slice(0, 15)}`);
+    const name = `genesis:${chain.id}`;
+    const known = await cursor(name);
+    genesisChecked.add(chain.id);
+    if (known === fingerprint) return position;
+    await db.insert(eventCursors).values({ name, position: fingerprint }).onConflictDoUpdate({ target: eventCursors.name, set: { position: fingerprint, updatedAt: sql`now()` } });
+    if (known === undefined) return position;
+    const reverted = await db
+      .update(webhookEvents)
+      .set({ revertedAt: new Date() })
+      .where(and(eq(webhookEvents.chainId, chain.id), isNull(webhookEvents.revertedAt), sql`${webhookEvents.blockNumber} IS NOT NULL`))
+      .returning({ id: webhookEvents.id });
+    await db.update(eventCursors).set({ position: 0n, updatedAt: new Date() }).where(eq(eventCursors.name, `activity:${chain.id}`));
+    unknownSources.clear();
+    logger.warn(
+      { chainId: chain.id, derivedUpTo: position.toString(), eventsMarkedReverted: reverted.length },
+      "the chain's genesis block changed: it was replaced (a new local node?); its old events are marked reverted and deriving starts again from block 0",
+    );
+    return 0n;
+  }
+
   async function deriveActivity(chain: ChainRuntime, indexedBlock: bigint, full: boolean): Promise<number> {
     const name = `activity:${chain.id}`;
-    const position = (await cursor(name)) ?? 0n;
+    let position = (await cursor(name)) ?? 0n;
+    if (full) position = await noticeReplacedChain(chain, position);
     const window = full ? BigInt(options.reorgWindowBlocks) : 0n;
     const from = position > window ? position - window : 0n;
     const present = await indexed.activityIds(chain.id, from);
