@@ -249,6 +249,15 @@ describe("stack on Postgres: webhooks with replicas, workers, load and crashes",
     const statuses: number[] = [];
     const invoices = await createInvoices(20, statuses);
     await payAll(invoices);
+    // A refund needs the payment indexed (the API answers 409 invoice-not-paid before).
+    await waitUntil(
+      "the payments indexed",
+      async () => {
+        const statuses = await Promise.all(invoices.map(async (invoice) => ((await (await api(stack.apiUrl, "GET", `/v1/invoices/${invoice.id}`)).json()) as { status: string }).status));
+        return statuses.every((status) => status === "paid");
+      },
+      60_000,
+    );
     for (const invoice of invoices.slice(0, 10)) {
       const response = await api(stack.apiUrl, "POST", `/v1/invoices/${invoice.id}/refund`, {});
       expect(response.status, await response.clone().text()).to.equal(202);
