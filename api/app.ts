@@ -28,6 +28,7 @@ import {
 } from "./middleware";
 import { problem, problemResponse } from "./problems";
 import { invoiceRoutes } from "./routes/invoices";
+import { bitcoinRoutes } from "./routes/bitcoin";
 import { merchantRoutes } from "./routes/merchants";
 import { keeperRoutes } from "./routes/keeper";
 import { payoutRoutes } from "./routes/payouts";
@@ -112,6 +113,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route("/v1", merchantRoutes(deps, auth));
   app.route("/v1", invoiceRoutes(deps));
+  app.route("/v1", bitcoinRoutes(deps));
   app.route("/v1", subscriptionRoutes(deps));
   app.route("/v1", statementRoutes(deps));
   app.route("/v1", payoutRoutes(deps));

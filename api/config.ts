@@ -55,6 +55,15 @@ const EnvSchema = z.object({
     .transform((value) => value === undefined || value === "" || value === "true" || value === "1"),
   WEBHOOK_BATCH_SIZE: z.coerce.number().int().positive().max(1_000).default(100),
   WEBHOOK_REORG_WINDOW_BLOCKS: z.coerce.number().int().positive().default(64),
+  /** Bitcoin: off unless a chain source is set (an Esplora base URL or a Bitcoin Core RPC URL). */
+  BITCOIN_NETWORK: z.enum(["mainnet", "testnet", "signet", "regtest"]).default("mainnet"),
+  BITCOIN_ESPLORA_URL: z.string().url().optional(),
+  BITCOIN_RPC_URL: z.string().url().optional(),
+  BITCOIN_RPC_USER: z.string().optional(),
+  BITCOIN_RPC_PASSWORD: z.string().optional(),
+  BITCOIN_POLL_MS: z.coerce.number().int().positive().default(2_000),
+  /** An expired invoice's address, if nothing ever arrived on it, goes to a new invoice this long after expiry. */
+  BITCOIN_ADDRESS_REUSE_AFTER_SECONDS: z.coerce.number().int().nonnegative().default(86_400),
 });
 
 /** Every environment variable the API reads (npm start's --help lists them; a test keeps the two in step). */
@@ -92,6 +101,28 @@ export interface ApiConfig {
   indexerQueryApi: boolean;
   dataDirectory: string;
   webhooks: WebhookConfig;
+  /** Undefined: BTC invoices are off. */
+  bitcoin?: BitcoinConfig;
+}
+
+export interface BitcoinConfig {
+  network: "mainnet" | "testnet" | "signet" | "regtest";
+  source: { kind: "esplora"; url: string } | { kind: "core"; url: string; auth?: { username: string; password: string } };
+  pollMs: number;
+  addressReuseAfterSeconds: number;
+}
+
+function bitcoinConfig(values: z.infer<typeof EnvSchema>): BitcoinConfig | undefined {
+  if (values.BITCOIN_ESPLORA_URL && values.BITCOIN_RPC_URL) {
+    throw new ConfigError("Set BITCOIN_ESPLORA_URL or BITCOIN_RPC_URL, not both: the Bitcoin watcher reads one chain source.");
+  }
+  const common = { network: values.BITCOIN_NETWORK, pollMs: values.BITCOIN_POLL_MS, addressReuseAfterSeconds: values.BITCOIN_ADDRESS_REUSE_AFTER_SECONDS };
+  if (values.BITCOIN_ESPLORA_URL) return { ...common, source: { kind: "esplora", url: values.BITCOIN_ESPLORA_URL } };
+  if (values.BITCOIN_RPC_URL) {
+    const auth = values.BITCOIN_RPC_USER !== undefined ? { username: values.BITCOIN_RPC_USER, password: values.BITCOIN_RPC_PASSWORD ?? "" } : undefined;
+    return { ...common, source: { kind: "core", url: values.BITCOIN_RPC_URL, auth } };
+  }
+  return undefined;
 }
 
 export interface WebhookConfig {
@@ -189,5 +220,6 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env, remoteChains
     indexerQueryApi: values.INDEXER_QUERY_API,
     dataDirectory,
     webhooks: webhookConfig(values),
+    bitcoin: bitcoinConfig(values),
   };
 }

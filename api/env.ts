@@ -13,6 +13,8 @@ import type { InvoiceRows } from "./invoices/rows";
 import type { Operator } from "./operator";
 import type { merchants } from "./store/schema";
 import type { Webhooks } from "./webhooks/service";
+import type { ChainSource } from "./bitcoin/source";
+import type { BitcoinWatcher } from "./bitcoin/watcher";
 
 export interface ApiDeps {
   config: ApiConfig;
@@ -28,6 +30,8 @@ export interface ApiDeps {
   invoiceRows: InvoiceRows;
   /** The event deriver and the local delivery worker (absent in tests that build the app alone). */
   webhooks?: Webhooks;
+  /** The Bitcoin chain source and watcher, when BTC is enabled (api/bitcoin). */
+  bitcoin?: { source: ChainSource; watcher: BitcoinWatcher };
 }
 
 export type MerchantRecord = typeof merchants.$inferSelect;

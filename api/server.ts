@@ -18,6 +18,7 @@ import { createOperator, secretOpens } from "./operator";
 import { openStore, type Store } from "./store";
 import { merchants } from "./store/schema";
 import { startWebhooks } from "./webhooks/service";
+import { startBitcoin } from "./bitcoin/service";
 
 /** Stops with a message that says what to do when OPERATOR_KEY_SECRET cannot open the stored operator keys. */
 async function checkOperatorSecret(store: Store, secret: Buffer, generated: boolean, dataDirectory: string): Promise<void> {
@@ -85,6 +86,9 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
   await globalThis.chainbillWebhooks?.stop();
   const webhooks = startWebhooks({ config, store, indexed, chains, freshness, logger });
   globalThis.chainbillWebhooks = webhooks;
+  await globalThis.chainbillBitcoin?.watcher.stop();
+  const bitcoin = config.bitcoin ? startBitcoin(config.bitcoin, store, logger) : undefined;
+  globalThis.chainbillBitcoin = bitcoin;
   return {
     config,
     store,
@@ -95,11 +99,13 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
     freshness,
     invoiceRows: createInvoiceRows(store.db),
     webhooks,
+    bitcoin,
   };
 }
 
 declare global {
   var chainbillWebhooks: import("./webhooks/service").Webhooks | undefined;
+  var chainbillBitcoin: { watcher: import("./bitcoin/watcher").BitcoinWatcher } | undefined;
   // The server survives a module reload (`ponder dev`): the new app is swapped in behind it.
   var chainbillApiServer: { server: ServerType; fetch: (request: Request, env: unknown) => Response | Promise<Response> } | undefined;
 }

@@ -11,11 +11,16 @@
  * Status is derived from the indexed on-chain record only (a void, like a payment, exists once its transaction
  * is indexed), so a reorg that removes a payment or a void moves the invoice back to open (or expired) by
  * itself. A paid invoice stays paid after its `expiresAt`: expiry only stops new payments.
+ *
+ * BTC invoices (paid by a plain transfer to an address) add `pending` (enough seen, not yet mined) and
+ * `underpaid` (less than the amount arrived): api/bitcoin/state.ts derives them.
  */
 import type { IndexedInvoice } from "./indexed";
 
 export const INVOICE_STATUSES = [
   "open",
+  "pending",
+  "underpaid",
   "expired",
   "void",
   "paid",

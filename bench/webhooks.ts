@@ -66,7 +66,7 @@ async function measureLatencyAndGas(): Promise<void> {
     step(`${LATENCY_SAMPLES} payments, one at a time: mined → paid visible → webhook received`);
     for (let index = 0; index < LATENCY_SAMPLES; index += 1) {
       const invoice = await invoices.create({ amount: "0.001", currency: "ETH" });
-      await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
+      await payWithInstructions(chain, 4, invoice.payment.evm!.transactions);
       const mined = Date.now();
       let visible = 0;
       let received = 0;

@@ -88,6 +88,13 @@ Environment (also read from .env when present; empty values mean "not set"):
   WEBHOOK_REORG_WINDOW_BLOCKS  recent blocks re-checked for reorgs (default 64)
   CHAINBILL_API_URL, CHAINBILL_API_KEY  the API and merchant key \`npm run listen\` uses (default: this local stack
                         and its demo merchant)
+ bitcoin (docs/BITCOIN.md; locally npm start runs a labelled in-process regtest chain)
+  BITCOIN_NETWORK       mainnet, testnet, signet or regtest (default mainnet; regtest locally)
+  BITCOIN_ESPLORA_URL   an Esplora REST API (electrs, mempool.space, self-hosted or public), e.g. https://mempool.space/api
+  BITCOIN_RPC_URL, BITCOIN_RPC_USER, BITCOIN_RPC_PASSWORD  or a Bitcoin Core node's JSON-RPC instead
+  BITCOIN_POLL_MS       how often the watcher asks the source for new blocks and mempool transactions (default 2000)
+  BITCOIN_ADDRESS_REUSE_AFTER_SECONDS  an expired invoice's address, if nothing ever arrived on it, is given to a
+                        new invoice this long after expiry (default 86400)
  the indexer
   DATABASE_URL          Postgres for the indexer and the API store (default: PGlite under the data directory)
   DATABASE_SCHEMA       indexer schema (default: derived from the indexer code and the chains)

@@ -529,7 +529,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    status?: "open" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
+                    status?: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
                     customerId?: string;
                     chainId?: number;
                     /** @description Only invoices created after this instant */
@@ -1208,6 +1208,417 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["InvoiceAction"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/merchants/me/bitcoin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Bitcoin account BTC invoices are paid to */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The account */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BitcoinAccount"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Register the Bitcoin account BTC invoices are paid to
+         * @description Each BTC invoice gets its own receive address derived from this public key, so payments arrive straight in your wallet; chainbill never holds a private key (one sent here is refused and not stored or logged). Registering another key retires the previous account (its invoices stay watched). Check `firstAddress` against your wallet's first receive address.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BitcoinAccountInput"];
+                };
+            };
+            responses: {
+                /** @description The account */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BitcoinAccount"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/invoices/{id}/refund-address": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a BTC invoice's refund address (the customer's) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RefundAddressInput"];
+                };
+            };
+            responses: {
+                /** @description The invoice */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Invoice"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/invoices/{id}/bitcoin-refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prepare the refund of a BTC invoice as an unsigned PSBT
+         * @description Builds an unsigned PSBT (BIP174) spending what the invoice received to the customer's refund address, at the chain source's fee rate (or `feeRate`); a partial refund sends the change to your account's change branch. Sign it in the wallet that holds the account's keys and broadcast it: the watcher recognises the transaction and the invoice becomes `refunded` or `partially_refunded` once it is mined.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Unique per request (e.g. a UUID). Retrying with the same key and body replays the first response. */
+                    "idempotency-key": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["BitcoinRefundInput"];
+                };
+            };
+            responses: {
+                /** @description The PSBT to sign */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BitcoinRefund"];
                     };
                 };
                 /** @description Malformed request */
@@ -3179,7 +3590,7 @@ export interface paths {
                 query?: {
                     /** @description nextCursor of the previous page */
                     after?: string;
-                    type?: "invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised";
+                    type?: "invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised";
                     limit?: number;
                 };
                 header?: never;
@@ -3970,17 +4381,23 @@ export interface components {
         Invoice: {
             id: string;
             /** @enum {string} */
-            status: "open" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
+            status: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
             /** @example 25.00 */
             amount: string;
             /** @example 25000000 */
             amountBaseUnits: string;
             /** @example USDC */
             currency: string;
-            /** @description Token address; the zero address is ETH */
-            token: string;
+            /** @description Token address; the zero address is ETH; null for BTC */
+            token: string | null;
             decimals: number;
-            chainId: number;
+            /** @description EVM chain id; null for BTC (see `network`) */
+            chainId: number | null;
+            /**
+             * @description CAIP-2 id of the chain: `eip155:<chainId>`, or `bip122:<genesis>` for Bitcoin
+             * @example eip155:31337
+             */
+            network: string;
             createdAt: string;
             expiresAt: string;
             description: string | null;
@@ -4016,11 +4433,15 @@ export interface components {
             releasedAmount: string;
             feeAmount: string;
             disputeDeadline: string | null;
-            invoiceKey: string;
+            /** @description EIP-712 digest of the terms (null for BTC) */
+            invoiceKey: string | null;
             detailsHash: string;
+            /** @description `evm` for ETH and token invoices, `btc` for BTC invoices */
             payment: {
-                evm: components["schemas"]["EvmPayment"];
+                evm?: components["schemas"]["EvmPayment"];
+                btc?: components["schemas"]["BtcPayment"];
             };
+            bitcoin: components["schemas"]["BtcInvoiceDetails"];
         };
         LineItem: {
             description: string;
@@ -4092,6 +4513,63 @@ export interface components {
             /** @description EIP-681 link of this transaction (scan each link in order) */
             uri: string;
         };
+        BtcPayment: {
+            /** @example bip122:000000000019d6689c085ae165831e93 */
+            network: string;
+            /** @description This invoice's own receive address in the merchant's wallet */
+            address: string;
+            /** @example 150000 */
+            amountSats: string;
+            /**
+             * @description BIP21 payment URI (for a QR code)
+             * @example bitcoin:bc1q…?amount=0.0015
+             */
+            uri: string;
+            /**
+             * @description Bitcoin payments go straight to the merchant's own wallet: no escrow holds them, so there is no hold, release or dispute, and refunds are signed by the merchant (`POST /v1/invoices/{id}/refund` returns an unsigned PSBT)
+             * @enum {string}
+             */
+            custody: "merchant_wallet";
+        };
+        /** @description BTC invoices: what arrived, refunds, exceptions (null for EVM invoices) */
+        BtcInvoiceDetails: {
+            /** @description Everything that arrived and still counts (mempool included) */
+            receivedSats: string;
+            confirmedSats: string;
+            /** @description Still missing (underpaid); 0 once enough arrived */
+            dueSats: string;
+            overpaidSats: string;
+            paidLate: boolean;
+            refundedSats: string;
+            refundAddress: string | null;
+            payments: {
+                txid: string;
+                vout: number;
+                amountSats: string;
+                confirmations: number;
+                blockHeight: number | null;
+                /** @description First seen after the invoice expired */
+                late: boolean;
+                /** @enum {string} */
+                status: "unconfirmed" | "confirmed" | "removed";
+                /** @description replaced (RBF), double_spent or dropped (e.g. reorged out and gone) */
+                removedReason: string | null;
+            }[];
+            refunds: {
+                id: string;
+                destination: string;
+                amountSats: string;
+                feeSats: string;
+                /** @description Of the PSBT's transaction (segwit: signing does not change it) */
+                txid: string;
+                /** @enum {string} */
+                status: "awaiting_signature" | "unconfirmed" | "confirmed";
+                seenTxid: string | null;
+                createdAt: string;
+            }[];
+            /** @description The last block the watcher processed: the status is as of that block */
+            indexedHeight: number | null;
+        } | null;
         CreateInvoice: {
             /**
              * @description Decimal amount in the currency's units, as a string
@@ -4134,6 +4612,11 @@ export interface components {
             metadata?: {
                 [key: string]: string;
             };
+            /**
+             * @description BTC invoices: the customer's Bitcoin address for a refund (can also be given later)
+             * @example bc1q…
+             */
+            refundAddress?: string;
         };
         InvoiceList: {
             data: components["schemas"]["Invoice"][];
@@ -4151,6 +4634,69 @@ export interface components {
              * @example 25.00
              */
             amount?: string;
+        };
+        BitcoinAccount: {
+            /** @example bip122:000000000019d6689c085ae165831e93 */
+            network: string;
+            /** @enum {string} */
+            networkName: "mainnet" | "testnet" | "signet" | "regtest";
+            /**
+             * @description p2wpkh: BIP84 native segwit (bc1q…); p2tr: BIP86 taproot (bc1p…)
+             * @enum {string}
+             */
+            script: "p2wpkh" | "p2tr";
+            /** @description The receive branch as a public output descriptor with its BIP380 checksum */
+            descriptor: string;
+            /** @description Receive address 0/0: check that your wallet shows the same one */
+            firstAddress: string;
+            gapLimit: number;
+            /** @description Confirmations after which a payment is `invoice.confirmed` (0, 1, 2 or 6) */
+            confirmations: number;
+            createdAt: string;
+        };
+        BitcoinAccountInput: {
+            /**
+             * @description Account public key: xpub/zpub (mainnet), tpub/vpub (testnet, signet, regtest), or a `wpkh(...)`/`tr(...)` descriptor with a key origin and `/0/*`. Never a private key: one is refused and never stored
+             * @example zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs
+             */
+            key: string;
+            /**
+             * @description For an xpub/tpub: which addresses (default p2wpkh, BIP84); a zpub/vpub is p2wpkh, a descriptor says itself
+             * @enum {string}
+             */
+            script?: "p2wpkh" | "p2tr";
+            /** @description Unpaid addresses allowed in a row (default 20, what wallets scan) */
+            gapLimit?: number;
+            confirmations?: number;
+        };
+        RefundAddressInput: {
+            address: string;
+        };
+        BitcoinRefund: {
+            refundId: string;
+            /** @description Unsigned PSBT (BIP174), base64: import it into the wallet holding the account's keys, sign, broadcast */
+            psbt: string;
+            /** @description The transaction's id once signed (segwit: signatures do not change it); the watcher recognises it */
+            txid: string;
+            destination: string;
+            amountSats: string;
+            feeSats: string;
+            feeRate: number;
+            vsize: number;
+            changeSats: string;
+            changeAddress: string | null;
+            invoice: components["schemas"]["Invoice"];
+        };
+        BitcoinRefundInput: {
+            /** @description The customer's refund address (default: the invoice's `refundAddress`) */
+            address?: string;
+            /**
+             * @description BTC to refund (default: everything received, minus the network fee)
+             * @example 0.001
+             */
+            amount?: string;
+            /** @description sat/vB (default: the chain source's estimate for 6 blocks) */
+            feeRate?: number;
         };
         Plan: components["schemas"]["PlanSummary"] & {
             /** @description Block time of the creation (null until indexed) */
@@ -4352,6 +4898,8 @@ export interface components {
             /** @description Number of the customer's invoices per status */
             invoiceCounts: {
                 open?: number;
+                pending?: number;
+                underpaid?: number;
                 expired?: number;
                 void?: number;
                 paid?: number;
@@ -4382,7 +4930,7 @@ export interface components {
             payments: {
                 invoiceId: string;
                 /** @enum {string} */
-                invoiceStatus: "open" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
+                invoiceStatus: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
                 chainId: number;
                 currency: string;
                 amount: string;
@@ -4498,7 +5046,7 @@ export interface components {
             url: string;
             description: string | null;
             /** @description Event types delivered; empty: every type */
-            events: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
+            events: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
             enabled: boolean;
             disabledAt: string | null;
             /** @description Why the endpoint was disabled (after a long run of failures, or by the merchant) */
@@ -4517,7 +5065,7 @@ export interface components {
             url: string;
             description?: string;
             /** @description Event types to deliver; omitted or empty: every type */
-            events?: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
+            events?: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
             /** @description A temporary endpoint (npm run listen): stops receiving after this many seconds */
             temporarySeconds?: number;
         };
@@ -4526,7 +5074,7 @@ export interface components {
             url?: string;
             description?: string | null;
             /** @description Event types to deliver; omitted or empty: every type */
-            events?: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
+            events?: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
             /** @description true re-enables a disabled endpoint (its failure count starts again); false disables it */
             enabled?: boolean;
         };
@@ -4556,7 +5104,7 @@ export interface components {
             /** @description Also the `webhook-id` of every delivery of this event */
             id: string;
             /** @enum {string} */
-            type: "invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised";
+            type: "invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised";
             /** @description When it happened (the block's time for chain events) */
             timestamp: string;
             data: {

@@ -10,7 +10,8 @@ import type { ApiDeps, MerchantRecord } from "../env";
 import type { IndexedInvoice } from "../indexed";
 import { problem } from "../problems";
 import type { InvoiceStatus } from "../status";
-import { invoices } from "../store/schema";
+import { btcInvoices, invoices } from "../store/schema";
+import { viewBtcInvoices } from "../bitcoin/invoices";
 import type { InvoiceRow } from "./rows";
 import type { InvoiceView } from "./schemas";
 import { chainState, invoiceView, needsClock, type ChainState } from "./view";
@@ -69,21 +70,48 @@ export async function listInvoices(
   if (filters.createdBefore !== undefined) conditions.push(lt(invoices.createdAt, new Date(filters.createdBefore)));
   let cursor = filters.cursor !== undefined ? cursorSequence(filters.cursor) : undefined;
 
-  const fetchRows = (count: number, after: number | undefined) =>
-    deps.store.db
-      .select()
-      .from(invoices)
-      .where(and(...conditions, after !== undefined ? lt(invoices.sequence, after) : undefined))
-      .orderBy(desc(invoices.sequence))
-      .limit(count);
+  const btcConditions: SQL[] = [eq(btcInvoices.merchantId, merchant.id)];
+  if (filters.customerId !== undefined) btcConditions.push(eq(btcInvoices.customerId, filters.customerId));
+  if (filters.createdAfter !== undefined) btcConditions.push(gt(btcInvoices.createdAt, new Date(filters.createdAfter)));
+  if (filters.createdBefore !== undefined) btcConditions.push(lt(btcInvoices.createdAt, new Date(filters.createdBefore)));
+
+  /** The next `count` invoices (EVM and BTC share one sequence) before `after`, newest first, with their views. */
+  const fetchViews = async (count: number, after: number | undefined): Promise<{ sequence: number; view: InvoiceView }[]> => {
+    const [evmRows, btcRows] = await Promise.all([
+      deps.store.db
+        .select()
+        .from(invoices)
+        .where(and(...conditions, after !== undefined ? lt(invoices.sequence, after) : undefined))
+        .orderBy(desc(invoices.sequence))
+        .limit(count),
+      // A chain filter names an EVM chain: BTC invoices are not on one.
+      filters.chainId !== undefined
+        ? Promise.resolve([])
+        : deps.store.db
+            .select()
+            .from(btcInvoices)
+            .where(and(...btcConditions, after !== undefined ? lt(btcInvoices.sequence, after) : undefined))
+            .orderBy(desc(btcInvoices.sequence))
+            .limit(count),
+    ]);
+    const merged = [...evmRows.map((row) => ({ sequence: row.sequence, evm: row, btc: undefined })), ...btcRows.map((row) => ({ sequence: row.sequence, evm: undefined, btc: row }))]
+      .sort((a, b) => b.sequence - a.sequence)
+      .slice(0, count);
+    const evmPage = merged.flatMap((entry) => (entry.evm ? [entry.evm] : []));
+    const btcPage = merged.flatMap((entry) => (entry.btc ? [entry.btc] : []));
+    const [lookup, btcViews] = await Promise.all([indexedFor(deps, evmPage, merchant), viewBtcInvoices(deps.store.db, merchant, btcPage)]);
+    return merged.map((entry) => ({
+      sequence: entry.sequence,
+      view: entry.evm ? invoiceView(entry.evm, lookup.onchain(entry.evm), lookup.state(entry.evm)) : btcViews.get(entry.btc!.id)!,
+    }));
+  };
 
   if (filters.status === undefined) {
-    const rows = await fetchRows(filters.limit + 1, cursor);
+    const rows = await fetchViews(filters.limit + 1, cursor);
     const page = rows.slice(0, filters.limit);
-    const lookup = await indexedFor(deps, page, merchant);
     const hasMore = rows.length > filters.limit;
     return {
-      data: page.map((row) => invoiceView(row, lookup.onchain(row), lookup.state(row))),
+      data: page.map((entry) => entry.view),
       hasMore,
       nextCursor: hasMore ? encodeCursor([page[page.length - 1].sequence]) : null,
     };
@@ -94,19 +122,17 @@ export async function listInvoices(
   let scanned = 0;
   let exhausted = false;
   while (matched.length <= filters.limit && scanned < MAX_SCAN) {
-    const rows = await fetchRows(SCAN_BATCH, cursor);
+    const rows = await fetchViews(SCAN_BATCH, cursor);
     if (rows.length === 0) {
       exhausted = true;
       break;
     }
-    const lookup = await indexedFor(deps, rows, merchant);
-    for (const row of rows) {
+    for (const { sequence, view } of rows) {
       scanned += 1;
-      cursor = row.sequence;
-      const view = invoiceView(row, lookup.onchain(row), lookup.state(row));
+      cursor = sequence;
       if (view.status !== filters.status) continue;
       matched.push(view);
-      if (matched.length === filters.limit) matchedLast = row.sequence;
+      if (matched.length === filters.limit) matchedLast = sequence;
       if (matched.length > filters.limit) break;
     }
     if (rows.length < SCAN_BATCH && matched.length <= filters.limit) {

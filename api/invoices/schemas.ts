@@ -110,6 +110,12 @@ export const CreateInvoiceBody = z
     }),
     arbiter: AddressSchema.optional().openapi({ description: "May settle disputes (default: no arbiter)" }),
     metadata: MetadataSchema.optional(),
+    refundAddress: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({ description: "BTC invoices: the customer's Bitcoin address for a refund (can also be given later)", example: "bc1q…" }),
   })
   .strict()
   .openapi("CreateInvoice");
@@ -192,6 +198,55 @@ export const EvmPaymentSchema = z
   })
   .openapi("EvmPayment");
 
+export const BtcPaymentSchema = z
+  .object({
+    network: z.string().openapi({ example: "bip122:000000000019d6689c085ae165831e93" }),
+    address: z.string().openapi({ description: "This invoice's own receive address in the merchant's wallet" }),
+    amountSats: z.string().openapi({ example: "150000" }),
+    uri: z.string().openapi({ description: "BIP21 payment URI (for a QR code)", example: "bitcoin:bc1q…?amount=0.0015" }),
+    custody: z.literal("merchant_wallet").openapi({
+      description: "Bitcoin payments go straight to the merchant's own wallet: no escrow holds them, so there is no hold, release or dispute, and refunds are signed by the merchant (`POST /v1/invoices/{id}/refund` returns an unsigned PSBT)",
+    }),
+  })
+  .openapi("BtcPayment");
+
+const BtcReceivedSchema = z.object({
+  txid: z.string(),
+  vout: z.number().int(),
+  amountSats: z.string(),
+  confirmations: z.number().int(),
+  blockHeight: z.number().int().nullable(),
+  late: z.boolean().openapi({ description: "First seen after the invoice expired" }),
+  status: z.enum(["unconfirmed", "confirmed", "removed"]),
+  removedReason: z.string().nullable().openapi({ description: "replaced (RBF), double_spent or dropped (e.g. reorged out and gone)" }),
+});
+
+const BtcRefundSchema = z.object({
+  id: z.string(),
+  destination: z.string(),
+  amountSats: z.string(),
+  feeSats: z.string(),
+  txid: z.string().openapi({ description: "Of the PSBT's transaction (segwit: signing does not change it)" }),
+  status: z.enum(["awaiting_signature", "unconfirmed", "confirmed"]),
+  seenTxid: z.string().nullable(),
+  createdAt: z.string(),
+});
+
+export const BtcDetailsSchema = z
+  .object({
+    receivedSats: z.string().openapi({ description: "Everything that arrived and still counts (mempool included)" }),
+    confirmedSats: z.string(),
+    dueSats: z.string().openapi({ description: "Still missing (underpaid); 0 once enough arrived" }),
+    overpaidSats: z.string(),
+    paidLate: z.boolean(),
+    refundedSats: z.string(),
+    refundAddress: z.string().nullable(),
+    payments: z.array(BtcReceivedSchema),
+    refunds: z.array(BtcRefundSchema),
+    indexedHeight: z.number().int().nullable().openapi({ description: "The last block the watcher processed: the status is as of that block" }),
+  })
+  .openapi("BtcInvoiceDetails");
+
 export const InvoiceSchema = z
   .object({
     id: z.string(),
@@ -199,9 +254,10 @@ export const InvoiceSchema = z
     amount: z.string().openapi({ example: "25.00" }),
     amountBaseUnits: z.string().openapi({ example: "25000000" }),
     currency: z.string().openapi({ example: "USDC" }),
-    token: z.string().openapi({ description: "Token address; the zero address is ETH" }),
+    token: z.string().nullable().openapi({ description: "Token address; the zero address is ETH; null for BTC" }),
     decimals: z.number().int(),
-    chainId: z.number().int(),
+    chainId: z.number().int().nullable().openapi({ description: "EVM chain id; null for BTC (see `network`)" }),
+    network: z.string().openapi({ description: "CAIP-2 id of the chain: `eip155:<chainId>`, or `bip122:<genesis>` for Bitcoin", example: "eip155:31337" }),
     createdAt: z.string(),
     expiresAt: z.string(),
     description: z.string().nullable(),
@@ -230,9 +286,10 @@ export const InvoiceSchema = z
     releasedAmount: z.string().openapi({ description: "Paid out to the merchant, after the protocol fee" }),
     feeAmount: z.string(),
     disputeDeadline: z.string().nullable(),
-    invoiceKey: z.string(),
+    invoiceKey: z.string().nullable().openapi({ description: "EIP-712 digest of the terms (null for BTC)" }),
     detailsHash: z.string(),
-    payment: z.object({ evm: EvmPaymentSchema }),
+    payment: z.object({ evm: EvmPaymentSchema.optional(), btc: BtcPaymentSchema.optional() }).openapi({ description: "`evm` for ETH and token invoices, `btc` for BTC invoices" }),
+    bitcoin: BtcDetailsSchema.nullable().openapi({ description: "BTC invoices: what arrived, refunds, exceptions (null for EVM invoices)" }),
   })
   .openapi("Invoice");
 

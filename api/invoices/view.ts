@@ -58,6 +58,7 @@ export function invoiceView(row: InvoiceRow, onchain: IndexedInvoice | undefined
     token: getAddress(row.token),
     decimals: row.decimals,
     chainId: row.chainId,
+    network: `eip155:${row.chainId}`,
     createdAt: row.createdAt.toISOString(),
     expiresAt: iso(row.expiresAt)!,
     description: row.description ?? null,
@@ -85,6 +86,7 @@ export function invoiceView(row: InvoiceRow, onchain: IndexedInvoice | undefined
     invoiceKey: row.invoiceKey,
     detailsHash: row.detailsHash,
     payment: { evm: paymentInstructions(row, amountText, row.currency) },
+    bitcoin: null,
   };
 }
 

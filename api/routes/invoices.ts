@@ -20,6 +20,9 @@ import {
   RefundBody,
 } from "../invoices/schemas";
 import { viewInvoice } from "../invoices/view";
+import { createBtcInvoice, isBitcoin, loadBtcInvoice, viewBtcInvoices } from "../bitcoin/invoices";
+import { problem } from "../problems";
+import type { MerchantRecord } from "../env";
 import { validationHook } from "../middleware";
 import { BEARER, IdempotencyHeaders, OptionalIdempotencyHeaders, problemResponses } from "../schemas";
 
@@ -51,7 +54,10 @@ export function invoiceRoutes(deps: ApiDeps) {
     },
   });
   app.openapi(create, async (c) => {
-    const response = await createInvoice(deps, currentMerchant(c), c.req.valid("json"), c.get("remember"));
+    const body = c.req.valid("json");
+    const response = isBitcoin(body.currency)
+      ? await createBtcInvoice(deps, currentMerchant(c), body, c.get("remember"))
+      : await createInvoice(deps, currentMerchant(c), body, c.get("remember"));
     return c.body(response.body, 201, { "content-type": "application/json" }) as never;
   });
 
@@ -72,9 +78,24 @@ export function invoiceRoutes(deps: ApiDeps) {
   });
   app.openapi(get, async (c) => {
     const merchant = currentMerchant(c);
-    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    const id = c.req.valid("param").id;
+    const btc = await loadBtcInvoice(deps.store.db, merchant.id, id);
+    if (btc) return c.json((await viewBtcInvoices(deps.store.db, merchant, [btc])).get(id)!, 200);
+    const row = await deps.invoiceRows.load(merchant, id);
     return c.json(await viewInvoice(deps, row, merchant), 200);
   });
+
+  /** The EVM invoice an escrow action is for (a BTC invoice has no escrow: a 409 that says what to do). */
+  const escrowInvoice = async (merchant: MerchantRecord, id: string, action: string) => {
+    if (await loadBtcInvoice(deps.store.db, merchant.id, id)) {
+      throw problem.conflict(
+        "bitcoin-no-escrow",
+        `A BTC invoice cannot be ${action}: Bitcoin payments go straight to your wallet, with no escrow.` +
+          (action === "refunded through the escrow" ? " Prepare the refund as a PSBT to sign: POST /v1/invoices/{id}/bitcoin-refund." : ""),
+      );
+    }
+    return deps.invoiceRows.load(merchant, id);
+  };
 
   const list = createRoute({
     method: "get",
@@ -115,7 +136,7 @@ export function invoiceRoutes(deps: ApiDeps) {
   });
   app.openapi(voidRoute, async (c) => {
     const merchant = currentMerchant(c);
-    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    const row = await escrowInvoice(merchant, c.req.valid("param").id, "voided");
     return c.json(await voidInvoice(deps, merchant, row, c.get("requestId")), 202);
   });
 
@@ -136,7 +157,7 @@ export function invoiceRoutes(deps: ApiDeps) {
   });
   app.openapi(refund, async (c) => {
     const merchant = currentMerchant(c);
-    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    const row = await escrowInvoice(merchant, c.req.valid("param").id, "refunded through the escrow");
     return c.json(await refundInvoice(deps, merchant, row, c.req.valid("json").amount, c.get("requestId")), 202);
   });
 
@@ -153,7 +174,7 @@ export function invoiceRoutes(deps: ApiDeps) {
   });
   app.openapi(fulfill, async (c) => {
     const merchant = currentMerchant(c);
-    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    const row = await escrowInvoice(merchant, c.req.valid("param").id, "marked fulfilled");
     return c.json(await fulfillInvoice(deps, merchant, row, c.get("requestId")), 202);
   });
 
@@ -171,7 +192,7 @@ export function invoiceRoutes(deps: ApiDeps) {
   });
   app.openapi(release, async (c) => {
     const merchant = currentMerchant(c);
-    const row = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+    const row = await escrowInvoice(merchant, c.req.valid("param").id, "released");
     return c.json(await releaseInvoice(deps, merchant, row, c.get("requestId")), 202);
   });
 

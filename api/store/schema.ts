@@ -281,3 +281,141 @@ export const apiKeyClients = apiSchema.table(
   },
   (table) => [primaryKey({ columns: [table.apiKeyId, table.client] })],
 );
+
+// ------------------------------------------------------------------------------------------------ bitcoin
+
+/**
+ * A merchant's Bitcoin account: the public account key (as its canonical descriptor; never a private key) whose
+ * receive addresses invoices are paid to. Replacing the key retires the old account; its addresses stay watched.
+ */
+export const btcWallets = apiSchema.table(
+  "btc_wallets",
+  {
+    id: text("id").primaryKey(),
+    merchantId: text("merchant_id").notNull(),
+    network: text("network").notNull(),
+    script: text("script").notNull(),
+    /** `wpkh([origin]xpub/0/*)#checksum` or `tr(...)`: public data only. */
+    descriptor: text("descriptor").notNull(),
+    gapLimit: integer("gap_limit").notNull().default(20),
+    /** Confirmations after which a payment is `invoice.confirmed`: 0, 1, 2 or 6. */
+    confirmations: integer("confirmations").notNull().default(1),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    retiredAt: timestamp("retired_at", { withTimezone: true }),
+  },
+  (table) => [uniqueIndex("btc_wallets_active").on(table.merchantId).where(sql`${table.retiredAt} IS NULL`)],
+);
+
+/** Receive addresses handed out, by index; `invoiceId` is the invoice it was last given to. */
+export const btcAddresses = apiSchema.table(
+  "btc_addresses",
+  {
+    walletId: text("wallet_id").notNull(),
+    index: integer("index").notNull(),
+    address: text("address").notNull(),
+    /** Output script (hex): what the watcher matches in transactions. */
+    script: text("script").notNull(),
+    invoiceId: text("invoice_id").notNull(),
+    /** Set by the watcher the first time anything arrives: such an address is never given to another invoice. */
+    receivedAt: timestamp("received_at", { withTimezone: true }),
+  },
+  (table) => [primaryKey({ columns: [table.walletId, table.index] }), uniqueIndex("btc_addresses_script").on(table.script)],
+);
+
+/** BTC invoices: paid straight to the merchant's wallet (no escrow), watched by api/bitcoin/watcher.ts. */
+export const btcInvoices = apiSchema.table(
+  "btc_invoices",
+  {
+    id: text("id").primaryKey(),
+    merchantId: text("merchant_id").notNull(),
+    walletId: text("wallet_id").notNull(),
+    network: text("network").notNull(),
+    address: text("address").notNull(),
+    addressIndex: integer("address_index").notNull(),
+    script: text("script").notNull(),
+    amountSats: bigint("amount_sats", { mode: "bigint" }).notNull(),
+    expiresAt: bigint("expires_at", { mode: "bigint" }).notNull(),
+    detailsHash: text("details_hash").notNull(),
+    description: text("description"),
+    lineItems: jsonb("line_items").$type<{ description: string; quantity: number; unitAmount: string }[]>(),
+    customerId: text("customer_id"),
+    customerEmail: text("customer_email"),
+    metadata: jsonb("metadata").$type<Record<string, string>>(),
+    /** Where a refund goes: given at creation, or later by the merchant. */
+    refundAddress: text("refund_address"),
+    /** What the watcher last announced (webhooks are sent on changes of these). */
+    notified: jsonb("notified").$type<{ status?: string; confirmed?: boolean; refundedSats?: string; generation?: number }>().notNull().default({}),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    /** Shares the invoices' sequence, so one cursor pages EVM and BTC invoices together. */
+    sequence: bigint("sequence", { mode: "number" })
+      .notNull()
+      .default(sql`nextval('chainbill_api.invoices_sequence_seq')`),
+  },
+  (table) => [
+    index("btc_invoices_merchant_sequence").on(table.merchantId, table.sequence),
+    index("btc_invoices_script").on(table.script, table.sequence),
+    index("btc_invoices_customer").on(table.merchantId, table.customerId),
+  ],
+);
+
+/** Outputs paying a watched address, from the mempool or a block. `removedAt`: replaced, double-spent or reorged out. */
+export const btcPayments = apiSchema.table(
+  "btc_payments",
+  {
+    txid: text("txid").notNull(),
+    vout: integer("vout").notNull(),
+    invoiceId: text("invoice_id").notNull(),
+    merchantId: text("merchant_id").notNull(),
+    amountSats: bigint("amount_sats", { mode: "bigint" }).notNull(),
+    /** The transaction's inputs (`txid:index`), to notice a conflicting spend. */
+    inputs: jsonb("inputs").$type<string[]>().notNull(),
+    rbf: boolean("rbf").notNull(),
+    blockHash: text("block_hash"),
+    blockHeight: integer("block_height"),
+    blockTime: bigint("block_time", { mode: "number" }),
+    /** Chain time (unix seconds) when first seen. */
+    firstSeen: bigint("first_seen", { mode: "number" }).notNull(),
+    late: boolean("late").notNull(),
+    removedAt: timestamp("removed_at", { withTimezone: true }),
+    removedReason: text("removed_reason"),
+  },
+  (table) => [primaryKey({ columns: [table.txid, table.vout] }), index("btc_payments_invoice").on(table.invoiceId)],
+);
+
+/** Refund PSBTs handed to merchants, and the transaction that carried each out once the watcher saw it. */
+export const btcRefunds = apiSchema.table(
+  "btc_refunds",
+  {
+    id: text("id").primaryKey(),
+    invoiceId: text("invoice_id").notNull(),
+    merchantId: text("merchant_id").notNull(),
+    destination: text("destination").notNull(),
+    destinationScript: text("destination_script").notNull(),
+    amountSats: bigint("amount_sats", { mode: "bigint" }).notNull(),
+    feeSats: bigint("fee_sats", { mode: "bigint" }).notNull(),
+    /** txid of the PSBT's transaction (final for segwit: signing does not change it). */
+    txid: text("txid").notNull(),
+    inputs: jsonb("inputs").$type<string[]>().notNull(),
+    psbt: text("psbt").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    /** The transaction seen paying it (the PSBT's, or a fee-bumped replacement spending the same inputs). */
+    seenTxid: text("seen_txid"),
+    paidSats: bigint("paid_sats", { mode: "bigint" }),
+    blockHash: text("block_hash"),
+    blockHeight: integer("block_height"),
+    blockTime: bigint("block_time", { mode: "number" }),
+  },
+  (table) => [index("btc_refunds_invoice").on(table.invoiceId)],
+);
+
+/** The watcher's cursor: the blocks it has processed (a window, to find the fork point of a reorg). */
+export const btcBlocks = apiSchema.table(
+  "btc_blocks",
+  {
+    network: text("network").notNull(),
+    height: integer("height").notNull(),
+    hash: text("hash").notNull(),
+    time: bigint("time", { mode: "number" }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.network, table.height] })],
+);

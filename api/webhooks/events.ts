@@ -18,6 +18,8 @@ export const EVENT_TYPES = [
   "invoice.disputed",
   "invoice.dispute_resolved",
   "invoice.payment_reverted",
+  "invoice.payment_detected",
+  "invoice.underpaid",
   "subscription.created",
   "subscription.renewed",
   "subscription.payment_failed",

@@ -128,6 +128,14 @@ export class RegtestChain {
     this.mineBlock([]);
   }
 
+  /**
+   * Moves the clock `seconds` past the later of itself and the wall clock (as `setmocktime` moves a regtest
+   * node's): the next block is stamped 600 s after that.
+   */
+  advanceTime(seconds: number): void {
+    this.clock = Math.max(this.clock, Math.floor(Date.now() / 1000)) + seconds;
+  }
+
   get height(): number {
     return this.blocks.length - 1;
   }

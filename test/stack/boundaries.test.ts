@@ -60,7 +60,7 @@ describe("stack: boundaries, fees and hostile text", function () {
 
     it("an invoice is open one second before expiresAt and expired at exactly expiresAt", async () => {
       const invoice = await create({ amount: "1.00", currency: "USDC", expiresInSeconds: 120 });
-      const expiresAt = BigInt(invoice.payment.evm.invoice.expiresAt);
+      const expiresAt = BigInt(invoice.payment.evm!.invoice.expiresAt);
       await atTimestamp(expiresAt - 1n, () => chain.client.request({ method: "evm_mine", params: [] } as never));
       await waitUntil("the block at expiresAt - 1", async () => (await read(invoice.id)).status === "open" && BigInt((await chain.client.getBlock()).timestamp) === expiresAt - 1n);
       expect((await read(invoice.id)).status).to.equal("open");
@@ -70,8 +70,8 @@ describe("stack: boundaries, fees and hostile text", function () {
 
     it("a payment in the block one second before expiresAt succeeds, and the invoice stays paid after expiresAt", async () => {
       const invoice = await create({ amount: "2.00", currency: "USDC", expiresInSeconds: 120 });
-      const expiresAt = BigInt(invoice.payment.evm.invoice.expiresAt);
-      const [approve, pay] = invoice.payment.evm.transactions;
+      const expiresAt = BigInt(invoice.payment.evm!.invoice.expiresAt);
+      const [approve, pay] = invoice.payment.evm!.transactions;
       await payWithInstructions(chain, 4, [approve]);
       const [hash] = await atTimestamp(expiresAt - 1n, () => payWithInstructions(chain, 4, [pay]));
       const block = await chain.client.getBlock({ blockNumber: (await chain.client.getTransactionReceipt({ hash })).blockNumber });
@@ -90,15 +90,15 @@ describe("stack: boundaries, fees and hostile text", function () {
     it("signs the escrow's fee into the terms as the merchant's maximum", async () => {
       paid = await create({ amount: "100.00", currency: "USDC" });
       expect(paid.maxFeeBps).to.equal(FEE_BPS);
-      expect(paid.payment.evm.invoice.maxFeeBps).to.equal(FEE_BPS);
+      expect(paid.payment.evm!.invoice.maxFeeBps).to.equal(FEE_BPS);
     });
 
     it("a release pays the payout 99 % and accrues 1 %; the statement's fee entries and totals equal the chain", async () => {
-      await payWithInstructions(chain, 5, paid.payment.evm.transactions);
+      await payWithInstructions(chain, 5, paid.payment.evm!.transactions);
       await waitUntil("paid", async () => (await read(paid.id)).status === "paid");
       const payoutBefore = (await chain.client.readContract({ address: token, abi: mockStablecoinAbi, functionName: "balanceOf", args: [merchant.payout] })) as bigint;
       const feesBefore = await chain.client.readContract({ address: escrow, abi: billingEscrowAbi, functionName: "accruedFees", args: [token] });
-      const hash = await chain.wallet(9).writeContract({ address: escrow, abi: billingEscrowAbi, functionName: "release", args: [termsFromJson(paid.payment.evm.invoice as InvoiceTermsJson)], chain: null });
+      const hash = await chain.wallet(9).writeContract({ address: escrow, abi: billingEscrowAbi, functionName: "release", args: [termsFromJson(paid.payment.evm!.invoice as InvoiceTermsJson)], chain: null });
       const receipt = await chain.client.waitForTransactionReceipt({ hash });
       const [released] = parseEventLogs({ abi: billingEscrowAbi, eventName: "InvoiceReleased", logs: receipt.logs });
       expect(released.args.fee).to.equal(usdc(1));
@@ -124,11 +124,11 @@ describe("stack: boundaries, fees and hostile text", function () {
       const capped = await create({ amount: "10.00", currency: "USDC" });
       const raise = await chain.wallet(0).writeContract({ address: escrow, abi: billingEscrowAbi, functionName: "setFee", args: [200], chain: null });
       await chain.client.waitForTransactionReceipt({ hash: raise });
-      const [approve, pay] = capped.payment.evm.transactions;
+      const [approve, pay] = capped.payment.evm!.transactions;
       await payWithInstructions(chain, 6, [approve]);
       let refused = "";
       try {
-        await chain.client.simulateContract({ account: testAccount(6), address: pay.to as Address, abi: billingEscrowAbi, functionName: "pay", args: [termsFromJson(capped.payment.evm.invoice as InvoiceTermsJson), capped.payment.evm.signature as Hex] });
+        await chain.client.simulateContract({ account: testAccount(6), address: pay.to as Address, abi: billingEscrowAbi, functionName: "pay", args: [termsFromJson(capped.payment.evm!.invoice as InvoiceTermsJson), capped.payment.evm!.signature as Hex] });
       } catch (error) {
         refused = String(error);
       }
@@ -140,7 +140,7 @@ describe("stack: boundaries, fees and hostile text", function () {
   describe("the statement period's end bound", () => {
     it("an entry exactly at `to` belongs to the next period; one second later it is in", async () => {
       const invoice = await create({ amount: "3.00", currency: "USDC" });
-      const [hash] = (await payWithInstructions(chain, 4, invoice.payment.evm.transactions)).slice(-1);
+      const [hash] = (await payWithInstructions(chain, 4, invoice.payment.evm!.transactions)).slice(-1);
       const block = await chain.client.getBlock({ blockNumber: (await chain.client.getTransactionReceipt({ hash })).blockNumber });
       await waitUntil("paid", async () => (await read(invoice.id)).status === "paid");
       const at = (seconds: bigint) => new Date(Number(seconds) * 1000).toISOString();
@@ -164,7 +164,7 @@ describe("stack: boundaries, fees and hostile text", function () {
       const mint = await chain.wallet(0).writeContract({ address: evil, abi: mockStablecoinAbi, functionName: "mint", args: [testAccount(4).address, usdc(10)], chain: null });
       await chain.client.waitForTransactionReceipt({ hash: mint });
       const invoice = await create({ amount: "1.00", currency: evil, description: "=SUM(A1:A9)", metadata: { note: "+cmd|' /C calc'!A0" } });
-      await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
+      await payWithInstructions(chain, 4, invoice.payment.evm!.transactions);
       await waitUntil("paid", async () => (await read(invoice.id)).status === "paid");
       const csv = await (await stack.api("GET", `/v1/statements?currency=${evil}&chainId=${chain.id}`, { key: merchant.apiKey, headers: { accept: "text/csv" } })).text();
       const rows = csv.trim().split("\r\n").slice(1);

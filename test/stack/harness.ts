@@ -379,7 +379,7 @@ export function invoicesOf(stack: Stack, merchant: TestMerchant, chain: LocalCha
   };
   const paid = async (body: Record<string, unknown>, payerIndex = 4): Promise<InvoiceJson> => {
     const invoice = await create(body);
-    await payWithInstructions(chain, payerIndex, invoice.payment.evm.transactions);
+    await payWithInstructions(chain, payerIndex, invoice.payment.evm!.transactions);
     await waitUntil("the payment to be indexed", async () => (await read(invoice.id)).status === "paid");
     return invoice;
   };

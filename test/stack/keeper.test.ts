@@ -70,7 +70,7 @@ describe("stack: the keeper", function () {
     const now = Number((await chain.client.getBlock()).timestamp);
     const unfulfilled = await paid({ amount: "5.00", fulfillBy: new Date((now + 2 * DAY) * 1000).toISOString() });
     const disputed = await paid({ amount: "6.00", holdSeconds: DAY });
-    const dispute = await chain.wallet(4).writeContract({ address: disputed.payment.evm.contract as Address, abi: billingEscrowAbi, functionName: "dispute", args: [invoiceFromJson(disputed.payment.evm.invoice as Terms)], chain: null });
+    const dispute = await chain.wallet(4).writeContract({ address: disputed.payment.evm!.contract as Address, abi: billingEscrowAbi, functionName: "dispute", args: [invoiceFromJson(disputed.payment.evm!.invoice as Terms)], chain: null });
     await chain.client.waitForTransactionReceipt({ hash: dispute });
     // Past fulfillBy, the hold and the 7-day dispute period.
     await timeTravel(chain, 9 * DAY);

@@ -61,13 +61,13 @@ describe("stack: operator transactions", function () {
       const after = await read(merchant.apiKey, invoice.id);
       expect(after.status).to.equal("open");
       expect(after.voidedAt).to.equal(null);
-      await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
+      await payWithInstructions(chain, 4, invoice.payment.evm!.transactions);
       await waitUntil("payment indexed", async () => (await read(merchant.apiKey, invoice.id)).status === "paid");
     });
 
     it("a refund answers 503 too and changes nothing; once funded, the same request succeeds", async () => {
       const invoice = await createInvoice(merchant.apiKey);
-      await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
+      await payWithInstructions(chain, 4, invoice.payment.evm!.transactions);
       await waitUntil("payment indexed", async () => (await read(merchant.apiKey, invoice.id)).status === "paid");
       const refused = await stack.api("POST", `/v1/invoices/${invoice.id}/refund`, { key: merchant.apiKey, body: { amount: "0.05" } });
       expect(refused.status).to.equal(503);
@@ -110,7 +110,7 @@ describe("stack: operator transactions", function () {
 
     it("five concurrent full refunds of one invoice: one 202, the others 409 and nothing refunded twice", async () => {
       const invoice = await createInvoice(merchant.apiKey, { amount: "0.2" });
-      await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
+      await payWithInstructions(chain, 4, invoice.payment.evm!.transactions);
       await waitUntil("payment indexed", async () => (await read(merchant.apiKey, invoice.id)).status === "paid");
       const answers = await Promise.all(Array.from({ length: 5 }, () => stack.api("POST", `/v1/invoices/${invoice.id}/refund`, { key: merchant.apiKey })));
       const statuses = answers.map((answer) => answer.status).sort();
@@ -124,7 +124,7 @@ describe("stack: operator transactions", function () {
 
     it("an action retried with the same Idempotency-Key replays the first answer and sends nothing twice", async () => {
       const invoice = await createInvoice(merchant.apiKey, { amount: "0.3" });
-      await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
+      await payWithInstructions(chain, 4, invoice.payment.evm!.transactions);
       await waitUntil("payment indexed", async () => (await read(merchant.apiKey, invoice.id)).status === "paid");
       const key = randomUUID();
       const [first, second] = await Promise.all(

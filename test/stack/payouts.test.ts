@@ -83,7 +83,7 @@ describe("stack: payouts", function () {
     expect((await release(unfulfilled.id)).status).to.equal(202);
 
     const disputed = await paid({ amount: "2.00", currency: "USDC", holdSeconds: 86_400 });
-    const hash = await chain.wallet(4).writeContract({ address: disputed.payment.evm.contract as Address, abi: billingEscrowAbi, functionName: "dispute", args: [invoiceFromJson(disputed.payment.evm.invoice as Terms)], chain: null });
+    const hash = await chain.wallet(4).writeContract({ address: disputed.payment.evm!.contract as Address, abi: billingEscrowAbi, functionName: "dispute", args: [invoiceFromJson(disputed.payment.evm!.invoice as Terms)], chain: null });
     await chain.client.waitForTransactionReceipt({ hash });
     await waitUntil("disputed", async () => (await read(disputed.id)).status === "disputed");
     const answer = await release(disputed.id);

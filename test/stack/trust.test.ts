@@ -142,11 +142,11 @@ describe("stack: trust — who decides where the money goes", function () {
 
       const before = await me(merchant.apiKey);
       const invoice = await createInvoice(merchant.apiKey);
-      expect(invoice.payment.evm.invoice.merchantId).to.equal(before.chains[0].onchainMerchantId);
+      expect(invoice.payment.evm!.invoice.merchantId).to.equal(before.chains[0].onchainMerchantId);
       const payoutBefore = await chain.client.getBalance({ address: testAccount(PAYOUT).address });
-      await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
+      await payWithInstructions(chain, 4, invoice.payment.evm!.transactions);
       // Anyone may release once the hold (0 s here) is over: the stranger does it, and the money goes to the payout.
-      const release = await attacker.writeContract({ address: escrow, abi: billingEscrowAbi, functionName: "release", args: [termsFromJson(invoice.payment.evm.invoice as InvoiceTermsJson)], chain: null });
+      const release = await attacker.writeContract({ address: escrow, abi: billingEscrowAbi, functionName: "release", args: [termsFromJson(invoice.payment.evm!.invoice as InvoiceTermsJson)], chain: null });
       expect((await chain.client.waitForTransactionReceipt({ hash: release })).status).to.equal("success");
       expect((await chain.client.getBalance({ address: testAccount(PAYOUT).address })) - payoutBefore).to.equal(parseEther("0.5"));
 

@@ -90,7 +90,7 @@ describe("stack on Postgres: webhooks with replicas, workers, load and crashes",
       const hashes: Hex[] = [];
       for (const [index, invoice] of invoices.entries()) {
         const payer = PAYERS[index % PAYERS.length];
-        const pay = invoice.payment.evm.transactions.at(-1)!;
+        const pay = invoice.payment.evm!.transactions.at(-1)!;
         const nonce = nonces.get(payer)!;
         nonces.set(payer, nonce + 1);
         hashes.push(

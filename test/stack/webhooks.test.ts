@@ -49,7 +49,7 @@ describe("stack: webhooks", function () {
     const invoices = invoicesOf(stack, merchant, chain);
     const invoice = await invoices.create({ amount: "0.1", currency: "ETH", metadata: { order: "A-1" } });
     expect(invoice.confirmationsRequired).to.equal(3);
-    const [hash] = (await payWithInstructions(chain, 4, invoice.payment.evm.transactions)).slice(-1);
+    const [hash] = (await payWithInstructions(chain, 4, invoice.payment.evm!.transactions)).slice(-1);
 
     await waitUntil("invoice.paid at the receiver", async () => typesOf(invoice.id).includes("invoice.paid"), 30_000);
     const paid = eventsOf(invoice.id).find((entry) => entry.event.type === "invoice.paid")!;
@@ -137,7 +137,7 @@ describe("stack: webhooks", function () {
     const invoice = await invoices.create({ amount: "0.02", currency: "ETH" });
     receiver.respond = (entry) => (entry.event.type === "invoice.paid" && entry.event.data.invoiceId === invoice.id && refusals-- > 0 ? 503 : 200);
     try {
-      await payWithInstructions(chain, 4, invoice.payment.evm.transactions);
+      await payWithInstructions(chain, 4, invoice.payment.evm!.transactions);
       await waitUntil("delivered on the third attempt", async () => eventsOf(invoice.id).filter((entry) => entry.event.type === "invoice.paid").length === 3, 30_000);
       const attempts = eventsOf(invoice.id).filter((entry) => entry.event.type === "invoice.paid");
       expect(new Set(attempts.map((entry) => entry.id)).size).to.equal(1);
@@ -231,8 +231,8 @@ describe("stack: webhooks", function () {
     await mintStablecoin(chain, 7, usdc(1_000));
     const invoices = invoicesOf(stack, merchant, chain);
     const invoice = await invoices.paid({ amount: "8.00", currency: "USDC", holdSeconds: 86_400, arbiter: arbiter.account.address }, 7);
-    const terms = invoiceFromJson(invoice.payment.evm.invoice as Terms);
-    const escrow = invoice.payment.evm.contract as Address;
+    const terms = invoiceFromJson(invoice.payment.evm!.invoice as Terms);
+    const escrow = invoice.payment.evm!.contract as Address;
     const send = async (wallet: ReturnType<typeof chain.wallet>, functionName: "dispute" | "resolveDispute", args: readonly unknown[]) =>
       chain.client.waitForTransactionReceipt({ hash: await wallet.writeContract({ address: escrow, abi: billingEscrowAbi, functionName, args: args as never, chain: null }) });
     await send(chain.wallet(7), "dispute", [terms]);
