@@ -4843,12 +4843,16 @@ export interface components {
             chains: components["schemas"]["ChainStatement"][];
         };
         ChainStatement: {
-            chainId: number;
-            onchainMerchantId: string;
+            /** @description EVM chain id; null for BTC (see `network`) */
+            chainId: number | null;
+            /** @description CAIP-2 id of the chain */
+            network: string;
+            /** @description The merchant's id in the contracts (null for BTC) */
+            onchainMerchantId: string | null;
             currency: string;
-            token: string;
+            token: string | null;
             decimals: number;
-            /** @description Held for the merchant in the contracts at `from` */
+            /** @description Held for the merchant in the contracts at `from` (BTC: what BTC invoices brought into the merchant's own wallet before `from`, net of refunds: there is no escrow) */
             openingBalance: string;
             openingBalanceBaseUnits: string;
             /** @description openingBalance + every entry of the period: held at `to` */
@@ -4876,7 +4880,10 @@ export interface components {
         };
         StatementEntry: {
             id: string;
-            chainId: number;
+            /** @description EVM chain id; null for BTC */
+            chainId: number | null;
+            /** @description CAIP-2 id of the chain (`eip155:<chainId>` or `bip122:<genesis>`) */
+            network: string;
             timestamp: string;
             /** @enum {string} */
             kind: "payment" | "refund" | "release" | "fee" | "subscription_charge" | "subscription_refund" | "withdrawal";

@@ -19,6 +19,12 @@ import { statementPeriod } from "../statements/period";
 import { isoFromSeconds } from "../subscriptions/ids";
 import { notRegistered, onchainIdentities } from "../merchants/identity";
 import { resolveCurrency, type TokenInfo } from "../tokens";
+import type { Context } from "hono";
+import { isBitcoin } from "../bitcoin/invoices";
+import { btcStatement, btcStatementCsv } from "../bitcoin/ledger";
+
+/** BTC statements page with the same cursor codec; chain 0 stands for the Bitcoin network. */
+const BTC_CURSOR_CHAIN = 0;
 
 const MAX_JSON_ENTRIES = 1_000;
 
@@ -39,7 +45,8 @@ const Money = (description?: string) => z.string().openapi(description ? { descr
 const EntrySchema = z
   .object({
     id: z.string(),
-    chainId: z.number().int(),
+    chainId: z.number().int().nullable().openapi({ description: "EVM chain id; null for BTC" }),
+    network: z.string().openapi({ description: "CAIP-2 id of the chain (`eip155:<chainId>` or `bip122:<genesis>`)" }),
     timestamp: z.string(),
     kind: z.enum(LEDGER_KINDS),
     amount: Money("Signed, from the merchant's view: positive when its held balance grows"),
@@ -54,12 +61,13 @@ const EntrySchema = z
 
 const ChainStatementSchema = z
   .object({
-    chainId: z.number().int(),
-    onchainMerchantId: z.string(),
+    chainId: z.number().int().nullable().openapi({ description: "EVM chain id; null for BTC (see `network`)" }),
+    network: z.string().openapi({ description: "CAIP-2 id of the chain" }),
+    onchainMerchantId: z.string().nullable().openapi({ description: "The merchant's id in the contracts (null for BTC)" }),
     currency: z.string(),
-    token: z.string(),
+    token: z.string().nullable(),
     decimals: z.number().int(),
-    openingBalance: Money("Held for the merchant in the contracts at `from`"),
+    openingBalance: Money("Held for the merchant in the contracts at `from` (BTC: what BTC invoices brought into the merchant's own wallet before `from`, net of refunds: there is no escrow)"),
     openingBalanceBaseUnits: z.string(),
     closingBalance: Money("openingBalance + every entry of the period: held at `to`"),
     closingBalanceBaseUnits: z.string(),
@@ -142,6 +150,31 @@ function wantsCsv(format: "json" | "csv" | undefined, accept: string | undefined
 export function statementRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
+  /** `currency=BTC`: one "chain", the API's Bitcoin network (api/bitcoin/ledger.ts). */
+  async function bitcoinStatement(c: Context<AppEnv>, query: { from?: string; to?: string; limit: number; chainId?: number }, csv: boolean, paging: { chainId: number; cursor: LedgerCursor } | undefined) {
+    const network = deps.config.bitcoin?.network;
+    if (!network) throw invalid("currency", "BTC is not enabled on this API (its operator sets BITCOIN_ESPLORA_URL or BITCOIN_RPC_URL)");
+    if (query.chainId !== undefined) throw invalid("chainId", "names an EVM chain; a BTC statement has none (leave it out)");
+    if (paging && paging.chainId !== BTC_CURSOR_CHAIN) throw invalid("cursor", "belongs to another currency's statement");
+    const period = statementPeriod(query, query.to === undefined ? (await chainNow(undefined)) + 1n : 0n);
+    const merchant = currentMerchant(c);
+    if (csv) {
+      const day = (seconds: bigint) => isoFromSeconds(seconds).slice(0, 10);
+      return new Response(btcStatementCsv(deps.store.db, merchant.id, network, period), {
+        status: 200,
+        headers: {
+          "content-type": "text/csv; charset=utf-8",
+          "content-disposition": `attachment; filename="statement-BTC-${day(period.from)}-${day(period.to)}.csv"`,
+          "x-content-type-options": "nosniff",
+          "cache-control": "no-store",
+        },
+      });
+    }
+    const statement = await btcStatement(deps.store.db, merchant.id, network, period, { limit: query.limit, cursor: paging?.cursor });
+    const nextCursor = statement.nextCursor && encodeCursor([BTC_CURSOR_CHAIN, statement.nextCursor.timestamp, statement.nextCursor.id]);
+    return c.json({ from: isoFromSeconds(period.from), to: isoFromSeconds(period.to), currency: "BTC", chains: [{ ...statement, nextCursor }] }, 200);
+  }
+
   const getStatement = createRoute({
     method: "get",
     path: "/statements",
@@ -176,6 +209,7 @@ export function statementRoutes(deps: ApiDeps) {
     if (paging && query.chainId !== undefined && paging.chainId !== query.chainId) {
       throw invalid("cursor", `belongs to chain ${paging.chainId}, not ${query.chainId}`);
     }
+    if (isBitcoin(query.currency)) return bitcoinStatement(c, query, csv, paging);
     const scopes = await statementScopes(deps, merchant, query.currency, paging?.chainId ?? query.chainId);
     const period = statementPeriod(query, query.to === undefined ? await defaultEnd(deps, scopes) : 0n);
 

@@ -67,6 +67,7 @@ export function entryView(entry: LedgerEntry, token: TokenInfo, invoiceIds: Map<
   return {
     id: entry.id,
     chainId: entry.chainId,
+    network: `eip155:${entry.chainId}`,
     timestamp: isoFromSeconds(entry.timestamp),
     kind: entry.kind as (typeof LEDGER_KINDS)[number],
     amount: formatAmount(entry.amount, token.decimals),
@@ -103,6 +104,7 @@ export async function chainStatement(
   const format = (value: bigint) => formatAmount(value, token.decimals);
   return {
     chainId: scope.chain.id,
+    network: `eip155:${scope.chain.id}`,
     onchainMerchantId: owner.merchantId.toString(),
     currency: token.symbol,
     token: token.address,

@@ -14,6 +14,7 @@ import type { ApiDeps, AppEnv, MerchantRecord, Principal } from "../../api/env";
 import { errorHandler } from "../../api/middleware";
 import { invoiceRoutes } from "../../api/routes/invoices";
 import { bitcoinRoutes } from "../../api/routes/bitcoin";
+import { statementRoutes } from "../../api/routes/statements";
 import { createInvoiceRows } from "../../api/invoices/rows";
 import { openStore, type Store } from "../../api/store";
 import { webhookEvents } from "../../api/store/schema";
@@ -96,7 +97,7 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
       kind: "merchant",
       merchant: { id: merchantId, name: "BTC shop", confirmationPolicy: {} } as unknown as MerchantRecord,
       apiKeyId: "key_btc",
-      scopes: new Set(["merchant:read", "merchant:write", "invoices:read", "invoices:write"]),
+      scopes: new Set(["merchant:read", "merchant:write", "invoices:read", "invoices:write", "statements:read"]),
     };
     const app = new OpenAPIHono<AppEnv>();
     app.use("*", async (c, next) => {
@@ -106,12 +107,14 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
     });
     app.route("/v1", invoiceRoutes(deps));
     app.route("/v1", bitcoinRoutes(deps));
+    app.route("/v1", statementRoutes(deps));
     app.onError(errorHandler(recordingLogger().logger));
     return async (method: string, url: string, body?: unknown) => {
       const headers: Record<string, string> = { "idempotency-key": randomUUID() };
       if (body !== undefined) headers["content-type"] = "application/json";
       const response = await app.request(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      const text = await response.text();
+      return { status: response.status, body: (response.headers.get("content-type")?.includes("json") ? JSON.parse(text) : { text }) as Record<string, unknown> };
     };
   }
 
@@ -354,6 +357,43 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
     expect(events.filter((type) => type === "invoice.refunded")).to.have.length(1);
     view = await shop.read(invoice.id);
     expect(view.bitcoin.refunds).to.have.length(1);
+  });
+
+  it("the BTC statement lists mined payments and refunds with the balance they leave in the merchant's wallet, as JSON pages and CSV", async () => {
+    const shop = await merchant();
+    const start = new Date(Date.now() - 1_000).toISOString();
+    const first = await shop.create("0.001", { refundAddress: CUSTOMER });
+    const second = await shop.create("0.002");
+    const unmined = await shop.create("0.003");
+    chain.pay(first.payment.btc.address, sats(first));
+    chain.pay(second.payment.btc.address, sats(second));
+    chain.mine();
+    chain.pay(unmined.payment.btc.address, sats(unmined));
+    await sync();
+    const refund = await shop.call("POST", `/v1/invoices/${first.id}/bitcoin-refund`, { amount: "0.0004", feeRate: 1 });
+    chain.acceptRaw(shop.wallet.sign(refund.body.psbt as string));
+    chain.mine();
+    await sync();
+    const to = new Date(Date.now() + 365 * 86_400_000).toISOString();
+    const statement = await shop.call("GET", `/v1/statements?currency=BTC&from=${start}&to=${to}&limit=2`);
+    expect(statement.status, JSON.stringify(statement.body)).to.equal(200);
+    const [btc] = statement.body.chains as { chainId: null; network: string; openingBalance: string; closingBalance: string; entryCount: number; totals: Record<string, string>; entries: { kind: string; amountBaseUnits: string; invoiceId: string }[]; nextCursor: string | null }[];
+    expect(btc).to.include({ chainId: null, network: "bip122:0f9188f13cb7b2c71f2a335e3a4fc328", openingBalance: "0.00", entryCount: 4 });
+    expect(btc.totals).to.include({ paidBaseUnits: "600000", refundedBaseUnits: "40000" });
+    expect(btc.closingBalance).to.equal("0.0056");
+    expect(btc.entries).to.have.length(2);
+    const next = await shop.call("GET", `/v1/statements?currency=BTC&from=${start}&to=${to}&limit=2&cursor=${encodeURIComponent(btc.nextCursor!)}`);
+    const rest = (next.body.chains as { entries: { kind: string; amountBaseUnits: string; invoiceId: string }[] }[])[0].entries;
+    expect([...btc.entries, ...rest].map((entry) => [entry.kind, entry.amountBaseUnits, entry.invoiceId])).to.have.deep.members([
+      ["payment", "100000", first.id],
+      ["payment", "200000", second.id],
+      ["payment", "300000", unmined.id],
+      ["refund", "-40000", first.id],
+    ]);
+    const csv = await shop.call("GET", `/v1/statements?currency=BTC&from=${start}&to=${to}&format=csv`);
+    const lines = (csv.body.text as string).trim().split("\r\n");
+    expect(lines).to.have.length(5);
+    expect(lines[1]).to.match(/^bip122:0f9188f13cb7b2c71f2a335e3a4fc328,/);
   });
 
   it("a full refund of everything received (minus the fee) makes the invoice refunded", async () => {
