@@ -28,6 +28,7 @@ import type { InvoiceJson as InvoiceTermsJson } from "../contracts/invoice";
 import { readDeployment } from "../contracts/addresses";
 import { createApiClient, servedRoutes, type ApiClient } from "./lib/api-client";
 import { isLocalChain, mockStablecoinAbi, testAccount, timeTravel, walletFor, type Wallet } from "./lib/local-chain";
+import { testWallet } from "./lib/bitcoin-regtest/wallet";
 import { detail, seconds, step, table, tailFile } from "./lib/output";
 import { onShutdown, startChild, stopChild, waitFor, type Supervised } from "./lib/processes";
 import { loadDotEnv, readJson, ROOT, runningStack, stackPaths, type DemoMerchant, type StackState } from "./lib/stack-files";
@@ -39,10 +40,11 @@ walkthrough (its output goes to .data/logs/start.log) and stops it at the end.
 
 Creates an ETH and a USDC invoice through the API, pays each from a test wallet using only the transactions the
 API returned, refunds part of one, creates a plan, subscribes, moves the local chain a month forward and renews,
-releases the held payments and withdraws the subscription income to the merchant's payout address, then prints
-the statement and writes it as CSV to .data/demo-statement-<currency>.csv. A local webhook receiver verifies and
+releases the held payments and withdraws the subscription income to the merchant's payout address, has a BTC
+invoice paid and confirmed on the local simulated regtest chain (straight to the merchant's wallet), then prints
+the statements and writes it as CSV to .data/demo-statement-<currency>.csv. A local webhook receiver verifies and
 prints every event the API sends meanwhile (invoice.paid, invoice.confirmed, invoice.refunded, invoice.released,
-subscription.created, subscription.renewed, payout.sent).
+subscription.created, subscription.renewed, payout.sent, invoice.payment_detected).
 
 Local chains only (it moves the chain's clock). Options: -h, --help.
 `;
@@ -72,6 +74,7 @@ interface Invoice {
   payer: Address | null;
   paidTransaction: Hex | null;
   confirmations: number | null;
+  confirmationsRequired?: number;
   payment: { evm: { contract: Address; invoiceKey: Hex; invoice: InvoiceTermsJson; transactions: Transaction[]; uri: string } };
 }
 
@@ -94,13 +97,23 @@ interface Subscription {
   chargeCount: number;
 }
 
+interface BtcInvoice {
+  id: string;
+  status: string;
+  amount: string;
+  confirmations: number;
+  confirmationsRequired: number;
+  payment: { btc: { address: string; amountSats: string; uri: string; custody: string } };
+}
+
 interface Statement {
   from: string;
   to: string;
   currency: string;
   chains: {
-    chainId: number;
-    onchainMerchantId: string;
+    chainId: number | null;
+    network: string;
+    onchainMerchantId: string | null;
     openingBalance: string;
     closingBalance: string;
     totals: { paid: string; refunded: string; released: string; fees: string };
@@ -363,15 +376,21 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
     `payout address ${payout}: ${formatEther(ethBefore)} → ${formatEther(await client.getBalance({ address: payout }))} ETH, ${usdcBefore} → ${await usdcBalance(payout)} USDC`,
   );
 
-  // ------------------------------------------------------------------------------------------ 6. statements
-  step("6. the statements (GET /v1/statements), from yesterday to the chain's now");
+  // ------------------------------------------------------------------------------------------ 6. BTC invoice
+  const bitcoin = stack.bitcoin;
+  if (bitcoin) await bitcoinStep(api, bitcoin.esploraUrl, runId);
+  else step("6. (no Bitcoin: this stack runs without the local regtest chain, so the BTC invoice is skipped)");
+
+  // ------------------------------------------------------------------------------------------ 7. statements
+  step("7. the statements (GET /v1/statements), from yesterday to the chain's now");
   need("get /v1/statements");
   // The chain's clock is a month ahead of the wall clock now: start the period before this walkthrough.
   const from = new Date(Date.now() - 86_400_000).toISOString();
-  for (const currency of ["ETH", "USDC"]) {
+  for (const currency of bitcoin ? ["ETH", "USDC", "BTC"] : ["ETH", "USDC"]) {
     const statement = await api.request<Statement>("GET", "/v1/statements", { query: { currency, from, limit: 1000 } });
     for (const part of statement.chains) {
-      process.stdout.write(`\n${currency} statement, chain ${part.chainId}, merchant #${part.onchainMerchantId}, ${statement.from} → ${statement.to}\n`);
+      const where = part.chainId === null ? `${part.network} (the merchant's own wallet: no escrow)` : `chain ${part.chainId}, merchant #${part.onchainMerchantId}`;
+      process.stdout.write(`\n${currency} statement, ${where}, ${statement.from} → ${statement.to}\n`);
       process.stdout.write(
         `${table(
           ["time", "kind", "amount", "counterparty", "invoice / reference", "transaction"],
@@ -396,8 +415,8 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
     detail(`${currency} statement as CSV (Accept: text/csv): ${file} (${csv.trim().split("\n").length - 1} entries after the header)`);
   }
 
-  // ------------------------------------------------------------------------------------------ 7. webhooks
-  step("7. the webhooks the local receiver got (Standard Webhooks signatures, verified)");
+  // ------------------------------------------------------------------------------------------ 8. webhooks
+  step("8. the webhooks the local receiver got (Standard Webhooks signatures, verified)");
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   process.stdout.write(
     `\n${table(
@@ -413,6 +432,39 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
   process.stdout.write(
     `\nDone in ${seconds()}. Customer #${CUSTOMER_ETH} now holds ${eth} ETH; open ${stack.apiUrl}/docs to try the API yourself.\n`,
   );
+}
+
+/**
+ * Step 6: a BTC invoice on the local regtest chain: the merchant's account key (public only), an invoice with
+ * its own address, a customer paying it (the chain's faucet plays the customer's wallet), a block, the
+ * confirmation.
+ */
+async function bitcoinStep(api: ApiClient, esploraUrl: string, runId: string): Promise<void> {
+  step("6. a BTC invoice on the LOCAL SIMULATED regtest chain (no escrow: paid straight to the merchant's wallet)");
+  const wallet = testWallet(0);
+  const account = await api.request<{ descriptor: string; firstAddress: string; confirmations: number }>("PUT", "/v1/merchants/me/bitcoin", {
+    body: { key: wallet.descriptor, confirmations: 1 },
+  });
+  detail(`account key (public only) PUT /v1/merchants/me/bitcoin: ${account.descriptor.slice(0, 44)}…; first address ${account.firstAddress}`);
+  const invoice = await api.request<BtcInvoice>("POST", "/v1/invoices", {
+    idempotencyKey: `demo-${runId}-btc`,
+    body: { amount: "0.0015", currency: "BTC", description: "Hardware wallet", customer: { id: "cus_demo_satoshi" }, metadata: { order: `demo-${runId}-btc` } },
+  });
+  detail(`${invoice.id}: ${invoice.amount} BTC to ${invoice.payment.btc.address} (custody: ${invoice.payment.btc.custody})`);
+  detail(`BIP21 link for a QR code: ${invoice.payment.btc.uri}`);
+  const regtest = async (action: string, body: unknown) => {
+    const response = await fetch(`${esploraUrl}/regtest/${action}`, { method: "POST", body: JSON.stringify(body) });
+    const answer = (await response.json()) as { txid?: string; height?: number; error?: string };
+    if (!response.ok) throw new Error(`the local regtest chain refused ${action}: ${answer.error}`);
+    return answer;
+  };
+  const paid = await regtest("pay", { address: invoice.payment.btc.address, amountSats: invoice.payment.btc.amountSats });
+  detail(`a customer's wallet sends ${invoice.payment.btc.amountSats} sats: transaction ${short(paid.txid!)} in the mempool`);
+  await waitForStatus(api, invoice.id, ["pending", "paid"]);
+  const mined = await regtest("mine", { blocks: 1 });
+  detail(`a block is mined (height ${mined.height})`);
+  const confirmed = await waitForStatus(api, invoice.id, ["paid"]);
+  detail(`${confirmed.confirmations} confirmation of ${confirmed.confirmationsRequired} required: invoice.paid and invoice.confirmed are on their way to the receiver`);
 }
 
 function describeInvoice(invoice: Invoice): void {

@@ -20,6 +20,7 @@ import { z } from "zod";
 import { readDeployment, type Deployment } from "../contracts/addresses";
 import { generateAdminKey, localSecret } from "../api/config";
 import { parseChainList } from "../contracts/chains";
+import { startLocalRegtest, type LocalRegtest } from "./lib/bitcoin-regtest/local";
 import { createApiClient, probeApi } from "./lib/api-client";
 import { ensureDemoMerchant, type DemoChain } from "./lib/demo-merchant";
 import { indexerSchemaName, prepareIndexerData, waitUntilIndexed } from "./lib/indexer";
@@ -95,6 +96,9 @@ Environment (also read from .env when present; empty values mean "not set"):
   BITCOIN_POLL_MS       how often the watcher asks the source for new blocks and mempool transactions (default 2000)
   BITCOIN_ADDRESS_REUSE_AFTER_SECONDS  an expired invoice's address, if nothing ever arrived on it, is given to a
                         new invoice this long after expiry (default 86400)
+  BITCOIN_REGTEST=false no local regtest chain (locally, without a source above, npm start simulates one in its own
+                        process, kept in <data>/bitcoin-regtest: not a Bitcoin node, not a real network)
+  BITCOIN_REGTEST_BLOCK_SECONDS  the local regtest chain mines a block this often while transactions wait (default 10)
  the indexer
   DATABASE_URL          Postgres for the indexer and the API store (default: PGlite under the data directory)
   DATABASE_SCHEMA       indexer schema (default: derived from the indexer code and the chains)
@@ -328,6 +332,7 @@ async function startIndexerAndApi(
   paths: ReturnType<typeof stackPaths>,
   apiUrl: string,
   adminKey: string,
+  bitcoin: LocalRegtest | undefined,
 ): Promise<void> {
   const schema = config.DATABASE_SCHEMA ?? (await indexerSchemaName(chains));
   const outcome = prepareIndexerData({ dataDir: paths.dataDir, pgliteDir: paths.pgliteDir, schema, postgres: Boolean(config.DATABASE_URL) });
@@ -351,6 +356,7 @@ async function startIndexerAndApi(
     API_STORE_DIR: paths.apiStoreDir,
     // A local stack's webhook receivers run on this machine (npm run listen, the demo): allow loopback URLs.
     ...(config.local && inherited.WEBHOOK_ALLOW_PRIVATE_URLS === undefined ? { WEBHOOK_ALLOW_PRIVATE_URLS: "true" } : {}),
+    ...(bitcoin ? { BITCOIN_NETWORK: "regtest", BITCOIN_ESPLORA_URL: bitcoin.url, BITCOIN_POLL_MS: "500" } : {}),
   };
   const launch = async () =>
     startChild("ponder", path.join(BIN, "ponder"), ["start", "--root", "indexer", "--port", String(await freePort()), "--hostname", "127.0.0.1", "--log-format", "json"], {
@@ -457,7 +463,8 @@ async function main(): Promise<void> {
   for (const chain of started) chains.push({ ...chain, deployment: await ensureDeployment(config, chain, deploymentsDir, paths.deployLog) });
 
   const admin = adminApiKey(config, paths, chains.filter((chain) => !chain.local).map((chain) => chain.id));
-  await startIndexerAndApi(config, chains, paths, apiUrl, admin.key);
+  const bitcoin = await startLocalBitcoin(config, paths);
+  await startIndexerAndApi(config, chains, paths, apiUrl, admin.key, bitcoin);
   const api = createApiClient(apiUrl);
 
   let demo: Awaited<ReturnType<typeof ensureDemoMerchant>> | undefined;
@@ -490,11 +497,28 @@ async function main(): Promise<void> {
     pid: process.pid,
     apiUrl,
     chains: chains.map((chain) => ({ id: chain.id, rpcUrl: chain.rpcUrl, local: chain.local })),
+    ...(bitcoin ? { bitcoin: { network: "regtest", esploraUrl: bitcoin.url, simulated: true } } : {}),
     startedAt: new Date().toISOString(),
   };
   writeJson(paths.stackFile, state, 0o600);
   const keeper = await startKeeper(config, chains, paths, admin.key);
-  process.stdout.write(await summary(admin, chains, apiUrl, paths, demo, keeper));
+  process.stdout.write(await summary(admin, chains, apiUrl, paths, demo, keeper, bitcoin));
+}
+
+/**
+ * A local stack without a configured Bitcoin source gets a simulated regtest chain (scripts/lib/bitcoin-regtest),
+ * so BTC invoices work out of the box; it says plainly that it is one.
+ */
+async function startLocalBitcoin(config: StartConfig, paths: ReturnType<typeof stackPaths>): Promise<LocalRegtest | undefined> {
+  const env = process.env;
+  if (!config.local || env.BITCOIN_ESPLORA_URL || env.BITCOIN_RPC_URL || env.BITCOIN_REGTEST === "false") return undefined;
+  const blockSeconds = Number(env.BITCOIN_REGTEST_BLOCK_SECONDS ?? 10);
+  if (!Number.isFinite(blockSeconds) || blockSeconds <= 0) throw new Error("BITCOIN_REGTEST_BLOCK_SECONDS must be a positive number of seconds");
+  step("starting a LOCAL SIMULATED Bitcoin regtest chain (in this process; not a Bitcoin node, not a real network)");
+  const regtest = await startLocalRegtest({ directory: path.join(paths.dataDir, "bitcoin-regtest"), port: await freePort(), blockSeconds });
+  detail(`Esplora API ${regtest.url} at height ${regtest.chain.height}; pay: POST /regtest/pay {"address","amountSats"}, mine: POST /regtest/mine`);
+  onShutdown(() => regtest.stop());
+  return regtest;
 }
 
 /** What the keeper costs per operation: measured by `npm run bench:gas` (bench/gas.md). */
@@ -541,6 +565,7 @@ async function summary(
   paths: ReturnType<typeof stackPaths>,
   demo: Awaited<ReturnType<typeof ensureDemoMerchant>> | undefined,
   keeper: KeeperInfo | undefined,
+  bitcoin: LocalRegtest | undefined,
 ): Promise<string> {
   const lines = [
     "",
@@ -574,6 +599,16 @@ async function summary(
     for (const [name, contract] of Object.entries(chain.deployment.contracts)) {
       lines.push(`  ${name.padEnd(20)} ${contract.address}`);
     }
+  }
+  if (bitcoin) {
+    lines.push(
+      "",
+      `Bitcoin: LOCAL SIMULATED regtest chain (in this process, not a real network) at height ${bitcoin.chain.height}`,
+      `  Esplora API    ${bitcoin.url}   (BITCOIN_ESPLORA_URL points the API here)`,
+      `  pay an address curl -s -XPOST ${bitcoin.url}/regtest/pay -d '{"address":"bcrt1…","amountSats":"150000"}'`,
+      `  mine           curl -s -XPOST ${bitcoin.url}/regtest/mine -d '{"blocks":1}'   (one is mined every ${process.env.BITCOIN_REGTEST_BLOCK_SECONDS ?? 10} s while transactions wait)`,
+      "  BTC invoices need the merchant's account key first: PUT /v1/merchants/me/bitcoin (docs/BITCOIN.md)",
+    );
   }
   const local = chains.find((chain) => chain.local);
   if (local) {

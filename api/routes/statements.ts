@@ -20,7 +20,7 @@ import { isoFromSeconds } from "../subscriptions/ids";
 import { notRegistered, onchainIdentities } from "../merchants/identity";
 import { resolveCurrency, type TokenInfo } from "../tokens";
 import type { Context } from "hono";
-import { isBitcoin } from "../bitcoin/invoices";
+import { bitcoinChainState, isBitcoin } from "../bitcoin/invoices";
 import { btcStatement, btcStatementCsv } from "../bitcoin/ledger";
 
 /** BTC statements page with the same cursor codec; chain 0 stands for the Bitcoin network. */
@@ -156,7 +156,8 @@ export function statementRoutes(deps: ApiDeps) {
     if (!network) throw invalid("currency", "BTC is not enabled on this API (its operator sets BITCOIN_ESPLORA_URL or BITCOIN_RPC_URL)");
     if (query.chainId !== undefined) throw invalid("chainId", "names an EVM chain; a BTC statement has none (leave it out)");
     if (paging && paging.chainId !== BTC_CURSOR_CHAIN) throw invalid("cursor", "belongs to another currency's statement");
-    const period = statementPeriod(query, query.to === undefined ? (await chainNow(undefined)) + 1n : 0n);
+    // "Now" is the Bitcoin chain's: the later of the wall clock and the last processed block's time.
+    const period = statementPeriod(query, query.to === undefined ? (await bitcoinChainState(deps.store.db, network)).now + 1n : 0n);
     const merchant = currentMerchant(c);
     if (csv) {
       const day = (seconds: bigint) => isoFromSeconds(seconds).slice(0, 10);

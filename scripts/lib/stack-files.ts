@@ -57,6 +57,8 @@ export interface StackState {
   pid: number;
   apiUrl: string;
   chains: { id: number; rpcUrl: string; local: boolean }[];
+  /** The simulated local Bitcoin regtest chain npm start runs (absent with a configured Bitcoin source). */
+  bitcoin?: { network: "regtest"; esploraUrl: string; simulated: true };
   startedAt: string;
 }
 

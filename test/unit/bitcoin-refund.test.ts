@@ -9,7 +9,7 @@ import { schnorr, secp256k1 } from "@noble/curves/secp256k1";
 import { parseAccountKey, type AccountKey } from "../../api/bitcoin/keys";
 import { receiveAddress } from "../../api/bitcoin/addresses";
 import { buildRefundPsbt, changeAddress, RefundError, type RefundInput, type RefundPlan } from "../../api/bitcoin/refund";
-import { RegtestChain, REGTEST } from "../helpers/regtest-chain";
+import { RegtestChain, REGTEST } from "../../scripts/lib/bitcoin-regtest/chain";
 
 /**
  * Refunds of BTC invoices are unsigned PSBTs the merchant signs in their own wallet. Here a wallet of a fixed

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { createBitcoinCoreSource, createEsploraSource, parseBlock, SourceUnavailableError, type ChainSource } from "../../api/bitcoin/source";
-import { rawBlock, startBitcoinCore, startEsplora, type BitcoinServer } from "../helpers/bitcoin-servers";
-import { RegtestChain } from "../helpers/regtest-chain";
+import { rawBlock, startBitcoinCore, startEsplora, type BitcoinServer } from "../../scripts/lib/bitcoin-regtest/servers";
+import { RegtestChain } from "../../scripts/lib/bitcoin-regtest/chain";
 
 /**
  * The two chain sources against loopback servers answering in each real API's documented format from the same

@@ -4,7 +4,7 @@ import { mnemonicToSeedSync } from "@scure/bip39";
 import { Transaction } from "@scure/btc-signer";
 import { parseAccountKey } from "../../api/bitcoin/keys";
 import { receiveAddress } from "../../api/bitcoin/addresses";
-import { display, internal, merkleRoot, RegtestChain, REGTEST_TARGET, sha256d } from "../helpers/regtest-chain";
+import { display, internal, merkleRoot, RegtestChain, REGTEST_TARGET, sha256d } from "../../scripts/lib/bitcoin-regtest/chain";
 
 /**
  * The in-memory regtest chain the Bitcoin tests run against must be what a node would serve: real txids and

@@ -6,8 +6,8 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { parseTransaction } from "../../api/bitcoin/source";
-import type { ChainBlock, RegtestChain } from "./regtest-chain";
+import { parseTransaction } from "../../../api/bitcoin/source";
+import type { ChainBlock, RegtestChain } from "./chain";
 
 export type Fault = "hang" | "429" | "503";
 
@@ -32,7 +32,13 @@ export function rawBlock(block: ChainBlock): Buffer {
   return Buffer.concat([Buffer.from(block.header, "hex"), compactSize(block.txs.length), ...block.txs.map((tx) => Buffer.from(tx.raw, "hex"))]);
 }
 
-async function listen(handler: (request: http.IncomingMessage, body: string, response: http.ServerResponse) => void, faults: Fault[], requests: string[], label: (request: http.IncomingMessage, body: string) => string): Promise<BitcoinServer> {
+async function listen(
+  handler: (request: http.IncomingMessage, body: string, response: http.ServerResponse) => void,
+  faults: Fault[],
+  requests: string[],
+  label: (request: http.IncomingMessage, body: string) => string,
+  port = 0,
+): Promise<BitcoinServer> {
   const hanging = new Set<http.ServerResponse>();
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -50,7 +56,10 @@ async function listen(handler: (request: http.IncomingMessage, body: string, res
       handler(request, body, response);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     faults,
@@ -65,7 +74,16 @@ async function listen(handler: (request: http.IncomingMessage, body: string, res
 }
 
 /** Esplora's REST API (https://github.com/Blockstream/esplora/blob/master/API.md) over the regtest chain. */
-export function startEsplora(chain: RegtestChain): Promise<BitcoinServer> {
+export interface EsploraOptions {
+  port?: number;
+  /**
+   * A local chain's controls (npm start, the demo): `POST /regtest/mine {"blocks": n}` and
+   * `POST /regtest/pay {"address", "amountSats"}` (paid from the chain's own wallet, as a customer's).
+   */
+  control?: { onChange(): void };
+}
+
+export function startEsplora(chain: RegtestChain, options: EsploraOptions = {}): Promise<BitcoinServer> {
   const byHash = (hash: string) => chain.blocks.find((block) => block.hash === hash);
   const text = (response: http.ServerResponse, status: number, body: string) => response.writeHead(status, { "content-type": "text/plain" }).end(body);
   return listen(
@@ -89,6 +107,7 @@ export function startEsplora(chain: RegtestChain): Promise<BitcoinServer> {
       if (request.method === "GET" && path === "/fee-estimates") {
         return response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ "1": 12.5, "2": 8.1, "3": 5.0, "6": 3.2, "144": 1.01 }));
       }
+      if (options.control && request.method === "POST" && path.startsWith("/regtest/")) return regtestControl(chain, path, body, response, options.control);
       if (request.method === "POST" && path === "/tx") {
         try {
           const tx = chain.acceptRaw(body.trim());
@@ -102,7 +121,40 @@ export function startEsplora(chain: RegtestChain): Promise<BitcoinServer> {
     [],
     [],
     (request) => `${request.method} ${request.url}`,
+    options.port,
   );
+}
+
+/** The local chain's controls: mine blocks, pay an address from the chain's wallet. */
+function regtestControl(chain: RegtestChain, path: string, body: string, response: http.ServerResponse, control: { onChange(): void }): unknown {
+  const json = (status: number, value: unknown) => response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
+  let input: { blocks?: unknown; address?: unknown; amountSats?: unknown };
+  try {
+    input = body.trim() ? (JSON.parse(body) as typeof input) : {};
+  } catch {
+    return json(400, { error: "the body must be JSON" });
+  }
+  try {
+    if (path === "/regtest/mine") {
+      const blocks = input.blocks === undefined ? 1 : Number(input.blocks);
+      if (!Number.isInteger(blocks) || blocks < 1 || blocks > 1_000) return json(400, { error: "blocks must be an integer from 1 to 1000" });
+      const mined = chain.mine(blocks);
+      control.onChange();
+      return json(200, { height: chain.height, hashes: mined.map((block) => block.hash) });
+    }
+    if (path === "/regtest/pay") {
+      if (typeof input.address !== "string" || typeof input.amountSats !== "string" || !/^[1-9]\d{0,15}$/.test(input.amountSats)) {
+        return json(400, { error: 'send {"address": "bcrt1…", "amountSats": "150000"}' });
+      }
+      chain.fund();
+      const tx = chain.pay(input.address, BigInt(input.amountSats));
+      control.onChange();
+      return json(200, { txid: tx.txid });
+    }
+  } catch (error) {
+    return json(400, { error: (error as Error).message });
+  }
+  return json(404, { error: "POST /regtest/mine or /regtest/pay" });
 }
 
 /** Bitcoin Core's JSON-RPC over the regtest chain (the methods the source uses, with Core's error codes). */

@@ -119,8 +119,11 @@ export class RegtestChain {
   readonly walletAddress: string;
   private readonly walletScript: Uint8Array;
   private clock = 1_700_000_000;
+  private readonly wallClock: boolean;
 
-  constructor() {
+  /** @param options.wallClock stamp blocks with the wall clock (a local chain people watch) instead of +600 s each. */
+  constructor(options: { wallClock?: boolean } = {}) {
+    this.wallClock = options.wallClock ?? false;
     this.key = HDKey.fromMasterSeed(mnemonicToSeedSync(MNEMONIC)).derive("m/84'/1'/0'/0/0");
     const payment = p2wpkh(this.key.publicKey!, REGTEST);
     this.walletAddress = payment.address!;
@@ -134,6 +137,26 @@ export class RegtestChain {
    */
   advanceTime(seconds: number): void {
     this.clock = Math.max(this.clock, Math.floor(Date.now() / 1000)) + seconds;
+  }
+
+  /** The chain and mempool as JSON (amounts as decimal strings), to keep a local chain across restarts. */
+  snapshot(): string {
+    return JSON.stringify({ blocks: this.blocks, mempool: [...this.mempool.values()], clock: this.clock }, (_key, value: unknown) =>
+      typeof value === "bigint" ? { $sats: value.toString() } : value,
+    );
+  }
+
+  /** A chain saved by `snapshot()`. */
+  static restore(text: string, options: { wallClock?: boolean } = {}): RegtestChain {
+    const saved = JSON.parse(text, (_key, value: unknown) =>
+      value !== null && typeof value === "object" && "$sats" in value ? BigInt((value as { $sats: string }).$sats) : value,
+    ) as { blocks: ChainBlock[]; mempool: ChainTx[]; clock: number };
+    const chain = new RegtestChain(options);
+    if (saved.blocks[0]?.hash !== chain.blocks[0].hash) throw new Error("the saved chain has another genesis block");
+    chain.blocks.splice(0, chain.blocks.length, ...saved.blocks);
+    for (const tx of saved.mempool) chain.mempool.set(tx.txid, tx);
+    chain.clock = saved.clock;
+    return chain;
   }
 
   get height(): number {
@@ -317,7 +340,7 @@ export class RegtestChain {
     const coinbaseTx = describe(coinbase, coinbaseRaw, 0n, false);
     const all = [coinbaseTx, ...txs];
     const root = merkleRoot(all.map((tx) => internal(tx.txid)));
-    this.clock += 600;
+    this.clock = this.wallClock ? Math.max(this.clock + 1, Math.floor(Date.now() / 1000)) : this.clock + 600;
     const header = new Uint8Array(80);
     const view = new DataView(header.buffer);
     view.setUint32(0, 0x20000000, true);

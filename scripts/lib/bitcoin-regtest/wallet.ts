@@ -1,5 +1,6 @@
 /**
- * The merchant's own Bitcoin wallet in tests: a fixed BIP39 mnemonic, accounts m/84'/1'/n' (P2WPKH) and
+ * The merchant's own Bitcoin wallet in tests and the demo: a fixed, publicly known BIP39 mnemonic (never for
+ * real coins), accounts m/84'/1'/n' (P2WPKH) and
  * m/86'/1'/n' (P2TR) exported as descriptors with their key origin (what Sparrow or Bitcoin Core export), and
  * signing a refund PSBT from its derivation info alone, as a wallet does.
  */
