@@ -354,6 +354,12 @@ export const btcInvoices = apiSchema.table(
   (table) => [
     index("btc_invoices_merchant_sequence").on(table.merchantId, table.sequence),
     index("btc_invoices_script").on(table.script, table.sequence),
+    index("btc_invoices_network_sequence").on(table.network, table.sequence),
+    // The watcher's two scans (api/bitcoin/watcher.ts settle): paid but not yet confirmed; open (to expire).
+    index("btc_invoices_unconfirmed")
+      .on(table.network)
+      .where(sql`(${table.notified} ->> 'status') IN ('paid', 'partially_refunded', 'refunded') AND (${table.notified} ->> 'confirmed') IS DISTINCT FROM 'true'`),
+    index("btc_invoices_open").on(table.network, table.expiresAt).where(sql`coalesce(${table.notified} ->> 'status', 'open') = 'open'`),
     index("btc_invoices_customer").on(table.merchantId, table.customerId),
   ],
 );

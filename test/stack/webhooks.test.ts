@@ -2,6 +2,9 @@ import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { startReceiver, type Receiver } from "../helpers/receiver";
 import { listenTests } from "./webhooks-listen";
+import { bitcoinTests } from "./webhooks-bitcoin";
+import { RegtestChain } from "../../scripts/lib/bitcoin-regtest/chain";
+import { startEsplora, type BitcoinServer } from "../../scripts/lib/bitcoin-regtest/servers";
 import { erc20Abi, type Address } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
 import { invoiceFromJson, type InvoiceJson as Terms } from "../../contracts/invoice";
@@ -19,6 +22,8 @@ describe("stack: webhooks", function () {
   let merchant: TestMerchant;
   let receiver: Receiver;
   let endpoint: { id: string; secret: string };
+  const bitcoin = new RegtestChain({ wallClock: true });
+  let esplora: BitcoinServer;
 
   const api = (method: string, route: string, body?: unknown, headers?: Record<string, string>) =>
     stack.api(method, route, { key: merchant.apiKey, body, headers });
@@ -31,7 +36,9 @@ describe("stack: webhooks", function () {
   const typesOf = (invoiceId: string) => [...new Set(eventsOf(invoiceId).map((entry) => entry.event.type))];
 
   before(async () => {
-    stack = await startStack({ env: { WEBHOOK_RETRY_SCHEDULE: "1,1,1" } });
+    bitcoin.fund();
+    esplora = await startEsplora(bitcoin);
+    stack = await startStack({ env: { WEBHOOK_RETRY_SCHEDULE: "1,1,1", BITCOIN_NETWORK: "regtest", BITCOIN_ESPLORA_URL: esplora.url, BITCOIN_POLL_MS: "200" } });
     merchant = await createMerchant(stack, 3, "Webhook merchant");
     receiver = await startReceiver();
     endpoint = await json(await api("POST", "/v1/webhook-endpoints", { url: receiver.url, description: "all events" }), 201);
@@ -40,6 +47,7 @@ describe("stack: webhooks", function () {
   after(async () => {
     await receiver?.close();
     await stack?.stop();
+    await esplora?.close();
   });
 
   it("an ETH invoice paid on-chain arrives as a signed invoice.paid, then invoice.confirmed after the merchant's confirmations", async () => {
@@ -295,4 +303,5 @@ describe("stack: webhooks", function () {
   });
 
   listenTests(() => stack);
+  bitcoinTests(() => ({ stack, merchant, receiver, chain: bitcoin }));
 });

@@ -90,6 +90,9 @@ CREATE TABLE "chainbill_api"."btc_wallets" (
 CREATE UNIQUE INDEX "btc_addresses_script" ON "chainbill_api"."btc_addresses" USING btree ("script");--> statement-breakpoint
 CREATE INDEX "btc_invoices_merchant_sequence" ON "chainbill_api"."btc_invoices" USING btree ("merchant_id","sequence");--> statement-breakpoint
 CREATE INDEX "btc_invoices_script" ON "chainbill_api"."btc_invoices" USING btree ("script","sequence");--> statement-breakpoint
+CREATE INDEX "btc_invoices_network_sequence" ON "chainbill_api"."btc_invoices" USING btree ("network","sequence");--> statement-breakpoint
+CREATE INDEX "btc_invoices_unconfirmed" ON "chainbill_api"."btc_invoices" USING btree ("network") WHERE ("chainbill_api"."btc_invoices"."notified" ->> 'status') IN ('paid', 'partially_refunded', 'refunded') AND ("chainbill_api"."btc_invoices"."notified" ->> 'confirmed') IS DISTINCT FROM 'true';--> statement-breakpoint
+CREATE INDEX "btc_invoices_open" ON "chainbill_api"."btc_invoices" USING btree ("network","expires_at") WHERE coalesce("chainbill_api"."btc_invoices"."notified" ->> 'status', 'open') = 'open';--> statement-breakpoint
 CREATE INDEX "btc_invoices_customer" ON "chainbill_api"."btc_invoices" USING btree ("merchant_id","customer_id");--> statement-breakpoint
 CREATE INDEX "btc_payments_invoice" ON "chainbill_api"."btc_payments" USING btree ("invoice_id");--> statement-breakpoint
 CREATE INDEX "btc_refunds_invoice" ON "chainbill_api"."btc_refunds" USING btree ("invoice_id");--> statement-breakpoint
