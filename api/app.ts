@@ -29,6 +29,7 @@ import {
 import { problem, problemResponse } from "./problems";
 import { invoiceRoutes } from "./routes/invoices";
 import { bitcoinRoutes } from "./routes/bitcoin";
+import { refundLinkRoutes } from "./routes/refund-links";
 import { merchantRoutes } from "./routes/merchants";
 import { keeperRoutes } from "./routes/keeper";
 import { payoutRoutes } from "./routes/payouts";
@@ -93,19 +94,21 @@ export function createApp(deps: ApiDeps) {
       }),
     );
   }
-  app.use("/v1/*", noStore);
-  app.use("/v1/*", requestLog(deps.logger));
-  app.use("/v1/*", clientRateLimit(createBuckets(deps.config.rateLimitPerClientPerMinute), deps.config.trustProxy));
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: deps.config.bodyLimitBytes,
-      onError: () => {
-        throw problem.tooLarge(deps.config.bodyLimitBytes);
-      },
-    }),
-  );
-  app.use("/v1/*", guardInput);
+  const clientLimit = clientRateLimit(createBuckets(deps.config.rateLimitPerClientPerMinute), deps.config.trustProxy);
+  const limitBody = bodyLimit({
+    maxSize: deps.config.bodyLimitBytes,
+    onError: () => {
+      throw problem.tooLarge(deps.config.bodyLimitBytes);
+    },
+  });
+  // /v1 (API keys) and /refund-links (the customer's token) share the guards before authentication.
+  for (const scope of ["/v1/*", "/refund-links/*"]) {
+    app.use(scope, noStore);
+    app.use(scope, requestLog(deps.logger));
+    app.use(scope, clientLimit);
+    app.use(scope, limitBody);
+    app.use(scope, guardInput);
+  }
   app.use("/v1/*", auth.authenticate);
   app.use("/v1/*", merchantRateLimit(createBuckets(deps.config.rateLimitPerMinute)));
   app.use("/v1/*", indexedHeader(deps));
@@ -132,6 +135,7 @@ export function createApp(deps: ApiDeps) {
   app.route("/", docsRoutes());
   app.route("/", problemRoutes());
   app.route("/", systemRoutes(deps));
+  app.route("/", refundLinkRoutes(deps));
 
   app.notFound((c) => problemResponse(c, problem.notFound(`Route ${c.req.method} ${c.req.path}`)));
   app.onError(errorHandler(deps.logger));

@@ -21,7 +21,7 @@ import type { StoreTx } from "./idempotency";
 import type { StoreDb } from "./store";
 import { auditLog } from "./store/schema";
 
-export type AuditActor = "merchant" | "admin" | "keeper" | "system";
+export type AuditActor = "merchant" | "admin" | "keeper" | "system" | "customer";
 
 export interface AuditEntryInput {
   merchantId: string | null;

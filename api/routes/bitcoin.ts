@@ -16,6 +16,7 @@ import { loadBtcInvoice, viewBtcInvoices } from "../bitcoin/invoices";
 import { refundBtcInvoice, setRefundAddress } from "../bitcoin/refunds";
 import { activeWallet, CAIP2, CONFIRMATION_CHOICES, registerWallet, walletKey, type WalletRow } from "../bitcoin/wallets";
 import type { BitcoinNetwork } from "../bitcoin/keys";
+import { DEFAULT_LINK_SECONDS, refundLinkToken } from "../bitcoin/refund-links";
 
 const WalletSchema = z
   .object({
@@ -149,6 +150,41 @@ export function bitcoinRoutes(deps: ApiDeps) {
     if (!row) throw problem.notFound(`BTC invoice ${c.req.valid("param").id}`);
     const updated = await setRefundAddress(deps.store.db, config.network, row, c.req.valid("json").address);
     return c.json((await viewBtcInvoices(deps.store.db, merchant, [updated])).get(updated.id)!, 200);
+  });
+
+  const refundLink = createRoute({
+    method: "post",
+    path: "/invoices/{id}/refund-link",
+    tags: ["Bitcoin"],
+    summary: "A link for the customer to give their refund address",
+    description:
+      "For a BTC invoice: a token (and its path on this API) that lets whoever holds it read what the invoice is and set its refund address — `GET` / `PUT /refund-links/{token}`, no API key — until a refund is prepared or the link expires. Send it to the customer (or build your own page on those two calls). The change is in the audit log as the customer's.",
+    security: BEARER,
+    middleware: [requireScope("invoices:write"), optional] as const,
+    request: {
+      params: InvoiceIdParams,
+      headers: OptionalIdempotencyHeaders,
+      body: {
+        required: false,
+        content: { "application/json": { schema: z.object({ expiresInSeconds: z.number().int().min(60).max(90 * 86_400).optional() }).strict().openapi("RefundLinkInput") } },
+      },
+    },
+    responses: {
+      201: {
+        description: "The link",
+        content: { "application/json": { schema: z.object({ token: z.string(), path: z.string(), expiresAt: z.string() }).openapi("RefundLink") } },
+      },
+      ...problemResponses(400, 401, 403, 404, 415, 422, 429),
+    },
+  });
+  app.openapi(refundLink, async (c) => {
+    enabled();
+    const merchant = currentMerchant(c);
+    const row = await loadBtcInvoice(deps.store.db, merchant.id, c.req.valid("param").id);
+    if (!row) throw problem.notFound(`BTC invoice ${c.req.valid("param").id}`);
+    const expiresAt = Math.floor(Date.now() / 1000) + (c.req.valid("json")?.expiresInSeconds ?? DEFAULT_LINK_SECONDS);
+    const token = refundLinkToken(deps.config.operatorKeySecret, row.id, expiresAt);
+    return c.json({ token, path: `/refund-links/${token}`, expiresAt: new Date(expiresAt * 1000).toISOString() }, 201);
   });
 
   const refund = createRoute({

@@ -15,6 +15,9 @@ import { errorHandler } from "../../api/middleware";
 import { invoiceRoutes } from "../../api/routes/invoices";
 import { bitcoinRoutes } from "../../api/routes/bitcoin";
 import { statementRoutes } from "../../api/routes/statements";
+import { refundLinkRoutes } from "../../api/routes/refund-links";
+import { refundLinkToken } from "../../api/bitcoin/refund-links";
+import { auditLog } from "../../api/store/schema";
 import { createInvoiceRows } from "../../api/invoices/rows";
 import { openStore, type Store } from "../../api/store";
 import { webhookEvents } from "../../api/store/schema";
@@ -51,6 +54,7 @@ interface View {
   };
 }
 
+const SECRET = randomBytes(32);
 const customerKey = HDKey.fromMasterSeed(randomBytes(32)).derive("m/84'/1'/0'/0/0");
 const CUSTOMER = p2wpkh(customerKey.publicKey!, REGTEST).address!;
 
@@ -88,7 +92,7 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
     const deps = {
       store,
       // Test blocks come every 600 s of chain time: invoices here outlive a few dozen of them.
-      config: { bitcoin: config, defaultExpirySeconds: 30 * 86_400 },
+      config: { bitcoin: config, defaultExpirySeconds: 30 * 86_400, operatorKeySecret: SECRET },
       bitcoin: { source, watcher },
       invoiceRows: createInvoiceRows(store.db),
       logger: recordingLogger().logger,
@@ -108,6 +112,7 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
     app.route("/v1", invoiceRoutes(deps));
     app.route("/v1", bitcoinRoutes(deps));
     app.route("/v1", statementRoutes(deps));
+    app.route("/", refundLinkRoutes(deps));
     app.onError(errorHandler(recordingLogger().logger));
     return async (method: string, url: string, body?: unknown) => {
       const headers: Record<string, string> = { "idempotency-key": randomUUID() };
@@ -394,6 +399,43 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
     const lines = (csv.body.text as string).trim().split("\r\n");
     expect(lines).to.have.length(5);
     expect(lines[1]).to.match(/^bip122:0f9188f13cb7b2c71f2a335e3a4fc328,/);
+  });
+
+  it("a refund link lets the customer set the refund address until a refund is prepared; made-up, moved or expired links are refused", async () => {
+    const shop = await merchant();
+    const invoice = await shop.create("0.001", { description: "Tea" });
+    const link = await shop.call("POST", `/v1/invoices/${invoice.id}/refund-link`, {});
+    expect(link.status, JSON.stringify(link.body)).to.equal(201);
+    const path = link.body.path as string;
+    const seen = await shop.call("GET", path);
+    expect(seen.status).to.equal(200);
+    expect(seen.body).to.include({ invoiceId: invoice.id, merchant: "", description: "Tea", amount: "0.001", networkName: "regtest", refundAddress: null, changeable: true });
+    const wrongNetwork = await shop.call("PUT", path, { address: "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu" });
+    expect(wrongNetwork.status).to.equal(422);
+    const saved = await shop.call("PUT", path, { address: CUSTOMER });
+    expect(saved.status, JSON.stringify(saved.body)).to.equal(200);
+    expect((await shop.read(invoice.id)).bitcoin).to.include({ refundAddress: CUSTOMER });
+    const audit = await store.db.select().from(auditLog).where(eq(auditLog.target, invoice.id));
+    expect(audit.map((entry) => [entry.actor, entry.action])).to.deep.equal([["customer", "invoice.refund_address.set"]]);
+
+    const token = link.body.token as string;
+    const other = await shop.create("0.001");
+    const moved = token.replace(/^r1\.[^.]+\./, `r1.${Buffer.from(other.id).toString("base64url")}.`);
+    const extended = token.replace(/\.(\d+)\./, (_match, expiry: string) => `.${Number(expiry) + 86_400}.`);
+    const expired = refundLinkToken(SECRET, invoice.id, Math.floor(Date.now() / 1000) - 1);
+    for (const [name, candidate] of [["moved", moved], ["extended", extended], ["expired", expired], ["garbage", "r1.x.1.y"]]) {
+      const answer = await shop.call("PUT", `/refund-links/${candidate}`, { address: CUSTOMER });
+      expect(answer.status, name).to.equal(404);
+      expect(answer.body.type, name).to.equal("/problems/refund-link-invalid");
+    }
+
+    chain.pay(invoice.payment.btc.address, sats(invoice));
+    chain.mine();
+    await sync();
+    expect((await shop.call("POST", `/v1/invoices/${invoice.id}/bitcoin-refund`, { feeRate: 1 })).status).to.equal(201);
+    const locked = await shop.call("PUT", path, { address: CUSTOMER });
+    expect(locked.status).to.equal(409);
+    expect(locked.body.type).to.equal("/problems/refund-address-locked");
   });
 
   it("a full refund of everything received (minus the fee) makes the invoice refunded", async () => {
