@@ -91,7 +91,9 @@ export function bitcoinRoutes(deps: ApiDeps) {
   const optional = idempotent(deps.store.db, { required: false });
   const required = idempotent(deps.store.db, { required: true });
   const enabled = () => {
-    if (!deps.config.bitcoin) throw problem.unavailable("Bitcoin is not enabled on this API: its operator sets BITCOIN_ESPLORA_URL or BITCOIN_RPC_URL (and BITCOIN_NETWORK) to turn it on.");
+    if (!deps.config.bitcoin) {
+      throw problem.conflict("bitcoin-not-enabled", "Bitcoin is not enabled on this API: its operator sets BITCOIN_ESPLORA_URL or BITCOIN_RPC_URL (and BITCOIN_NETWORK) to turn it on.");
+    }
     return deps.config.bitcoin;
   };
 
@@ -105,7 +107,7 @@ export function bitcoinRoutes(deps: ApiDeps) {
     security: BEARER,
     middleware: [requireScope("merchant:write"), optional] as const,
     request: { headers: OptionalIdempotencyHeaders, body: { required: true, content: { "application/json": { schema: WalletBody } } } },
-    responses: { 200: { description: "The account", content: { "application/json": { schema: WalletSchema } } }, ...problemResponses(400, 401, 403, 415, 422, 429, 503) },
+    responses: { 200: { description: "The account", content: { "application/json": { schema: WalletSchema } } }, ...problemResponses(400, 401, 403, 409, 415, 422, 429) },
   });
   app.openapi(putWallet, async (c) => {
     const config = enabled();
@@ -120,7 +122,7 @@ export function bitcoinRoutes(deps: ApiDeps) {
     summary: "The Bitcoin account BTC invoices are paid to",
     security: BEARER,
     middleware: [requireScope("merchant:read")] as const,
-    responses: { 200: { description: "The account", content: { "application/json": { schema: WalletSchema } } }, ...problemResponses(401, 403, 404, 429, 503) },
+    responses: { 200: { description: "The account", content: { "application/json": { schema: WalletSchema } } }, ...problemResponses(401, 403, 404, 409, 429) },
   });
   app.openapi(getWallet, async (c) => {
     enabled();
@@ -141,7 +143,7 @@ export function bitcoinRoutes(deps: ApiDeps) {
       headers: OptionalIdempotencyHeaders,
       body: { required: true, content: { "application/json": { schema: z.object({ address: z.string().min(1).max(100) }).strict().openapi("RefundAddressInput") } } },
     },
-    responses: { 200: { description: "The invoice", content: { "application/json": { schema: InvoiceSchema } } }, ...problemResponses(400, 401, 403, 404, 415, 422, 429) },
+    responses: { 200: { description: "The invoice", content: { "application/json": { schema: InvoiceSchema } } }, ...problemResponses(400, 401, 403, 404, 409, 415, 422, 429) },
   });
   app.openapi(putRefundAddress, async (c) => {
     const config = enabled();
@@ -174,7 +176,7 @@ export function bitcoinRoutes(deps: ApiDeps) {
         description: "The link",
         content: { "application/json": { schema: z.object({ token: z.string(), path: z.string(), expiresAt: z.string() }).openapi("RefundLink") } },
       },
-      ...problemResponses(400, 401, 403, 404, 415, 422, 429),
+      ...problemResponses(400, 401, 403, 404, 409, 415, 422, 429),
     },
   });
   app.openapi(refundLink, async (c) => {
