@@ -17,7 +17,7 @@
 import { and, eq, gt, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { StoreDb } from "../store";
-import { btcAddresses, btcBlocks, btcInvoices, btcPayments, btcRefunds, btcWallets } from "../store/schema";
+import { btcAddresses, btcBlocks, btcInvoices, btcPayments, btcRefunds, btcWallets, webhookEvents } from "../store/schema";
 import { eventId, recordEvent, rowsOf, type NewEvent } from "../webhooks/events";
 import { evaluateEventAlerts } from "../alerts";
 import { formatAmount } from "../money";
@@ -242,7 +242,16 @@ export function createBitcoinWatcher(options: WatcherOptions) {
       const policy = policies.get(row.walletId) ?? 1;
       const state = stateOf(row, records.get(row.id)!, { tipHeight, now: BigInt(now), policy });
       const next = announce(row, state, policy, now, events);
-      if (JSON.stringify(next) !== JSON.stringify(row.notified)) await tx.update(btcInvoices).set({ notified: next }).where(eq(btcInvoices.id, row.id));
+      if (JSON.stringify(next) === JSON.stringify(row.notified)) continue;
+      await tx.update(btcInvoices).set({ notified: next }).where(eq(btcInvoices.id, row.id));
+      if ((next.generation ?? 0) > (row.notified?.generation ?? 0)) {
+        // The reverted payment's invoice.paid (and .confirmed) no longer hold: flagged like an EVM reorg's.
+        const generation = row.notified?.generation ?? 0;
+        await tx
+          .update(webhookEvents)
+          .set({ revertedAt: new Date() })
+          .where(and(inArray(webhookEvents.id, [eventId("btc", row.id, "paid", generation), eventId("btc", row.id, "confirmed", generation)]), isNull(webhookEvents.revertedAt)));
+      }
     }
   }
 
@@ -430,6 +439,7 @@ export function createBitcoinWatcher(options: WatcherOptions) {
   async function settleClock(height: number, time: number): Promise<void> {
     const events: [string, NewEvent][] = [];
     await db.transaction(async (tx) => {
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`btc-watcher:${network}`}))`);
       await settle(tx, new Set(), height, chainTime(time), events);
       await writeEvents(tx, events);
     });

@@ -245,6 +245,8 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
     expect(view.status).to.equal("open");
     expect(view.bitcoin.payments[0]).to.include({ txid: original.txid, status: "removed", removedReason: "replaced" });
     expect(await shop.events()).to.deep.equal(["invoice.payment_detected", "invoice.paid", "invoice.confirmed", "invoice.payment_reverted"]);
+    const flagged = await store.db.select().from(webhookEvents).where(eq(webhookEvents.merchantId, shop.id));
+    expect(flagged.filter((event) => event.revertedAt !== null).map((event) => event.type)).to.have.members(["invoice.paid", "invoice.confirmed"]);
   });
 
   it("a double spend mined in a block removes the unconfirmed payment it conflicts with", async () => {
