@@ -5190,9 +5190,10 @@ export interface components {
             };
             openInvoices: {
                 id: string;
-                chainId: number;
+                /** @description null for BTC */
+                chainId: number | null;
                 currency: string;
-                token: string;
+                token: string | null;
                 amount: string;
                 amountBaseUnits: string;
                 description: string | null;
@@ -5201,9 +5202,9 @@ export interface components {
             }[];
             /** @description Sum of the open invoices, per chain and currency */
             amountDue: {
-                chainId: number;
+                chainId: number | null;
                 currency: string;
-                token: string;
+                token: string | null;
                 amount: string;
                 amountBaseUnits: string;
             }[];
@@ -5211,17 +5212,18 @@ export interface components {
                 invoiceId: string;
                 /** @enum {string} */
                 invoiceStatus: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
-                chainId: number;
+                chainId: number | null;
                 currency: string;
                 amount: string;
                 amountBaseUnits: string;
-                payer: string;
+                /** @description The paying wallet (null for BTC: a Bitcoin payment names no payer) */
+                payer: string | null;
                 paidAt: string;
                 transactionHash: string;
             }[];
             refunds: {
                 invoiceId: string;
-                chainId: number;
+                chainId: number | null;
                 currency: string;
                 amount: string;
                 amountBaseUnits: string;

@@ -1,7 +1,9 @@
 /**
  * A customer's billing status: the merchant's invoices for that customer id (from the API store) with their
  * status from the indexed chain, the payments and refunds of those invoices, and the subscriptions of the
- * wallets that paid them, each with its next charge.
+ * wallets that paid them, each with its next charge. BTC invoices (api/bitcoin) are included with `chainId`
+ * null and `token` null: their open amounts, their mined payments (no payer address: a Bitcoin payment has
+ * none) and their mined refunds.
  */
 import { z } from "@hono/zod-openapi";
 import { and, asc, eq } from "drizzle-orm";
@@ -12,7 +14,8 @@ import { chainNow } from "../clock";
 import { formatAmount } from "../money";
 import { problem } from "../problems";
 import { INVOICE_STATUSES, invoiceStatus, type InvoiceStatus } from "../status";
-import { invoices } from "../store/schema";
+import { btcInvoices, invoices } from "../store/schema";
+import { btcRecords, BTC_DECIMALS, viewBtcInvoices } from "../bitcoin/invoices";
 import { isoFromSeconds } from "../subscriptions/ids";
 import { onchainIdentities } from "../merchants/identity";
 import { tokenAt } from "../tokens";
@@ -30,9 +33,9 @@ export const CustomerStatementSchema = z
     openInvoices: z.array(
       z.object({
         id: z.string(),
-        chainId: z.number().int(),
+        chainId: z.number().int().nullable().openapi({ description: "null for BTC" }),
         currency: z.string(),
-        token: z.string(),
+        token: z.string().nullable(),
         ...MoneySchema,
         description: z.string().nullable(),
         createdAt: z.string(),
@@ -40,16 +43,16 @@ export const CustomerStatementSchema = z
       }),
     ),
     amountDue: z
-      .array(z.object({ chainId: z.number().int(), currency: z.string(), token: z.string(), ...MoneySchema }))
+      .array(z.object({ chainId: z.number().int().nullable(), currency: z.string(), token: z.string().nullable(), ...MoneySchema }))
       .openapi({ description: "Sum of the open invoices, per chain and currency" }),
     payments: z.array(
       z.object({
         invoiceId: z.string(),
         invoiceStatus: z.enum(INVOICE_STATUSES),
-        chainId: z.number().int(),
+        chainId: z.number().int().nullable(),
         currency: z.string(),
         ...MoneySchema,
-        payer: z.string(),
+        payer: z.string().nullable().openapi({ description: "The paying wallet (null for BTC: a Bitcoin payment names no payer)" }),
         paidAt: z.string(),
         transactionHash: z.string(),
       }),
@@ -57,7 +60,7 @@ export const CustomerStatementSchema = z
     refunds: z.array(
       z.object({
         invoiceId: z.string(),
-        chainId: z.number().int(),
+        chainId: z.number().int().nullable(),
         currency: z.string(),
         ...MoneySchema,
         reason: z.string().openapi({ description: "merchant | unfulfilled | dispute_expired | arbiter" }),
@@ -101,7 +104,13 @@ export async function customerStatement(deps: ApiDeps, merchant: MerchantRecord,
     .from(invoices)
     .where(and(eq(invoices.merchantId, merchant.id), eq(invoices.customerId, customerId)))
     .orderBy(asc(invoices.sequence));
-  if (rows.length === 0) throw problem.notFound(`Customer ${customerId}`);
+  const btcRows = await deps.store.db
+    .select()
+    .from(btcInvoices)
+    .where(and(eq(btcInvoices.merchantId, merchant.id), eq(btcInvoices.customerId, customerId)))
+    .orderBy(asc(btcInvoices.sequence));
+  if (rows.length === 0 && btcRows.length === 0) throw problem.notFound(`Customer ${customerId}`);
+  const btc = await bitcoinPart(deps, merchant, btcRows);
 
   const { onchain, payments, refunds } = await indexedRecords(deps, rows);
   const byKey = new Map(rows.map((row) => [`${row.chainId}:${row.invoiceKey.toLowerCase()}`, row]));
@@ -116,9 +125,10 @@ export async function customerStatement(deps: ApiDeps, merchant: MerchantRecord,
     statuses.set(row.id, status);
     invoiceCounts[status] += 1;
   }
+  for (const view of btc.views) invoiceCounts[view.status] += 1;
 
   const open = rows.filter((row) => statuses.get(row.id) === "open");
-  const due = new Map<string, { chainId: number; currency: string; token: string; decimals: number; total: bigint }>();
+  const due = new Map<string, { chainId: number | null; currency: string; token: string | null; decimals: number; total: bigint }>();
   for (const row of open) {
     const key = `${row.chainId}:${row.token.toLowerCase()}`;
     const entry = due.get(key) ?? { chainId: row.chainId, currency: row.currency, token: row.token, decimals: row.decimals, total: 0n };
@@ -147,7 +157,7 @@ export async function customerStatement(deps: ApiDeps, merchant: MerchantRecord,
     customerId,
     generatedAt: new Date().toISOString(),
     invoiceCounts,
-    openInvoices: open.map((row) => ({
+    openInvoices: [...open.map((row) => ({
       id: row.id,
       chainId: row.chainId,
       currency: row.currency,
@@ -157,15 +167,15 @@ export async function customerStatement(deps: ApiDeps, merchant: MerchantRecord,
       description: row.description,
       createdAt: row.createdAt.toISOString(),
       expiresAt: isoFromSeconds(row.expiresAt),
-    })),
-    amountDue: [...due.values()].map((entry) => ({
+    })), ...btc.open],
+    amountDue: [...due.values(), ...btc.due].map((entry) => ({
       chainId: entry.chainId,
       currency: entry.currency,
       token: entry.token,
       amount: formatAmount(entry.total, entry.decimals),
       amountBaseUnits: entry.total.toString(),
     })),
-    payments: payments.map((payment) => {
+    payments: [...payments.map((payment) => {
       const row = invoiceOf(payment.chainId, payment.key);
       return {
         invoiceId: row.id,
@@ -178,8 +188,8 @@ export async function customerStatement(deps: ApiDeps, merchant: MerchantRecord,
         paidAt: isoFromSeconds(payment.timestamp),
         transactionHash: payment.transactionHash,
       };
-    }),
-    refunds: refunds.map((refund) => {
+    }), ...btc.payments],
+    refunds: [...refunds.map((refund) => {
       const row = invoiceOf(refund.chainId, refund.key);
       return {
         invoiceId: row.id,
@@ -191,7 +201,7 @@ export async function customerStatement(deps: ApiDeps, merchant: MerchantRecord,
         refundedAt: isoFromSeconds(refund.timestamp),
         transactionHash: refund.transactionHash,
       };
-    }),
+    }), ...btc.refunds],
     wallets: wallets.map((wallet) => getAddress(wallet)),
     subscriptions,
     nextCharge: upcoming
@@ -205,3 +215,58 @@ export async function customerStatement(deps: ApiDeps, merchant: MerchantRecord,
       : null,
   };
 }
+
+/** The customer's BTC invoices: statuses, what is open and due, mined payments and refunds. */
+async function bitcoinPart(deps: ApiDeps, merchant: MerchantRecord, rows: (typeof btcInvoices.$inferSelect)[]) {
+  const views = [...(await viewBtcInvoices(deps.store.db, merchant, rows)).values()];
+  const records = await btcRecords(deps.store.db, rows.map((row) => row.id));
+  const statusOf = new Map(views.map((view) => [view.id, view.status]));
+  const format = (sats: bigint) => formatAmount(sats, BTC_DECIMALS);
+  const openRows = rows.filter((row) => statusOf.get(row.id) === "open");
+  const dueTotal = openRows.reduce((total, row) => total + row.amountSats, 0n);
+  return {
+    views,
+    open: openRows.map((row) => ({
+      id: row.id,
+      chainId: null,
+      currency: "BTC",
+      token: null,
+      amount: format(row.amountSats),
+      amountBaseUnits: row.amountSats.toString(),
+      description: row.description,
+      createdAt: row.createdAt.toISOString(),
+      expiresAt: isoFromSeconds(row.expiresAt),
+    })),
+    due: dueTotal > 0n ? [{ chainId: null, currency: "BTC", token: null, decimals: BTC_DECIMALS, total: dueTotal }] : [],
+    payments: rows.flatMap((row) =>
+      records.get(row.id)!.payments
+        .filter((payment) => payment.removedAt === null && payment.blockTime !== null)
+        .map((payment) => ({
+          invoiceId: row.id,
+          invoiceStatus: statusOf.get(row.id)!,
+          chainId: null,
+          currency: "BTC",
+          amount: format(payment.amountSats),
+          amountBaseUnits: payment.amountSats.toString(),
+          payer: null,
+          paidAt: isoFromSeconds(BigInt(payment.blockTime!)),
+          transactionHash: payment.txid,
+        })),
+    ),
+    refunds: rows.flatMap((row) =>
+      records.get(row.id)!.refunds
+        .filter((refund) => refund.blockTime !== null && refund.paidSats !== null)
+        .map((refund) => ({
+          invoiceId: row.id,
+          chainId: null,
+          currency: "BTC",
+          amount: format(refund.paidSats!),
+          amountBaseUnits: refund.paidSats!.toString(),
+          reason: "merchant",
+          refundedAt: isoFromSeconds(BigInt(refund.blockTime!)),
+          transactionHash: refund.seenTxid!,
+        })),
+    ),
+  };
+}
+

@@ -440,6 +440,37 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
     expect(locked.body.type).to.equal("/problems/refund-address-locked");
   });
 
+  it("the customer's billing status includes their BTC invoices: counts, what is open and due, mined payments and refunds", async () => {
+    const shop = await merchant();
+    const customer = { id: `cus_${randomBytes(4).toString("hex")}` };
+    const paid = await shop.create("0.002", { customer, refundAddress: CUSTOMER });
+    const open = await shop.create("0.0005", { customer });
+    chain.pay(paid.payment.btc.address, sats(paid));
+    chain.mine();
+    await sync();
+    const refund = await shop.call("POST", `/v1/invoices/${paid.id}/bitcoin-refund`, { amount: "0.0005", feeRate: 1 });
+    const refundTx = chain.acceptRaw(shop.wallet.sign(refund.body.psbt as string));
+    chain.mine();
+    await sync();
+    const answer = await shop.call("GET", `/v1/customers/${customer.id}/statement`);
+    expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
+    const statement = answer.body as {
+      invoiceCounts: Record<string, number>;
+      openInvoices: { id: string; chainId: null }[];
+      amountDue: { currency: string; amountBaseUnits: string }[];
+      payments: { invoiceId: string; invoiceStatus: string; amountBaseUnits: string; payer: null }[];
+      refunds: { invoiceId: string; amountBaseUnits: string; transactionHash: string }[];
+    };
+    expect(statement.invoiceCounts).to.include({ open: 1, partially_refunded: 1 });
+    expect(statement.openInvoices.map((invoice) => invoice.id)).to.deep.equal([open.id]);
+    expect(statement.amountDue).to.deep.equal([{ chainId: null, currency: "BTC", token: null, amount: "0.0005", amountBaseUnits: "50000" }]);
+    expect(statement.payments).to.have.length(1);
+    expect(statement.payments[0]).to.include({ invoiceId: paid.id, invoiceStatus: "partially_refunded", amountBaseUnits: "200000", payer: null });
+    expect(statement.refunds).to.deep.equal([
+      { invoiceId: paid.id, chainId: null, currency: "BTC", amount: "0.0005", amountBaseUnits: "50000", reason: "merchant", refundedAt: statement.refunds[0]?.refundedAt, transactionHash: refundTx.txid },
+    ]);
+  });
+
   it("a full refund of everything received (minus the fee) makes the invoice refunded", async () => {
     const shop = await merchant({ script: "p2tr" });
     const invoice = await shop.create("0.002");
