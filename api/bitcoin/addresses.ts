@@ -5,7 +5,7 @@
  */
 import { bech32, bech32m } from "@scure/base";
 import { p2tr, p2wpkh, NETWORK, TEST_NETWORK } from "@scure/btc-signer";
-import { deriveChildren, hash160, taprootOutputKeys } from "./derive";
+import { compressed, deriveChildren, hash160, taprootOutputKeys } from "./derive";
 import type { AccountKey, BitcoinNetwork } from "./keys";
 
 /** bech32 prefixes per network (regtest's is `bcrt`). */
@@ -54,7 +54,7 @@ export function receiveAddresses(key: AccountKey, from: number, count: number): 
     const outputKeys = taprootOutputKeys(children, (k) => `the taproot output key of receive address ${from + k}`);
     return outputKeys.map((outputKey, k) => segwitAddress(prefix, 1, outputKey, from + k));
   }
-  return children.map((child, k) => segwitAddress(prefix, 0, hash160(child.toRawBytes(true)), from + k));
+  return children.map((child, k) => segwitAddress(prefix, 0, hash160(compressed(child)), from + k));
 }
 
 /** A witness v0 (bech32) or v1 (bech32m) address and its output script: OP_0 / OP_1, then a push of the program. */

@@ -2,8 +2,9 @@ import { expect } from "chai";
 import { HDKey } from "@scure/bip32";
 import { mnemonicToSeedSync } from "@scure/bip39";
 import { NETWORK, TEST_NETWORK, p2tr, p2wpkh } from "@scure/btc-signer";
+import { secp256k1 } from "@noble/curves/secp256k1";
 import { receiveAddresses, type ReceiveAddress } from "../../api/bitcoin/addresses";
-import { addTweaks, compressed, fromCompressed } from "../../api/bitcoin/derive";
+import { addTweaks, compressed } from "../../api/bitcoin/derive";
 import { parseAccountKey, type AccountKey, type BitcoinNetwork, type ScriptType } from "../../api/bitcoin/keys";
 
 /**
@@ -39,7 +40,7 @@ function expectSameAsReference(key: AccountKey, from: number, count: number): vo
 
 const scalar = (value: bigint) => Buffer.from(value.toString(16).padStart(64, "0"), "hex");
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const G = fromCompressed(Buffer.from("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798", "hex"));
+const G = secp256k1.ProjectivePoint.BASE.toAffine();
 
 describe("unit: api/bitcoin batch derivation", () => {
   it("gives the published BIP84 and BIP86 receive addresses", () => {

@@ -90,6 +90,7 @@ describe("unit: api/statements/ledger entryView", () => {
     expect(entryView(row, USDC, new Map([[KEY_A, "inv_1"]]))).to.deep.equal({
       id: "31337-10-0",
       chainId: 31337,
+      network: "eip155:31337",
       timestamp: "2026-01-01T00:00:00.000Z",
       kind: "refund",
       amount: "-2.50",
@@ -206,6 +207,7 @@ describe("unit: api/statements/ledger chainStatement", function () {
     const statement = await chainStatement(deps, merchant, scope, period, { limit: 3 });
     expect(statement).to.deep.equal({
       chainId: 31337,
+      network: "eip155:31337",
       onchainMerchantId: "9",
       currency: "USDC",
       token: USDC.address,
