@@ -459,7 +459,7 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
       openInvoices: { id: string; chainId: null }[];
       amountDue: { currency: string; amountBaseUnits: string }[];
       payments: { invoiceId: string; invoiceStatus: string; amountBaseUnits: string; payer: null }[];
-      refunds: { invoiceId: string; amountBaseUnits: string; transactionHash: string }[];
+      refunds: { invoiceId: string; amountBaseUnits: string; transactionHash: string; refundedAt: string }[];
     };
     expect(statement.invoiceCounts).to.include({ open: 1, partially_refunded: 1 });
     expect(statement.openInvoices.map((invoice) => invoice.id)).to.deep.equal([open.id]);
