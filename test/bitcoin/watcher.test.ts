@@ -550,6 +550,15 @@ describe("bitcoin: BTC invoices on a regtest chain (routes, store, watcher, Espl
     expect(otherRead.status, "another merchant's BTC invoice is not found").to.equal(404);
   });
 
+  it("concurrent creations get distinct consecutive addresses; beyond the gap limit they are refused, never doubled", async () => {
+    const shop = await merchant({ gapLimit: 8 });
+    const answers = await Promise.all(Array.from({ length: 12 }, () => shop.call("POST", "/v1/invoices", { amount: "0.001", currency: "BTC" })));
+    const created = answers.filter((answer) => answer.status === 201).map((answer) => answer.body as unknown as View);
+    expect(created).to.have.length(8);
+    expect(new Set(created.map((view) => view.payment.btc.address)).size).to.equal(8);
+    expect(answers.filter((answer) => answer.status === 409).map((answer) => answer.body.type)).to.deep.equal(Array(4).fill("/problems/bitcoin-gap-limit"));
+  });
+
   it("lists BTC invoices with the others, newest first, with their statuses", async () => {
     const shop = await merchant();
     const a = await shop.create("0.001");
