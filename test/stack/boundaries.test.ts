@@ -166,9 +166,9 @@ describe("stack: boundaries, fees and hostile text", function () {
       const invoice = await create({ amount: "1.00", currency: evil, description: "=SUM(A1:A9)", metadata: { note: "+cmd|' /C calc'!A0" } });
       await payWithInstructions(chain, 4, invoice.payment.evm!.transactions);
       await waitUntil("paid", async () => (await read(invoice.id)).status === "paid");
-      // An explicit end: the default ("now" on the chain, whose clock earlier tests moved ahead) may be read
+      // An explicit period: the default end ("now" on the chain, whose clock earlier tests moved ahead) may be read
       // from a head cached a block before the payment's.
-      const csv = await (await stack.api("GET", `/v1/statements?currency=${evil}&chainId=${chain.id}&to=2100-01-01T00:00:00Z`, { key: merchant.apiKey, headers: { accept: "text/csv" } })).text();
+      const csv = await (await stack.api("GET", `/v1/statements?currency=${evil}&chainId=${chain.id}&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, { key: merchant.apiKey, headers: { accept: "text/csv" } })).text();
       const rows = csv.trim().split("\r\n").slice(1);
       expect(rows).to.have.length(1);
       // No cell starts with a formula character: the symbol is quoted and prefixed with an apostrophe.
