@@ -11,7 +11,7 @@ import { display, internal, merkleRoot, RegtestChain, REGTEST_TARGET, sha256d } 
  * witness txids, real merkle roots and witness commitments, headers that link and meet the regtest target,
  * coinbase maturity, replace-by-fee rules and reorganisations.
  */
-describe("unit: the regtest test chain (test/helpers/regtest-chain.ts)", function () {
+describe("unit: the regtest test chain (scripts/lib/bitcoin-regtest/chain.ts)", function () {
   this.timeout(60_000);
   const chain = new RegtestChain();
   // The merchant's account: BIP84 test-network account 0 of the BIP84 mnemonic, as a tpub.

@@ -1,6 +1,6 @@
 /**
  * Loopback HTTP servers that answer like an Esplora REST API and like Bitcoin Core's JSON-RPC, from the
- * in-memory regtest chain (test/helpers/regtest-chain.ts): the documented paths, methods, formats and error
+ * in-memory regtest chain (scripts/lib/bitcoin-regtest/chain.ts): the documented paths, methods, formats and error
  * answers (404 / RPC error -5 for unknown ids, -26 for a refused transaction). Faults can be queued — a request
  * that never gets an answer, 429 with Retry-After, 503 — to test the clients' retries.
  */
