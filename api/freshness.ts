@@ -149,10 +149,13 @@ export function createFreshness(options: FreshnessOptions): Freshness {
     });
     await Promise.all(
       [...chains.values()].map(async (chain) => {
-        const head = await chain.headBlock().catch(() => null);
+        const readHead = await chain.headBlock().catch(() => null);
         const point = indexed.get(chain.id);
         const previous = states.get(chain.id)!;
         const indexedBlock = point?.block ?? previous.indexedBlock;
+        // The head is cached for a moment while the checkpoint is read fresh: a block the indexer has stored
+        // exists, so the head reported is never below it.
+        const head = readHead !== null && indexedBlock !== null && indexedBlock > readHead ? indexedBlock : readHead;
         let progressAt = previous.progressAt;
         if (indexedBlock !== null && (previous.indexedBlock === null || indexedBlock > previous.indexedBlock)) progressAt = now;
         let state: IndexState = "unknown";
