@@ -164,6 +164,35 @@ async function main(): Promise<void> {
     rows.push({ operation: "pay with EIP-2612 permit (no prior approval)", gas, anchor: "authorize + pre-approval 169.8k" });
   }
 
+  step("deposit addresses: plain transfers, sweeps");
+  {
+    // The customer's side: a plain transfer to a fresh deposit address (its balance goes from zero to non-zero).
+    rows.push({ operation: "ERC-20 transfer (OpenZeppelin, to a warm holder)", gas: await gasOf(token.connect(payer).transfer(payout.address, 1n * UNIT)), note: "what an exchange withdrawal of USDC costs, at best" });
+    const { terms, signature } = await invoice();
+    const deposit = (await escrow.depositAddress(terms)) as Address;
+    rows.push({ operation: "deposit: plain ERC-20 transfer to the invoice's deposit address", gas: await gasOf(token.connect(payer).transfer(deposit, terms.amount)), note: "the customer's own transaction; a fresh holder (zero to non-zero balance)" });
+    rows.push({ operation: "sweep (ERC-20, deploys the address's clone)", gas: await gasOf(escrow.connect(keeper).sweepDeposit(terms, signature)), target: 110_000n, note: "records the payment as `pay` does", cause: "the clone's CREATE2 is 32,000 plus 9,000 for its 45 bytes of code and ~2.6k to call through it, on top of what `pay` costs without its allowance write; a self-destructing forwarder would save ~7k but is not used (docs/SECURITY.md, Deposit addresses). Swept in batches of 20 it is under target (row below)" });
+  }
+  {
+    const { terms, signature } = await invoice({ token: zeroAddress, amount: ethers.parseEther("0.05") });
+    const deposit = (await escrow.depositAddress(terms)) as Address;
+    const receipt = await (await payer.sendTransaction({ to: deposit, value: terms.amount })).wait();
+    rows.push({ operation: "deposit: plain ETH transfer to the deposit address", gas: receipt!.gasUsed, note: "no code there before the sweep: 21,000 from any wallet or exchange" });
+    rows.push({ operation: "sweep (ETH, deploys the address's clone)", gas: await gasOf(escrow.connect(keeper).sweepDeposit(terms, signature)) });
+    const topUp = await (await payer.sendTransaction({ to: deposit, value: 1_000n })).wait();
+    rows.push({ operation: "plain ETH transfer to a deposit address after its sweep", gas: topUp!.gasUsed, note: "the clone's empty `receive` runs (EIP-1167 delegatecall)" });
+  }
+  {
+    const batch = [];
+    for (let index = 0; index < BATCH; index += 1) {
+      const signed = await invoice();
+      await (await token.connect(payer).transfer((await escrow.depositAddress(signed.terms)) as Address, signed.terms.amount)).wait();
+      batch.push(signed);
+    }
+    const gas = await gasOf(escrow.connect(keeper).sweepDeposits(batch.map((item) => item.terms), batch.map((item) => item.signature)));
+    rows.push({ operation: `sweep ${BATCH} ERC-20 deposits in one transaction, per invoice`, gas: gas / BigInt(BATCH), target: 110_000n, note: `${gas} for the batch` });
+  }
+
   step("escrow: release, refunds, dispute");
   {
     const terms = await paid();

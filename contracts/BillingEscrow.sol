@@ -4,6 +4,9 @@ pragma solidity 0.8.30;
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {DepositForwarder, IDepositCollector} from "./DepositForwarder.sol";
 import {IBillingEscrow} from "./interfaces/IBillingEscrow.sol";
 import {MerchantRegistry} from "./abstracts/MerchantRegistry.sol";
 import {TokenFlows} from "./abstracts/TokenFlows.sol";
@@ -13,8 +16,10 @@ import {Invoice, Payment, PaymentStatus, RefundReason} from "./types/DataTypes.s
 /// @notice Escrow for merchant-signed invoices in ETH or ERC-20, with the merchant registry.
 /// @dev Storage per invoice is one packed `Payment` word keyed by the invoice's EIP-712 digest; callers pass the
 /// signed terms back and the digest proves them. Partial refunds add one word (`_refunded`).
-/// Invariant per token: balance == held + claimable + accrued fees.
-contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2Step {
+/// Every invoice also has a deposit address (`depositAddress`) that takes plain transfers; `sweepDeposit` turns its
+/// balance into the payment.
+/// Invariant per token: balance == held + claimable + accrued fees + deposits held for return or recovery.
+contract BillingEscrow is IBillingEscrow, IDepositCollector, MerchantRegistry, TokenFlows, Ownable2Step {
     /// @notice EIP-712 type of an invoice.
     bytes32 public constant INVOICE_TYPEHASH = keccak256(
         "Invoice(uint64 merchantId,bytes32 invoiceId,address token,uint256 amount,address payer,address arbiter,"
@@ -30,6 +35,9 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
 
     /// @notice Time after the hold ends by which a dispute must be settled, or the payer is refunded.
     uint32 public immutable DISPUTE_PERIOD;
+    /// @notice The DepositForwarder every deposit address is a minimal clone of (deployed by this escrow). With the
+    /// escrow's address and an invoice key it gives the invoice's deposit address (CREATE2, EIP-1167).
+    address public immutable DEPOSIT_IMPLEMENTATION;
 
     struct Config {
         address feeRecipient;
@@ -41,6 +49,9 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
     mapping(bytes32 key => Payment) private _payments;
     mapping(bytes32 key => uint256) private _refunded;
     mapping(address token => uint256) private _accruedFees;
+    mapping(bytes32 key => mapping(address token => uint256)) private _depositHeld;
+    /// @dev The deposit address being collected from; set only for the length of that collection.
+    address private transient _collecting;
 
     /// @notice Deploys the escrow with its fee settings and dispute period.
     /// @param initialOwner Protocol owner (fee settings and pause).
@@ -57,6 +68,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
         if (disputePeriod == 0 || disputePeriod > MAX_DISPUTE_PERIOD) revert InvalidDisputePeriod(disputePeriod);
         _config = Config({feeRecipient: feeRecipient, feeBps: feeBps, paused: false});
         DISPUTE_PERIOD = disputePeriod;
+        DEPOSIT_IMPLEMENTATION = address(new DepositForwarder());
     }
 
     // ------------------------------------------------------------------------------------------------ payer
@@ -68,7 +80,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
         nonReentrant
         returns (bytes32 key)
     {
-        key = _acceptPayment(invoice, signature);
+        key = _acceptPayment(invoice, signature, _walletPayer(invoice));
         if (invoice.token == address(0)) {
             if (msg.value != invoice.amount) revert WrongNativeAmount(invoice.amount, msg.value);
         } else {
@@ -87,7 +99,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
         bytes32 s
     ) external nonReentrant returns (bytes32 key) {
         if (invoice.token == address(0)) revert TokenNotContract(address(0));
-        key = _acceptPayment(invoice, signature);
+        key = _acceptPayment(invoice, signature, _walletPayer(invoice));
         _tryPermit(invoice.token, invoice.amount, deadline, v, r, s);
         _pullExact(invoice.token, msg.sender, invoice.amount);
     }
@@ -218,6 +230,80 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
         emit InvoiceVoided(key, invoice.merchantId, invoice.invoiceId);
     }
 
+    // ------------------------------------------------------------------------------------------------ deposit addresses
+
+    /// @inheritdoc IBillingEscrow
+    function sweepDeposit(Invoice calldata invoice, bytes calldata signature)
+        external
+        nonReentrant
+        returns (bytes32 key)
+    {
+        return _sweep(invoice, signature);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function sweepDeposits(Invoice[] calldata invoices, bytes[] calldata signatures) external nonReentrant {
+        uint256 count = invoices.length;
+        if (signatures.length != count) revert LengthMismatch(count, signatures.length);
+        for (uint256 i; i < count; ++i) {
+            _sweep(invoices[i], signatures[i]);
+        }
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function setRefundAddress(Invoice calldata invoice, address refundTo) external {
+        _requireMerchantOperator(invoice.merchantId);
+        if (refundTo == address(0)) revert ZeroAddress();
+        _requireRecipient(refundTo);
+        if (invoice.payer != address(0)) revert RefundAddressAlreadySet(invoice.payer);
+        bytes32 key = invoiceKey(invoice);
+        Payment storage record = _payments[key];
+        address current = record.payer;
+        if (current != address(0)) revert RefundAddressAlreadySet(current);
+        record.payer = refundTo;
+        emit RefundAddressSet(key, invoice.merchantId, refundTo, msg.sender);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function returnDeposit(Invoice calldata invoice) external nonReentrant returns (uint256 amount) {
+        bytes32 key = invoiceKey(invoice);
+        Payment memory record = _payments[key];
+        address to = record.payer != address(0) ? record.payer : invoice.payer;
+        if (to == address(0)) revert RefundAddressUnknown(key);
+        // While the invoice can still be paid, what sits at the address may yet become its payment.
+        if (record.status == PaymentStatus.None && block.timestamp < invoice.expiresAt) {
+            revert InvoiceStillPayable(invoice.expiresAt);
+        }
+        address token = invoice.token;
+        amount = _collectInto(key, token) + _depositHeld[key][token];
+        if (amount == 0) revert NothingDeposited(key, token);
+        _depositHeld[key][token] = 0;
+        _payOrCredit(token, to, amount);
+        emit DepositReturned(key, invoice.merchantId, to, token, amount);
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function recoverDeposit(Invoice calldata invoice, address token, address to)
+        external
+        nonReentrant
+        returns (uint256 amount)
+    {
+        _requireMerchantOwner(invoice.merchantId);
+        if (token == invoice.token) revert NotRecoverable(token);
+        if (to == address(0)) revert ZeroAddress();
+        _requireRecipient(to);
+        bytes32 key = invoiceKey(invoice);
+        amount = _collectInto(key, token);
+        if (amount == 0) revert NothingDeposited(key, token);
+        _sendStrict(token, to, amount);
+        emit DepositRecovered(key, invoice.merchantId, to, token, amount);
+    }
+
+    /// @inheritdoc IDepositCollector
+    function acceptDeposit() external payable {
+        if (msg.sender != _collecting) revert NotDepositAddress(msg.sender);
+    }
+
     // ------------------------------------------------------------------------------------------------ protocol
 
     /// @inheritdoc IBillingEscrow
@@ -303,6 +389,16 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
     }
 
     /// @inheritdoc IBillingEscrow
+    function depositAddress(Invoice calldata invoice) external view returns (address) {
+        return Clones.predictDeterministicAddress(DEPOSIT_IMPLEMENTATION, invoiceKey(invoice));
+    }
+
+    /// @inheritdoc IBillingEscrow
+    function depositHeld(bytes32 key, address token) external view returns (uint256) {
+        return _depositHeld[key][token];
+    }
+
+    /// @inheritdoc IBillingEscrow
     function accruedFees(address token) external view returns (uint256) {
         return _accruedFees[token];
     }
@@ -315,13 +411,22 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
 
     // ------------------------------------------------------------------------------------------------ internals
 
-    /// @dev Checks a payment against the invoice and records it as held. The caller then takes the money.
-    function _acceptPayment(Invoice calldata invoice, bytes calldata signature) private returns (bytes32 key) {
+    /// @dev The payer of a wallet payment: the caller, who must be the signed payer when the invoice names one.
+    function _walletPayer(Invoice calldata invoice) private view returns (address) {
+        if (invoice.payer != address(0) && invoice.payer != msg.sender) revert WrongPayer(invoice.payer, msg.sender);
+        return msg.sender;
+    }
+
+    /// @dev Checks a payment against the invoice and records it as held by `payer` (zero: not known yet, for a
+    /// deposit). Every way of paying goes through here; the caller then takes the money.
+    function _acceptPayment(Invoice calldata invoice, bytes calldata signature, address payer)
+        private
+        returns (bytes32 key)
+    {
         Config memory current = _config;
         if (current.paused) revert PaymentsPaused();
         if (invoice.amount == 0) revert ZeroAmount();
         if (block.timestamp >= invoice.expiresAt) revert InvoiceExpired(invoice.expiresAt, block.timestamp);
-        if (invoice.payer != address(0) && invoice.payer != msg.sender) revert WrongPayer(invoice.payer, msg.sender);
         if (invoice.holdDuration > MAX_HOLD_DURATION) revert HoldTooLong(invoice.holdDuration, MAX_HOLD_DURATION);
         if (invoice.fulfillBy != 0 && block.timestamp > invoice.fulfillBy) revert FulfillByPassed(invoice.fulfillBy);
         if (current.feeBps > invoice.maxFeeBps) revert FeeAboveMaximum(current.feeBps, invoice.maxFeeBps);
@@ -336,7 +441,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
 
         uint40 releaseAt = uint40(block.timestamp) + invoice.holdDuration;
         _payments[key] = Payment({
-            payer: msg.sender,
+            payer: payer,
             releaseAt: releaseAt,
             status: PaymentStatus.Held,
             feeBps: current.feeBps,
@@ -347,7 +452,7 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
         emit InvoicePaid(
             key,
             invoice.merchantId,
-            msg.sender,
+            payer,
             invoice.invoiceId,
             invoice.token,
             invoice.amount,
@@ -355,6 +460,43 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
             invoice.fulfillBy,
             current.feeBps
         );
+    }
+
+    /// @dev Sweeps the invoice's deposit address into a payment; see `sweepDeposit`.
+    function _sweep(Invoice calldata invoice, bytes calldata signature) private returns (bytes32 key) {
+        key = invoiceKey(invoice);
+        // The payer of record: the signed payer, else a refund address set before the sweep, else unknown (zero).
+        address payer = invoice.payer != address(0) ? invoice.payer : _payments[key].payer;
+        _acceptPayment(invoice, signature, payer);
+        uint256 received = _collectInto(key, invoice.token);
+        uint256 amount = invoice.amount;
+        if (received < amount) revert DepositShort(received, amount);
+        // Anything above the amount waits for the refund address.
+        if (received != amount) {
+            unchecked {
+                _holdDeposit(key, invoice.merchantId, invoice.token, received - amount);
+            }
+        }
+    }
+
+    /// @dev Moves the invoice's deposit address balance of `token` (zero: ETH) into the escrow, deploying the
+    /// address's clone on first use; returns what arrived, by balance delta (a fee-on-transfer token delivers less).
+    function _collectInto(bytes32 key, address token) private returns (uint256 received) {
+        address implementation = DEPOSIT_IMPLEMENTATION;
+        address deposit = Clones.predictDeterministicAddress(implementation, key);
+        if (deposit.code.length == 0) Clones.cloneDeterministic(implementation, key);
+        uint256 before = token == address(0) ? address(this).balance : IERC20(token).balanceOf(address(this));
+        _collecting = deposit;
+        DepositForwarder(payable(deposit)).collect(token);
+        _collecting = address(0);
+        uint256 current = token == address(0) ? address(this).balance : IERC20(token).balanceOf(address(this));
+        received = current - before;
+    }
+
+    function _holdDeposit(bytes32 key, uint64 merchantId, address token, uint256 amount) private {
+        uint256 total = _depositHeld[key][token] + amount;
+        _depositHeld[key][token] = total;
+        emit DepositHeld(key, merchantId, token, amount, total);
     }
 
     /// @dev Records a refund of `amount` (at most what is held) and pays the payer.
@@ -397,6 +539,8 @@ contract BillingEscrow is IBillingEscrow, MerchantRegistry, TokenFlows, Ownable2
         uint256 totalRefunded,
         RefundReason reason
     ) private {
+        // A deposit paid from an exchange has no payer until a refund address is set; the money stays held.
+        if (payer == address(0)) revert RefundAddressUnknown(key);
         _payOrCredit(invoice.token, payer, amount);
         emit InvoiceRefunded(key, invoice.merchantId, payer, invoice.token, amount, totalRefunded, reason);
     }

@@ -4,6 +4,8 @@
  * setMerchantSigner require. Wallets, the API and the tests all go through here.
  */
 import {
+  concat,
+  getContractAddress,
   hashTypedData,
   type Account,
   type Address,
@@ -189,6 +191,31 @@ export function signInvoiceWithWallet(
 // The owner (the account that sends the transaction) asks the signer key to sign it; the API holding an operator
 // key signs with `signSignerConsent` and hands the owner a ready `registerMerchant` transaction.
 
+
+/**
+ * The DepositForwarder implementation a BillingEscrow deploys in its constructor (its first contract creation,
+ * contract nonce 1): every deposit address is an EIP-1167 clone of it.
+ */
+export function depositImplementation(escrow: Address): Address {
+  return getContractAddress({ from: escrow, nonce: 1n });
+}
+
+/**
+ * An invoice's deposit address, computed off-chain exactly as `BillingEscrow.depositAddress`: CREATE2 by the
+ * escrow of an EIP-1167 minimal clone of its DepositForwarder, salt = the invoice's EIP-712 key (which binds the
+ * terms, the chain and the escrow). Nothing needs to be deployed before a customer sends money there.
+ */
+export function depositAddress(escrow: Address, key: Hex): Address {
+  const implementation = depositImplementation(escrow);
+  // OpenZeppelin Clones' creation code: the 10-byte EIP-1167 constructor, then the 45-byte proxy runtime.
+  const bytecode = concat(["0x3d602d80600a3d3981f3363d3d373d3d3d363d73", implementation, "0x5af43d82803e903d91602b57fd5bf3"]);
+  return getContractAddress({ opcode: "CREATE2", from: escrow, salt: key, bytecode });
+}
+
+/** The deposit address of `invoice` on the escrow named by `domain`. */
+export function invoiceDepositAddress(domain: BillingEscrowDomain, invoice: Invoice): Address {
+  return depositAddress(domain.verifyingContract, invoiceKey(domain, invoice));
+}
 /** `merchantId` of the consent to a new registration (the id is not known before the transaction is mined). */
 export const NEW_MERCHANT_ID = 0n;
 

@@ -63,6 +63,18 @@ interface IBillingEscrow {
     event InvoiceFulfilled(bytes32 indexed key, uint64 indexed merchantId);
     /// @notice The merchant voided an unpaid invoice; it can no longer be paid.
     event InvoiceVoided(bytes32 indexed key, uint64 indexed merchantId, bytes32 invoiceId);
+    /// @notice Money of the invoice's currency that arrived at its deposit address beyond its payment is held in the
+    /// escrow (`total` for this invoice) until `returnDeposit` sends it to the refund address.
+    event DepositHeld(bytes32 indexed key, uint64 indexed merchantId, address token, uint256 amount, uint256 total);
+    /// @notice The refund address (the payer of record) of an invoice paid, or to be paid, through its deposit address
+    /// was set by the merchant's owner or signer. It can be set once.
+    event RefundAddressSet(bytes32 indexed key, uint64 indexed merchantId, address indexed refundTo, address setBy);
+    /// @notice Money of the invoice's currency that arrived at its deposit address and is not its payment (an
+    /// excess, a payment after expiry, after it was paid or voided) went back to the refund address.
+    event DepositReturned(bytes32 indexed key, uint64 indexed merchantId, address indexed to, address token, uint256 amount);
+    /// @notice A token (or ETH) that is not the invoice's currency was moved out of its deposit address by the
+    /// merchant's owner, to an address the owner named.
+    event DepositRecovered(bytes32 indexed key, uint64 indexed merchantId, address indexed to, address token, uint256 amount);
     /// @notice The protocol fee rate for new payments changed.
     event FeeChanged(uint16 feeBps);
     /// @notice The protocol fee recipient changed.
@@ -130,6 +142,25 @@ interface IBillingEscrow {
     error InvalidDisputePeriod(uint32 disputePeriod);
     /// @notice No protocol fees to withdraw.
     error NoFees(address token);
+    /// @notice Less than the invoice amount is at its deposit address: the invoice stays open until a top-up.
+    error DepositShort(uint256 received, uint256 amount);
+    /// @notice ETH came from somewhere other than the deposit address being collected.
+    error NotDepositAddress(address sender);
+    /// @notice No refund address is known for the invoice yet: the customer gives one (checkout, refund link) and the
+    /// merchant sets it with `setRefundAddress`; until then the money stays held.
+    error RefundAddressUnknown(bytes32 key);
+    /// @notice The invoice already has a refund address (its signed `payer`, the wallet that paid, or one set before).
+    error RefundAddressAlreadySet(address refundTo);
+    /// @notice The invoice can still be paid, so what sits at its deposit address may still become its payment:
+    /// wait until it expires, or void it first.
+    error InvoiceStillPayable(uint64 expiresAt);
+    /// @notice Nothing of `token` is at the invoice's deposit address or held for it.
+    error NothingDeposited(bytes32 key, address token);
+    /// @notice The invoice's own currency is never recovered by the merchant: it is swept into the escrow or
+    /// returned to the refund address.
+    error NotRecoverable(address token);
+    /// @notice `sweepDeposits` got arrays of different lengths.
+    error LengthMismatch(uint256 invoices, uint256 signatures);
 
     // ------------------------------------------------------------------------------------------------ payer
 
@@ -192,6 +223,31 @@ interface IBillingEscrow {
     /// @notice Voids an unpaid invoice so its signature can no longer be used. Merchant owner or signer.
     function voidInvoice(Invoice calldata invoice) external;
 
+    // ------------------------------------------------------------------------------------------------ deposit addresses
+
+    /// @notice Moves the invoice's deposit address balance into the escrow and records the payment exactly as `pay`
+    /// does (same checks, `InvoicePaid` with the payer of record or the zero address, fee snapshot, hold). Anyone (a keeper); the outcome does not depend on the
+    /// caller. The payer of record is the signed `payer` or the refund address set before, else unknown until
+    /// `setRefundAddress`. Anything above the amount is held for the refund address (`DepositHeld`).
+    /// @dev Reverts with `DepositShort` (nothing moves) while less than the amount has arrived, and like `pay` when
+    /// the invoice is expired, paid or voided: that money is then returned with `returnDeposit`.
+    function sweepDeposit(Invoice calldata invoice, bytes calldata signature) external returns (bytes32 key);
+
+    /// @notice `sweepDeposit` for several invoices in one transaction; any failure reverts them all.
+    function sweepDeposits(Invoice[] calldata invoices, bytes[] calldata signatures) external;
+
+    /// @notice Names the refund address (payer of record) of an invoice whose payer is unknown: paid, or to be paid,
+    /// from an exchange or any wallet through its deposit address. Merchant owner or signer; once.
+    function setRefundAddress(Invoice calldata invoice, address refundTo) external;
+
+    /// @notice Sends the invoice's own currency that is at its deposit address or held for it, and is not its
+    /// payment, to the refund address. Anyone, once the invoice can no longer be paid (or was paid).
+    function returnDeposit(Invoice calldata invoice) external returns (uint256 amount);
+
+    /// @notice Moves a token that is not the invoice's currency (or ETH sent to an ERC-20 invoice's address) out of
+    /// its deposit address to `to`. Merchant owner only.
+    function recoverDeposit(Invoice calldata invoice, address token, address to) external returns (uint256 amount);
+
     // ------------------------------------------------------------------------------------------------ protocol
 
     /// @notice Sets the fee rate for future payments, at most `MAX_FEE_BPS`. Owner only.
@@ -220,6 +276,13 @@ interface IBillingEscrow {
 
     /// @notice Sum refunded so far for the invoice.
     function refundedAmount(Invoice calldata invoice) external view returns (uint256);
+
+    /// @notice The invoice's deposit address: CREATE2 by this escrow, salt = its key, so computable off-chain from
+    /// the signed terms before anything is deployed.
+    function depositAddress(Invoice calldata invoice) external view returns (address);
+
+    /// @notice Money of `token` held in the escrow for the invoice `key` outside its payment (see `DepositHeld`).
+    function depositHeld(bytes32 key, address token) external view returns (uint256);
 
     /// @notice Protocol fees accrued and not withdrawn, per token.
     function accruedFees(address token) external view returns (uint256);

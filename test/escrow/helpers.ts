@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the BillingEscrow suite: a fixture that adds the token zoo and the hostile receivers to the
  * project's deployment fixture, invoice and time helpers, an EIP-2612 permit signer, and the escrow's solvency
- * invariant (per token, balance == held + claimable + accrued fees).
+ * invariant (per token, balance == held + claimable + accrued fees + deposits held for return).
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -146,11 +146,16 @@ export async function expectEscrowSolvent(escrow: BillingEscrow, invoices: reado
 
   const paid = await escrow.queryFilter(escrow.filters.InvoicePaid());
   const deferred = await escrow.queryFilter(escrow.filters.PayoutDeferred());
+  const depositsHeld = await escrow.queryFilter(escrow.filters.DepositHeld());
   for (const event of paid) {
     expect(invoicesByKey.has(event.args.key), `paid invoice ${event.args.key} missing from the check`).to.equal(true);
   }
 
-  const tokens = new Set([...paid.map((event) => event.args.token), ...deferred.map((event) => event.args.token)]);
+  const tokens = new Set([
+    ...paid.map((event) => event.args.token),
+    ...deferred.map((event) => event.args.token),
+    ...depositsHeld.map((event) => event.args.token),
+  ]);
   for (const token of tokens) {
     let held = 0n;
     for (const invoice of invoicesByKey.values()) {
@@ -160,8 +165,12 @@ export async function expectEscrowSolvent(escrow: BillingEscrow, invoices: reado
     const creditedAccounts = new Set(deferred.filter((e) => e.args.token === token).map((e) => e.args.account));
     for (const account of creditedAccounts) claimable += await escrow.claimable(account, token);
     const fees = await escrow.accruedFees(token);
+    // Deposits that arrived beyond an invoice's payment, waiting for its refund address.
+    let deposits = 0n;
+    const heldKeys = new Set(depositsHeld.filter((e) => e.args.token === token).map((e) => e.args.key));
+    for (const key of heldKeys) deposits += await escrow.depositHeld(key, token);
 
     const balance = await balanceOf(token, await escrow.getAddress());
-    expect(balance, `escrow balance of ${token} == held + claimable + fees`).to.equal(held + claimable + fees);
+    expect(balance, `escrow balance of ${token} == held + claimable + fees + deposits held`).to.equal(held + claimable + fees + deposits);
   }
 }
