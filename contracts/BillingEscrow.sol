@@ -50,6 +50,10 @@ contract BillingEscrow is IBillingEscrow, IDepositCollector, MerchantRegistry, T
     mapping(bytes32 key => uint256) private _refunded;
     mapping(address token => uint256) private _accruedFees;
     mapping(bytes32 key => mapping(address token => uint256)) private _depositHeld;
+    /// @dev Where money that arrived at an invoice's deposit address goes back (and the payer of a deposit payment
+    /// when the terms name none). Kept apart from `Payment.payer`: a wallet paying with `pay` must never become
+    /// the recipient of what a customer sent to the deposit address.
+    mapping(bytes32 key => address) private _refundTo;
     /// @dev The deposit address being collected from; set only for the length of that collection.
     address private transient _collecting;
 
@@ -257,21 +261,31 @@ contract BillingEscrow is IBillingEscrow, IDepositCollector, MerchantRegistry, T
         _requireRecipient(refundTo);
         if (invoice.payer != address(0)) revert RefundAddressAlreadySet(invoice.payer);
         bytes32 key = invoiceKey(invoice);
-        Payment storage record = _payments[key];
-        address current = record.payer;
+        // Sending the money back to the address it sits at would loop forever.
+        if (refundTo == Clones.predictDeterministicAddress(DEPOSIT_IMPLEMENTATION, key)) revert InvalidRecipient(refundTo);
+        address current = _refundTo[key];
         if (current != address(0)) revert RefundAddressAlreadySet(current);
-        record.payer = refundTo;
+        _refundTo[key] = refundTo;
+        // A deposit payment swept before anyone was known (only a sweep leaves a payment without payer): its refunds
+        // and disputes now belong to this address.
+        Payment storage record = _payments[key];
+        PaymentStatus status = record.status;
+        if (record.payer == address(0) && status != PaymentStatus.None && status != PaymentStatus.Voided) {
+            record.payer = refundTo;
+        }
         emit RefundAddressSet(key, invoice.merchantId, refundTo, msg.sender);
     }
 
     /// @inheritdoc IBillingEscrow
     function returnDeposit(Invoice calldata invoice) external nonReentrant returns (uint256 amount) {
         bytes32 key = invoiceKey(invoice);
-        Payment memory record = _payments[key];
-        address to = record.payer != address(0) ? record.payer : invoice.payer;
+        address to = _depositRefundAddress(invoice, key);
         if (to == address(0)) revert RefundAddressUnknown(key);
         // While the invoice can still be paid, what sits at the address may yet become its payment.
-        if (record.status == PaymentStatus.None && block.timestamp < invoice.expiresAt) {
+        if (
+            _payments[key].status == PaymentStatus.None && block.timestamp < invoice.expiresAt
+                && (invoice.fulfillBy == 0 || block.timestamp <= invoice.fulfillBy)
+        ) {
             revert InvoiceStillPayable(invoice.expiresAt);
         }
         address token = invoice.token;
@@ -399,6 +413,11 @@ contract BillingEscrow is IBillingEscrow, IDepositCollector, MerchantRegistry, T
     }
 
     /// @inheritdoc IBillingEscrow
+    function refundAddress(Invoice calldata invoice) external view returns (address) {
+        return _depositRefundAddress(invoice, invoiceKey(invoice));
+    }
+
+    /// @inheritdoc IBillingEscrow
     function accruedFees(address token) external view returns (uint256) {
         return _accruedFees[token];
     }
@@ -466,8 +485,7 @@ contract BillingEscrow is IBillingEscrow, IDepositCollector, MerchantRegistry, T
     function _sweep(Invoice calldata invoice, bytes calldata signature) private returns (bytes32 key) {
         key = invoiceKey(invoice);
         // The payer of record: the signed payer, else a refund address set before the sweep, else unknown (zero).
-        address payer = invoice.payer != address(0) ? invoice.payer : _payments[key].payer;
-        _acceptPayment(invoice, signature, payer);
+        _acceptPayment(invoice, signature, _depositRefundAddress(invoice, key));
         uint256 received = _collectInto(key, invoice.token);
         uint256 amount = invoice.amount;
         if (received < amount) revert DepositShort(received, amount);
@@ -491,6 +509,11 @@ contract BillingEscrow is IBillingEscrow, IDepositCollector, MerchantRegistry, T
         _collecting = address(0);
         uint256 current = token == address(0) ? address(this).balance : IERC20(token).balanceOf(address(this));
         received = current - before;
+    }
+
+    /// @dev Who gets back what arrived at the deposit address: the signed payer, else the refund address set for it.
+    function _depositRefundAddress(Invoice calldata invoice, bytes32 key) private view returns (address) {
+        return invoice.payer != address(0) ? invoice.payer : _refundTo[key];
     }
 
     function _holdDeposit(bytes32 key, uint64 merchantId, address token, uint256 amount) private {

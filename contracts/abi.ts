@@ -2704,6 +2704,82 @@ export const billingEscrowAbi = [
         "type": "tuple"
       }
     ],
+    "name": "refundAddress",
+    "outputs": [
+      {
+        "internalType": "address",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "components": [
+          {
+            "internalType": "uint64",
+            "name": "merchantId",
+            "type": "uint64"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "invoiceId",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "address",
+            "name": "token",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "amount",
+            "type": "uint256"
+          },
+          {
+            "internalType": "address",
+            "name": "payer",
+            "type": "address"
+          },
+          {
+            "internalType": "address",
+            "name": "arbiter",
+            "type": "address"
+          },
+          {
+            "internalType": "uint64",
+            "name": "expiresAt",
+            "type": "uint64"
+          },
+          {
+            "internalType": "uint32",
+            "name": "holdDuration",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint64",
+            "name": "fulfillBy",
+            "type": "uint64"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxFeeBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "detailsHash",
+            "type": "bytes32"
+          }
+        ],
+        "internalType": "struct Invoice",
+        "name": "invoice",
+        "type": "tuple"
+      }
+    ],
     "name": "refundExpiredDispute",
     "outputs": [],
     "stateMutability": "nonpayable",
@@ -5206,3 +5282,24 @@ export const subscriptionManagerAbi = [
     "type": "function"
   }
 ] as const;
+
+export const balanceReaderAbi = [
+  {
+    "inputs": [
+      {
+        "internalType": "address[]",
+        "name": "tokens",
+        "type": "address[]"
+      },
+      {
+        "internalType": "address[]",
+        "name": "accounts",
+        "type": "address[]"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "constructor"
+  }
+] as const;
+
+export const balanceReaderBytecode = "0x608060405234801561000f575f5ffd5b5060405161040b38038061040b83398101604081905261002e91610322565b80515f816001600160401b0381111561004957610049610250565b604051908082528060200260200182016040528015610072578160200160208202803683370190505b5090505f5b82811015610224575f85828151811061009257610092610387565b602002602001015190505f6001600160a01b0316816001600160a01b0316036100fc578482815181106100c7576100c7610387565b60200260200101516001600160a01b0316318383815181106100eb576100eb610387565b60200260200101818152505061021b565b6001600160a01b0381163b1561021b575f5f826001600160a01b03166370a0823188868151811061012f5761012f610387565b602002602001015160405160240161015691906001600160a01b0391909116815260200190565b6040516020818303038152906040529060e01b6020820180516001600160e01b03838183161783525050505060405161018f919061039b565b5f60405180830381855afa9150503d805f81146101c7576040519150601f19603f3d011682016040523d82523d5f602084013e6101cc565b606091505b50915091508180156101e057506020815110155b1561021857808060200190518101906101f991906103b1565b85858151811061020b5761020b610387565b6020026020010181815250505b50505b50600101610077565b505f8160405160200161023791906103c8565b6040516020818303038152906040529050805160208201f35b634e487b7160e01b5f52604160045260245ffd5b80516001600160a01b038116811461027a575f5ffd5b919050565b5f82601f83011261028e575f5ffd5b81516001600160401b038111156102a7576102a7610250565b604051600582901b90603f8201601f191681016001600160401b03811182821017156102d5576102d5610250565b6040529182526020818501810192908101868411156102f2575f5ffd5b6020860192505b838310156103185761030a83610264565b8152602092830192016102f9565b5095945050505050565b5f5f60408385031215610333575f5ffd5b82516001600160401b03811115610348575f5ffd5b6103548582860161027f565b602085015190935090506001600160401b03811115610371575f5ffd5b61037d8582860161027f565b9150509250929050565b634e487b7160e01b5f52603260045260245ffd5b5f82518060208501845e5f920191825250919050565b5f602082840312156103c1575f5ffd5b5051919050565b602080825282518282018190525f918401906040840190835b818110156103ff5783518352602093840193909201916001016103e1565b50909594505050505056fe" as const;

@@ -23,6 +23,10 @@ export async function renderAbiModule(): Promise<string> {
     const constName = `${name[0].toLowerCase()}${name.slice(1)}Abi`;
     parts.push(`export const ${constName} = ${JSON.stringify(abi, null, 2)} as const;`, "");
   }
+  // Run without deploying (eth_call of its creation code), so its bytecode travels with its ABI.
+  const reader = await artifacts.readArtifact("BalanceReader");
+  parts.push(`export const balanceReaderAbi = ${JSON.stringify(reader.abi, null, 2)} as const;`, "");
+  parts.push(`export const balanceReaderBytecode = "${reader.bytecode}" as const;`, "");
   return parts.join("\n");
 }
 

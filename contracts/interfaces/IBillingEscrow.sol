@@ -236,12 +236,14 @@ interface IBillingEscrow {
     /// @notice `sweepDeposit` for several invoices in one transaction; any failure reverts them all.
     function sweepDeposits(Invoice[] calldata invoices, bytes[] calldata signatures) external;
 
-    /// @notice Names the refund address (payer of record) of an invoice whose payer is unknown: paid, or to be paid,
-    /// from an exchange or any wallet through its deposit address. Merchant owner or signer; once.
+    /// @notice Names where money that arrived at the invoice's deposit address goes back (`returnDeposit`), for an
+    /// invoice whose terms name no payer; a deposit payment swept without a known payer gets it as its payer of
+    /// record (refunds, disputes). Merchant owner or signer; once; never the deposit address itself.
     function setRefundAddress(Invoice calldata invoice, address refundTo) external;
 
     /// @notice Sends the invoice's own currency that is at its deposit address or held for it, and is not its
-    /// payment, to the refund address. Anyone, once the invoice can no longer be paid (or was paid).
+    /// payment, to the refund address (`refundAddress`). Anyone, once the invoice can no longer take it as payment
+    /// (paid, voided, expired, or past its `fulfillBy`).
     function returnDeposit(Invoice calldata invoice) external returns (uint256 amount);
 
     /// @notice Moves a token that is not the invoice's currency (or ETH sent to an ERC-20 invoice's address) out of
@@ -283,6 +285,10 @@ interface IBillingEscrow {
 
     /// @notice Money of `token` held in the escrow for the invoice `key` outside its payment (see `DepositHeld`).
     function depositHeld(bytes32 key, address token) external view returns (uint256);
+
+    /// @notice Where money that arrived at the invoice's deposit address goes back: its signed `payer`, else the
+    /// address set with `setRefundAddress`, else zero (unknown). Never the wallet that paid with `pay`.
+    function refundAddress(Invoice calldata invoice) external view returns (address);
 
     /// @notice Protocol fees accrued and not withdrawn, per token.
     function accruedFees(address token) external view returns (uint256);

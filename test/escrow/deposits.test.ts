@@ -249,8 +249,13 @@ describe("BillingEscrow deposit addresses", () => {
       // The signer (the service's hot key) may set it: it relays the address the customer gave.
       await setMerchantSigner(f.escrow, f.merchantOwner, f.merchantId, f.keeper);
       await f.escrow.connect(f.keeper).setRefundAddress(invoice, refundTo);
-      expect((await f.escrow.payment(key)).payer).to.equal(refundTo);
+      expect(await f.escrow.refundAddress(invoice)).to.equal(refundTo);
       expect((await f.escrow.payment(key)).status).to.equal(PaymentStatus.None);
+      // Never the deposit address itself: what is returned would land where it started, for ever.
+      const other = await depositInvoice(f);
+      await expect(f.escrow.connect(f.merchantOwner).setRefundAddress(other.invoice, other.deposit))
+        .to.be.revertedWithCustomError(f.escrow, "InvalidRecipient")
+        .withArgs(getAddress(other.deposit));
       await expect(f.escrow.connect(f.merchantOwner).setRefundAddress(invoice, f.other.address))
         .to.be.revertedWithCustomError(f.escrow, "RefundAddressAlreadySet")
         .withArgs(refundTo);
@@ -267,12 +272,31 @@ describe("BillingEscrow deposit addresses", () => {
         .withArgs(key, f.merchantId, refundTo, invoice.invoiceId, invoice.token, invoice.amount, (v: bigint) => v > 0n, 0, FEE_BPS);
     });
 
-    it("a wallet payment after a refund address was set makes the paying wallet the payer, as pay always does", async () => {
+    it("a wallet payment after a refund address was set makes the wallet the payer of its payment, and leaves the refund address of the deposit alone", async () => {
       const f = await loadFixture(escrowFixture);
-      const { invoice, signature, key } = await depositInvoice(f);
-      await f.escrow.connect(f.merchantOwner).setRefundAddress(invoice, testAccount("given earlier").address);
-      await f.escrow.connect(f.payer).pay(invoice, signature);
-      expect((await f.escrow.payment(key)).payer).to.equal(f.payer.address);
+      const { invoice, signature, key, deposit } = await depositInvoice(f);
+      const refundTo = testAccount("given earlier").address;
+      await send(f, deposit, USDC(40)); // a customer's partial deposit
+      await f.escrow.connect(f.merchantOwner).setRefundAddress(invoice, refundTo);
+      await f.escrow.connect(f.other).pay(invoice, signature); // someone else pays from a wallet
+      expect((await f.escrow.payment(key)).payer).to.equal(f.other.address);
+      expect(await f.escrow.refundAddress(invoice)).to.equal(refundTo);
+      await expect(f.escrow.returnDeposit(invoice)).to.changeTokenBalances(f.usdc, [refundTo, f.other], [USDC(40), 0]);
+    });
+
+    it("front-running a deposit with pay gains nothing: what the customer sent never goes to the wallet that paid", async () => {
+      const f = await loadFixture(escrowFixture);
+      const { invoice, signature, deposit } = await depositInvoice(f);
+      await send(f, deposit, USDC(150)); // the customer overpays by 50
+      const attacker = f.other;
+      const before = await f.usdc.balanceOf(attacker.address);
+      await f.escrow.connect(attacker).pay(invoice, signature); // pays 100 before the keeper sweeps
+      await expect(f.escrow.connect(attacker).returnDeposit(invoice)).to.be.revertedWithCustomError(f.escrow, "RefundAddressUnknown");
+      await expect(f.escrow.connect(attacker).setRefundAddress(invoice, attacker.address)).to.be.revertedWithCustomError(f.escrow, "NotMerchantOperator");
+      const customer = testAccount("the real customer").address;
+      await f.escrow.connect(f.merchantOwner).setRefundAddress(invoice, customer);
+      await expect(f.escrow.connect(attacker).returnDeposit(invoice)).to.changeTokenBalances(f.usdc, [customer, attacker], [USDC(150), 0]);
+      expect(await f.usdc.balanceOf(attacker.address)).to.equal(before - invoice.amount);
     });
 
     it("before it is known, refunds wait (the money stays held); once set, the merchant refund and the automatic refund go there", async () => {
@@ -334,17 +358,32 @@ describe("BillingEscrow deposit addresses", () => {
       await expectEscrowSolvent(f.escrow, [invoice]);
     });
 
-    it("a second payment after the invoice was paid goes back to the wallet that paid (ETH)", async () => {
+    it("a second payment after the invoice was paid goes back to the refund address named for it (ETH)", async () => {
       const f = await loadFixture(escrowFixture);
       const { invoice, signature, key, deposit } = await depositInvoice(f, { token: zeroAddress, amount: ETH_AMOUNT });
       await f.escrow.connect(f.payer).pay(invoice, signature, { value: ETH_AMOUNT });
       await send(f, deposit, ETH_AMOUNT, "ETH"); // the customer paid twice
       await expect(f.escrow.sweepDeposit(invoice, signature)).to.be.revertedWithCustomError(f.escrow, "InvoiceNotPayable");
+      await expect(f.escrow.returnDeposit(invoice)).to.be.revertedWithCustomError(f.escrow, "RefundAddressUnknown");
+      await f.escrow.connect(f.merchantOwner).setRefundAddress(invoice, f.payer.address);
       const returned = f.escrow.connect(f.other).returnDeposit(invoice);
       await expect(returned).to.emit(f.escrow, "DepositReturned").withArgs(key, f.merchantId, f.payer.address, zeroAddress, ETH_AMOUNT);
       await expect(returned).to.changeEtherBalances([deposit, f.payer], [-ETH_AMOUNT, ETH_AMOUNT]);
       expect(await f.escrow.heldAmount(invoice)).to.equal(ETH_AMOUNT);
       await expectEscrowSolvent(f.escrow, [invoice]);
+    });
+
+    it("past its fulfillBy the invoice can't be paid, so what sits at its address is returned before expiry", async () => {
+      const f = await loadFixture(escrowFixture);
+      const now = BigInt(await time.latest());
+      const { invoice, signature, deposit } = await depositInvoice(f, { fulfillBy: now + 600n });
+      const refundTo = testAccount("slow customer").address;
+      await f.escrow.connect(f.merchantOwner).setRefundAddress(invoice, refundTo);
+      await send(f, deposit, invoice.amount);
+      await expect(f.escrow.returnDeposit(invoice)).to.be.revertedWithCustomError(f.escrow, "InvoiceStillPayable");
+      await time.increaseTo(invoice.fulfillBy + 1n);
+      await expect(f.escrow.sweepDeposit(invoice, signature)).to.be.revertedWithCustomError(f.escrow, "FulfillByPassed");
+      await expect(f.escrow.returnDeposit(invoice)).to.changeTokenBalance(f.usdc, refundTo, invoice.amount);
     });
 
     it("a payment to a voided invoice is returned at once, before its expiry", async () => {
