@@ -3,8 +3,9 @@
  * cached head block number (confirmation counts) and the escrow's current protocol fee (signed into invoices
  * as the highest fee the merchant accepts).
  */
-import { createPublicClient, http, type Address, type PublicClient } from "viem";
+import { createPublicClient, http, isAddressEqual, type Address, type PublicClient } from "viem";
 import { billingEscrowAbi } from "../contracts/abi";
+import { depositImplementation } from "../contracts/invoice";
 import type { ChainSetting } from "../contracts/chains";
 import type { HeadTime } from "./clock";
 import { tokenRegistry, type CachedToken, type TokenInfo } from "./tokens";
@@ -19,6 +20,12 @@ export interface ChainRuntime {
   headBlock(): Promise<bigint>;
   /** The escrow's fee rate for new payments (basis points), cached for `FEE_CACHE_MS`. */
   protocolFeeBps(): Promise<number>;
+  /**
+   * Whether the escrow has deposit addresses (its `DEPOSIT_IMPLEMENTATION` is the forwarder `contracts/invoice.ts`
+   * computes addresses from). An older deployment must never advertise an address nobody would sweep. Read once;
+   * an unreachable node answers false without caching, so the next invoice asks again.
+   */
+  depositsSupported(): Promise<boolean>;
   /** Per-chain caches, built with the runtime: tokens read on-chain (api/tokens.ts), the head's time (api/clock.ts). */
   caches: { tokens: Map<string, CachedToken>; headTime: { known?: HeadTime; pending?: Promise<HeadTime> } };
 }
@@ -32,6 +39,7 @@ export function createChainRuntime(setting: ChainSetting): ChainRuntime {
   let head: { value: bigint; at: number } | undefined;
   let pending: Promise<bigint> | undefined;
   let fee: { value: number; at: number } | undefined;
+  let deposits: boolean | undefined;
   const escrow = setting.deployment.contracts.BillingEscrow.address;
   return {
     id: setting.id,
@@ -52,6 +60,18 @@ export function createChainRuntime(setting: ChainSetting): ChainRuntime {
       const [, feeBps] = await client.readContract({ address: escrow, abi: billingEscrowAbi, functionName: "config" });
       fee = { value: feeBps, at: Date.now() };
       return feeBps;
+    },
+    async depositsSupported() {
+      if (deposits !== undefined) return deposits;
+      try {
+        const implementation = await client.readContract({ address: escrow, abi: billingEscrowAbi, functionName: "DEPOSIT_IMPLEMENTATION" });
+        deposits = isAddressEqual(implementation, depositImplementation(escrow));
+      } catch (error) {
+        // A contract without the function reverts (no deposits, for good); a transport error is asked again later.
+        if (error instanceof Error && /revert|returned no data|execution reverted/i.test(error.message)) deposits = false;
+        else return false;
+      }
+      return deposits;
     },
   };
 }

@@ -43,6 +43,7 @@ export interface SubscriptionCursor {
 }
 
 export type IndexedPayment = typeof tables.payment.$inferSelect;
+export type IndexedDepositAccount = typeof tables.depositAccount.$inferSelect;
 
 /** Money that left the contracts for a merchant: a release, a withdrawal, a deferral to a claimable balance, a claim. */
 export interface PayoutRow {
@@ -261,6 +262,25 @@ export function createIndexedReader(db: IndexedDb) {
         .select()
         .from(tables.invoice)
         .where(and(eq(tables.invoice.chainId, chainId), inArray(tables.invoice.key, keys.map(lower))));
+      return new Map(rows.map((row) => [row.key, row]));
+    },
+
+    /** Paid invoices with an excess swept from their deposit address still held for the refund address. */
+    async depositHeldInvoices(chainId: number, limit: number): Promise<IndexedInvoice[]> {
+      return db
+        .select()
+        .from(tables.invoice)
+        .where(and(eq(tables.invoice.chainId, chainId), gt(tables.invoice.depositHeld, 0n)))
+        .limit(limit);
+    },
+
+    /** Refund addresses set on-chain and deposit returns, by invoice key. */
+    async depositAccounts(chainId: number, keys: Hex[]): Promise<Map<string, IndexedDepositAccount>> {
+      if (keys.length === 0) return new Map();
+      const rows = await db
+        .select()
+        .from(tables.depositAccount)
+        .where(and(eq(tables.depositAccount.chainId, chainId), inArray(tables.depositAccount.key, keys.map(lower))));
       return new Map(rows.map((row) => [row.key, row]));
     },
 

@@ -19,6 +19,7 @@ import { openStore, type Store } from "./store";
 import { merchants } from "./store/schema";
 import { startWebhooks } from "./webhooks/service";
 import { startBitcoin } from "./bitcoin/service";
+import { startDepositWatcher } from "./deposits/watcher";
 
 /** Stops with a message that says what to do when OPERATOR_KEY_SECRET cannot open the stored operator keys. */
 async function checkOperatorSecret(store: Store, secret: Buffer, generated: boolean, dataDirectory: string): Promise<void> {
@@ -86,6 +87,16 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
   await globalThis.chainbillWebhooks?.stop();
   const webhooks = startWebhooks({ config, store, indexed, chains, freshness, logger });
   globalThis.chainbillWebhooks = webhooks;
+  await globalThis.chainbillDeposits?.stop();
+  globalThis.chainbillDeposits = startDepositWatcher({
+    store,
+    indexed,
+    chains,
+    logger,
+    pollMs: DEPOSIT_POLL_MS,
+    lookbackSeconds: DEPOSIT_LOOKBACK_SECONDS,
+    onEvents: () => webhooks.wake(),
+  });
   await globalThis.chainbillBitcoin?.watcher.stop();
   const bitcoin = config.bitcoin ? startBitcoin(config.bitcoin, store, logger) : undefined;
   globalThis.chainbillBitcoin = bitcoin;
@@ -103,8 +114,14 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
   };
 }
 
+/** How often the deposit watcher checks each chain's head (it reads deposit addresses once per new block). */
+const DEPOSIT_POLL_MS = 500;
+/** Deposit addresses are watched until a week after their invoice expired (late payments are reported too). */
+const DEPOSIT_LOOKBACK_SECONDS = 7 * 86_400;
+
 declare global {
   var chainbillWebhooks: import("./webhooks/service").Webhooks | undefined;
+  var chainbillDeposits: import("./deposits/watcher").DepositWatcher | undefined;
   var chainbillBitcoin: { watcher: import("./bitcoin/watcher").BitcoinWatcher } | undefined;
   // The server survives a module reload (`ponder dev`): the new app is swapped in behind it.
   var chainbillApiServer: { server: ServerType; fetch: (request: Request, env: unknown) => Response | Promise<Response> } | undefined;

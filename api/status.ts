@@ -13,7 +13,9 @@
  * itself. A paid invoice stays paid after its `expiresAt`: expiry only stops new payments.
  *
  * BTC invoices (paid by a plain transfer to an address) add `pending` (enough seen, not yet mined) and
- * `underpaid` (less than the amount arrived): api/bitcoin/state.ts derives them.
+ * `underpaid` (less than the amount arrived): api/bitcoin/state.ts derives them. EVM invoices paid through their
+ * deposit address add `pending` (enough arrived at the address, not swept yet), `underpaid` (less arrived) and
+ * `overpaid` (paid, with an excess held for the refund address): api/invoices/view.ts derives them.
  */
 import type { IndexedInvoice } from "./indexed";
 
@@ -24,6 +26,7 @@ export const INVOICE_STATUSES = [
   "expired",
   "void",
   "paid",
+  "overpaid",
   "disputed",
   "partially_refunded",
   "released",

@@ -51,6 +51,8 @@ export const invoice = onchainTable(
     paidAt: t.bigint(),
     paidBlock: t.bigint(),
     paidTransaction: t.hex(),
+    /** Swept from the deposit address beyond the amount, held for the refund address (DepositHeld). */
+    depositHeld: t.bigint().notNull().default(0n),
     updatedAt: t.bigint().notNull(),
     updatedBlock: t.bigint().notNull(),
   }),
@@ -58,6 +60,29 @@ export const invoice = onchainTable(
     pk: primaryKey({ columns: [table.chainId, table.key] }),
     byMerchantInvoice: index().on(table.chainId, table.merchantId, table.invoiceId),
     byPayer: index().on(table.payer),
+  }),
+);
+
+/**
+ * Refund addresses named with `setRefundAddress` (for invoices paid, or to be paid, through their deposit address
+ * with no known payer), and what `returnDeposit` sent back to them.
+ */
+export const depositAccount = onchainTable(
+  "deposit_account",
+  (t) => ({
+    chainId: t.integer().notNull(),
+    key: t.hex().notNull(),
+    merchantId: t.bigint().notNull(),
+    refundTo: t.hex(),
+    refundToSetBy: t.hex(),
+    refundToSetAt: t.bigint(),
+    returned: t.bigint().notNull().default(0n),
+    lastReturnTransaction: t.hex(),
+    recovered: t.integer().notNull().default(0),
+    updatedAt: t.bigint().notNull(),
+  }),
+  (table) => ({
+    pk: primaryKey({ columns: [table.chainId, table.key] }),
   }),
 );
 

@@ -6,7 +6,8 @@
  *      HTTP server registered with POST /v1/webhook-endpoints) that verifies and prints every event as it arrives;
  *   2. an ETH invoice (POST /v1/invoices with an Idempotency-Key), paid from a customer wallet with nothing but
  *      the transactions in the response, watched until the API says `paid`;
- *   3. a USDC invoice the same way (approve, then pay), then part of it refunded by the merchant;
+ *   3. a USDC invoice the same way (approve, then pay), then part of it refunded by the merchant; another USDC
+ *      invoice paid with a plain ERC-20 transfer to its deposit address (as an exchange withdrawal would), swept;
  *   4. a plan (POST /v1/plans) and a subscription made with the plan's transactions; a month passes on the
  *      chain (evm_increaseTime + one block) and a keeper renews it;
  *   5. the money out: anyone releases the held invoice payments and withdraws the subscription's earned income,
@@ -22,9 +23,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import path from "node:path";
-import { createPublicClient, formatEther, formatUnits, http, type Address, type Hex, type PublicClient } from "viem";
-import { subscriptionManagerAbi } from "../contracts/abi";
-import type { InvoiceJson as InvoiceTermsJson } from "../contracts/invoice";
+import { createPublicClient, erc20Abi, formatEther, formatUnits, http, parseUnits, type Address, type Hex, type PublicClient } from "viem";
+import { billingEscrowAbi, subscriptionManagerAbi } from "../contracts/abi";
+import { invoiceFromJson, type InvoiceJson as InvoiceTermsJson } from "../contracts/invoice";
 import { readDeployment } from "../contracts/addresses";
 import { createApiClient, servedRoutes, type ApiClient } from "./lib/api-client";
 import { isLocalChain, mockStablecoinAbi, testAccount, timeTravel, walletFor, type Wallet } from "./lib/local-chain";
@@ -75,7 +76,8 @@ interface Invoice {
   paidTransaction: Hex | null;
   confirmations: number | null;
   confirmationsRequired?: number;
-  payment: { evm: { contract: Address; invoiceKey: Hex; invoice: InvoiceTermsJson; transactions: Transaction[]; uri: string } };
+  payment: { evm: { contract: Address; invoiceKey: Hex; invoice: InvoiceTermsJson; signature: Hex; transactions: Transaction[]; uri: string; depositAddress: Address | null; depositUri: string | null } };
+  deposit?: { address: Address; waitingAmount: string; dueAmount: string; excessAmount: string } | null;
 }
 
 interface Plan {
@@ -271,6 +273,32 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
   const refunded = await waitForStatus(api, usdcInvoice.id, ["partially_refunded"]);
   detail(`status ${refunded.status}: ${refunded.refundedAmount} USDC refunded, ${refunded.heldAmount} USDC still held; customer holds ${await usdcBalance(usdcCustomer)} USDC`);
 
+  step("   another USDC invoice, paid with a plain ERC-20 transfer to its own deposit address (as an exchange withdrawal would)");
+  const depositInvoice = await api.request<Invoice>("POST", "/v1/invoices", {
+    idempotencyKey: `demo-${runId}-usdc-deposit`,
+    body: { chainId, amount: "12.50", currency: "USDC", holdSeconds: 86_400, description: "Sticker pack", customer: { id: "cus_demo_heidi" }, metadata: { order: `demo-${runId}-3` } },
+  });
+  const deposit = depositInvoice.payment.evm.depositAddress;
+  let depositPaid: Invoice | undefined;
+  if (!deposit) {
+    detail("(this escrow deployment has no deposit addresses: redeploy it to pay by plain transfer)");
+  } else {
+    detail(`${depositInvoice.id}: 12.50 USDC to ${deposit}`);
+    detail(`QR link (EIP-681, a plain transfer): ${depositInvoice.payment.evm.depositUri}`);
+    const sentAt = Date.now();
+    const transfer = await wallet(CUSTOMER_USDC).writeContract({ address: usdc, abi: erc20Abi, functionName: "transfer", args: [deposit, parseUnits("12.50", 6)], chain: null });
+    await client.waitForTransactionReceipt({ hash: transfer });
+    const pending = await waitForStatus(api, depositInvoice.id, ["pending", "paid"], sentAt);
+    detail(`customer #${CUSTOMER_USDC} sent it with ERC-20 transfer ${short(transfer)}: status ${pending.status} (the deposit watcher saw ${pending.deposit?.waitingAmount ?? "12.50"} USDC there)`);
+    // npm start's keeper sweeps it within its interval; anyone may, so this walkthrough does it at once.
+    const sweep = await wallet(KEEPER)
+      .writeContract({ address: depositInvoice.payment.evm.contract, abi: billingEscrowAbi, functionName: "sweepDeposit", args: [invoiceFromJson(depositInvoice.payment.evm.invoice), depositInvoice.payment.evm.signature], chain: null })
+      .then(async (hash) => ((await client.waitForTransactionReceipt({ hash })).status === "success" ? hash : undefined))
+      .catch(() => undefined); // the keeper came first
+    depositPaid = await waitForStatus(api, depositInvoice.id, ["paid"]);
+    detail(`${sweep ? `swept into the escrow (sweepDeposit ${short(sweep)})` : "swept into the escrow by the keeper"}: ${depositPaid.heldAmount} USDC held, exactly as a wallet payment`);
+  }
+
   // ------------------------------------------------------------------------------------------ 4. subscription
   step("4. a monthly plan (POST /v1/plans; created on-chain with the operator key)");
   need("post /v1/plans", "get /v1/subscriptions", "get /v1/subscriptions/{id}/charges");
@@ -326,7 +354,7 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
   const usdcBefore = await usdcBalance(payout);
   // Their day of hold is long over: the keeper (npm start runs one, every 15 s) releases them; the merchant may
   // also ask for it at once. Whoever comes first does it, once.
-  for (const invoice of [ethInvoice, usdcInvoice]) {
+  for (const invoice of depositPaid ? [ethInvoice, usdcInvoice, depositInvoice] : [ethInvoice, usdcInvoice]) {
     const answer = await api.raw("POST", `/v1/invoices/${invoice.id}/release`, { idempotencyKey: `demo-${runId}-release-${invoice.id}` });
     const problem = answer.ok ? undefined : ((await answer.json()) as { type: string }).type;
     const released = await waitForStatus(api, invoice.id, ["released"]);

@@ -14,13 +14,14 @@ import { runKeeperOnce } from "./lib/keeper";
 import { onShutdown } from "./lib/processes";
 import { loadDotEnv, runningStack, stackPaths } from "./lib/stack-files";
 
-const HELP = `npm run keeper — release, refund, renew and pay out by rule
+const HELP = `npm run keeper — sweep deposits, release, refund, renew and pay out by rule
 
   npm run keeper [-- --once]
 
-Asks the running API (found through .data/stack.json, or KEEPER_API_URL) what is due — held payments whose hold
-is over, refunds of missed fulfilment deadlines and expired disputes, due subscription renewals, subscription
-income to pay out on each merchant's schedule — simulates each call with the keeper's key, and sends what the
+Asks the running API (found through .data/stack.json, or KEEPER_API_URL) what is due — invoices' deposit
+addresses holding a customer's payment (swept into the escrow) or money to send back to a refund address, held
+payments whose hold is over, refunds of missed fulfilment deadlines and expired disputes, due subscription
+renewals, subscription income to pay out on each merchant's schedule — simulates each call with the keeper's key, and sends what the
 contracts accept. Every call is one anyone may make, so several keepers may run: a call already done is skipped.
 
 Options:

@@ -522,7 +522,7 @@ async function startLocalBitcoin(config: StartConfig, paths: ReturnType<typeof s
 }
 
 /** What the keeper costs per operation: measured by `npm run bench:gas` (bench/gas.md). */
-const KEEPER_GAS = { release: 56_275n, "automatic refund": 49_775n, "renewal (per subscription, batch of 20)": 35_947n };
+const KEEPER_GAS = { "deposit sweep (ERC-20, first)": 127_839n, release: 56_321n, "automatic refund": 49_775n, "renewal (per subscription, batch of 20)": 35_947n };
 
 interface KeeperInfo {
   address: string;

@@ -255,6 +255,7 @@ export function btcInvoiceView(row: BtcInvoiceRow, records: BtcRecords, chain: B
       })),
       indexedHeight: chain.tipHeight,
     },
+    deposit: null,
   };
 }
 

@@ -529,7 +529,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    status?: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
+                    status?: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "overpaid" | "disputed" | "partially_refunded" | "released" | "refunded";
                     customerId?: string;
                     chainId?: number;
                     /** @description Only invoices created after this instant */
@@ -3719,7 +3719,7 @@ export interface paths {
                 query?: {
                     /** @description nextCursor of the previous page */
                     after?: string;
-                    type?: "invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised";
+                    type?: "invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "invoice.overpaid" | "invoice.deposit_returned" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised";
                     limit?: number;
                 };
                 header?: never;
@@ -4646,7 +4646,7 @@ export interface components {
         Invoice: {
             id: string;
             /** @enum {string} */
-            status: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
+            status: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "overpaid" | "disputed" | "partially_refunded" | "released" | "refunded";
             /** @example 25.00 */
             amount: string;
             /** @example 25000000 */
@@ -4707,6 +4707,7 @@ export interface components {
                 btc?: components["schemas"]["BtcPayment"];
             };
             bitcoin: components["schemas"]["BtcInvoiceDetails"];
+            deposit: components["schemas"]["EvmDeposit"];
         };
         LineItem: {
             description: string;
@@ -4753,6 +4754,10 @@ export interface components {
             transactions: components["schemas"]["PaymentTransaction"][];
             /** @description EIP-681 link of the first transaction. A token invoice needs two transactions (approve, then pay): use each transaction's own `uri`, in order; this one alone only approves */
             uri: string;
+            /** @description The invoice's own address: send exactly the amount there with a plain transfer (any wallet, an exchange withdrawal); the service sweeps it into the escrow. Null on deployments without deposit addresses */
+            depositAddress: string | null;
+            /** @description EIP-681 link of that plain transfer, one per invoice (`ethereum:<token>@<chainId>/transfer?address=…&uint256=…`, or `ethereum:<address>@<chainId>?value=…` for ETH), for a QR code */
+            depositUri: string | null;
         };
         /** @description The signed terms (BillingEscrow `Invoice` struct), integers as strings */
         InvoiceTerms: {
@@ -4834,6 +4839,20 @@ export interface components {
             }[];
             /** @description The last block the watcher processed: the status is as of that block */
             indexedHeight: number | null;
+        } | null;
+        /** @description EVM invoices with a deposit address: what arrived there (null for BTC and for deployments without deposit addresses) */
+        EvmDeposit: {
+            address: string;
+            /** @description At the deposit address now, not yet swept into the escrow */
+            waitingAmount: string;
+            /** @description Still missing before the invoice can be swept (underpaid); 0 once enough arrived or once paid */
+            dueAmount: string;
+            /** @description Above the amount: waiting at the address, or held by the escrow for the refund address after the sweep */
+            excessAmount: string;
+            /** @description Where deposit money goes back (signed payer, or the one set on-chain); null while unknown */
+            refundAddress: string | null;
+            /** @description The block the deposit watcher read the address at: `waitingAmount` is as of it */
+            observedBlock: number | null;
         } | null;
         CreateInvoice: {
             /**
@@ -5183,6 +5202,7 @@ export interface components {
                 expired?: number;
                 void?: number;
                 paid?: number;
+                overpaid?: number;
                 disputed?: number;
                 partially_refunded?: number;
                 released?: number;
@@ -5211,7 +5231,7 @@ export interface components {
             payments: {
                 invoiceId: string;
                 /** @enum {string} */
-                invoiceStatus: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "disputed" | "partially_refunded" | "released" | "refunded";
+                invoiceStatus: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "overpaid" | "disputed" | "partially_refunded" | "released" | "refunded";
                 chainId: number | null;
                 currency: string;
                 amount: string;
@@ -5318,6 +5338,27 @@ export interface components {
                 subscriptionIds: string[];
                 reason: string;
             }[];
+            /** @description BillingEscrow.sweepDeposit(terms, signature): deposit addresses holding at least the amount of a payable invoice */
+            depositSweeps: {
+                invoiceId: string;
+                contract: string;
+                /** @description The signed invoice terms (integers as strings) */
+                terms: {
+                    [key: string]: string | number;
+                };
+                reason: string;
+                signature: string;
+            }[];
+            /** @description BillingEscrow.returnDeposit(terms): money at a deposit address (or an excess held) that the invoice can no longer take, with a refund address known */
+            depositReturns: {
+                invoiceId: string;
+                contract: string;
+                /** @description The signed invoice terms (integers as strings) */
+                terms: {
+                    [key: string]: string | number;
+                };
+                reason: string;
+            }[];
         };
         WebhookEndpointWithSecret: components["schemas"]["WebhookEndpoint"] & {
             /** @description The `whsec_…` signing secret. Shown only now: store it. */
@@ -5328,7 +5369,7 @@ export interface components {
             url: string;
             description: string | null;
             /** @description Event types delivered; empty: every type */
-            events: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
+            events: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "invoice.overpaid" | "invoice.deposit_returned" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
             enabled: boolean;
             disabledAt: string | null;
             /** @description Why the endpoint was disabled (after a long run of failures, or by the merchant) */
@@ -5347,7 +5388,7 @@ export interface components {
             url: string;
             description?: string;
             /** @description Event types to deliver; omitted or empty: every type */
-            events?: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
+            events?: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "invoice.overpaid" | "invoice.deposit_returned" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
             /** @description A temporary endpoint (npm run listen): stops receiving after this many seconds */
             temporarySeconds?: number;
         };
@@ -5356,7 +5397,7 @@ export interface components {
             url?: string;
             description?: string | null;
             /** @description Event types to deliver; omitted or empty: every type */
-            events?: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
+            events?: ("invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "invoice.overpaid" | "invoice.deposit_returned" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised")[];
             /** @description true re-enables a disabled endpoint (its failure count starts again); false disables it */
             enabled?: boolean;
         };
@@ -5386,7 +5427,7 @@ export interface components {
             /** @description Also the `webhook-id` of every delivery of this event */
             id: string;
             /** @enum {string} */
-            type: "invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised";
+            type: "invoice.paid" | "invoice.confirmed" | "invoice.released" | "invoice.refunded" | "invoice.expired" | "invoice.voided" | "invoice.disputed" | "invoice.dispute_resolved" | "invoice.payment_reverted" | "invoice.payment_detected" | "invoice.underpaid" | "invoice.overpaid" | "invoice.deposit_returned" | "subscription.created" | "subscription.renewed" | "subscription.payment_failed" | "subscription.canceled" | "subscription.lapsed" | "payout.sent" | "alert.raised";
             /** @description When it happened (the block's time for chain events) */
             timestamp: string;
             data: {

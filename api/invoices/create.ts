@@ -5,7 +5,7 @@
  */
 import { requiredConfirmations } from "../webhooks/confirmations";
 import { keccak256, stringToBytes, zeroAddress } from "viem";
-import { billingEscrowDomain, buildInvoice, signInvoiceAndKey } from "../../contracts/invoice";
+import { billingEscrowDomain, buildInvoice, depositAddress, signInvoiceAndKey } from "../../contracts/invoice";
 import { newId } from "../auth";
 import type { ChainRuntime } from "../chains";
 import { chainNow } from "../clock";
@@ -117,6 +117,7 @@ export async function createInvoice(deps: ApiDeps, merchant: MerchantRecord, bod
   });
   const { key, signature } = await signInvoiceAndKey(deps.operator.account(merchant), billingEscrowDomain(chain.id, chain.escrow), terms);
   const head = await chain.headBlock().catch(() => undefined);
+  const deposit = (await chain.depositsSupported()) ? depositAddress(chain.escrow, key) : null;
 
   return deps.store.db.transaction(async (tx) => {
     const [row] = await tx
@@ -141,6 +142,7 @@ export async function createInvoice(deps: ApiDeps, merchant: MerchantRecord, bod
         maxFeeBps: terms.maxFeeBps,
         detailsHash: terms.detailsHash,
         signature,
+        depositAddress: deposit,
         description: body.description ?? null,
         lineItems: body.lineItems ?? null,
         customerId: body.customer?.id ?? null,

@@ -2,7 +2,7 @@
  * How a payer pays an invoice on an EVM chain: the signed terms, the EIP-712 typed data (JSON-safe), and the
  * transactions to send, in order, from the paying wallet, plus an EIP-681 URI for wallets that scan QR codes.
  */
-import { encodeFunctionData, erc20Abi, zeroAddress, type Address, type Hex } from "viem";
+import { encodeFunctionData, erc20Abi, getAddress, zeroAddress, type Address, type Hex } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
 import { billingEscrowDomain, invoiceFromJson, invoiceToJson, invoiceTypes, type Invoice, type InvoiceJson } from "../../contracts/invoice";
 import type { invoices } from "../store/schema";
@@ -37,6 +37,13 @@ export interface EvmPaymentInstructions {
   signature: Hex;
   transactions: PaymentTransaction[];
   uri: string;
+  /**
+   * The invoice's own address (CREATE2 by the escrow): send exactly the amount there with a plain transfer, from
+   * any wallet or exchange; the service sweeps it into the escrow. Null on a deployment without deposit addresses.
+   */
+  depositAddress: Address | null;
+  /** EIP-681 link of that plain transfer (ERC-20 `transfer` or an ETH value transfer), for a QR code. */
+  depositUri: string | null;
 }
 
 /** The signed terms of a stored invoice. */
@@ -83,11 +90,22 @@ function callUri(chainId: number, to: Address, value: bigint, data: Hex): string
   return `ethereum:${to}@${chainId}?value=${value.toString()}&data=${data}`;
 }
 
+/**
+ * A plain transfer to the deposit address: `ethereum:<token>@<chainId>/transfer?address=<deposit>&uint256=<amount>`
+ * for an ERC-20 (EIP-681's own example), `ethereum:<deposit>@<chainId>?value=<wei>` for ETH. Amounts in base
+ * units, as EIP-681 requires.
+ */
+export function depositTransferUri(chainId: number, token: Address, deposit: Address, amount: bigint): string {
+  if (token === zeroAddress) return `ethereum:${deposit}@${chainId}?value=${amount.toString()}`;
+  return `ethereum:${token}@${chainId}/transfer?address=${deposit}&uint256=${amount.toString()}`;
+}
+
 export function paymentInstructions(row: InvoiceRow, amountText: string, currency: string): EvmPaymentInstructions {
   const terms = termsOf(row);
   const escrow = row.escrowAddress as Address;
   const signature = row.signature as Hex;
   const json = invoiceToJson(terms);
+  const deposit = row.depositAddress ? getAddress(row.depositAddress) : null;
   const domain = billingEscrowDomain(row.chainId, escrow);
   const payData = encodeFunctionData({ abi: billingEscrowAbi, functionName: "pay", args: [terms, signature] });
   const transactions: PaymentTransaction[] = [];
@@ -125,5 +143,7 @@ export function paymentInstructions(row: InvoiceRow, amountText: string, currenc
     signature,
     transactions,
     uri: transactions[0].uri,
+    depositAddress: deposit,
+    depositUri: deposit ? depositTransferUri(row.chainId, getAddress(terms.token), deposit, terms.amount) : null,
   };
 }

@@ -14,7 +14,7 @@ import { btcInvoices, invoices } from "../store/schema";
 import { viewBtcInvoices } from "../bitcoin/invoices";
 import type { InvoiceRow } from "./rows";
 import type { InvoiceView } from "./schemas";
-import { chainState, invoiceView, needsClock, type ChainState } from "./view";
+import { chainState, depositStates, invoiceView, needsClock, type ChainState } from "./view";
 
 export interface ListFilters {
   status?: InvoiceStatus;
@@ -43,11 +43,19 @@ async function indexedFor(deps: ApiDeps, rows: InvoiceRow[], merchant: MerchantR
   const byChain = new Map<number, InvoiceRow[]>();
   for (const row of rows) byChain.set(row.chainId, [...(byChain.get(row.chainId) ?? []), row]);
   const onchain = new Map<string, IndexedInvoice>();
+  const refundTo = new Map<string, string | null>();
   const states = new Map<number, ChainState>();
+  const withDeposit = rows.filter((row) => row.depositAddress !== null);
+  const deposits = await depositStates(deps, withDeposit.map((row) => row.id));
   await Promise.all(
     [...byChain.entries()].map(async ([chainId, chainRows]) => {
-      const found = await deps.indexed.invoices(chainId, chainRows.map((row) => row.invoiceKey as Hex));
+      const keys = chainRows.map((row) => row.invoiceKey as Hex);
+      const [found, accounts] = await Promise.all([
+        deps.indexed.invoices(chainId, keys),
+        deps.indexed.depositAccounts(chainId, chainRows.filter((row) => row.depositAddress !== null).map((row) => row.invoiceKey as Hex)),
+      ]);
       for (const [key, value] of found) onchain.set(`${chainId}:${key}`, value);
+      for (const [key, value] of accounts) refundTo.set(`${chainId}:${key}`, value.refundTo);
       const wantClock = chainRows.some((row) => needsClock(found.get(row.invoiceKey.toLowerCase())));
       states.set(chainId, { ...(await chainState(deps.chains.get(chainId), wantClock)), confirmationsRequired: requiredConfirmations(merchant, chainId) });
     }),
@@ -55,6 +63,8 @@ async function indexedFor(deps: ApiDeps, rows: InvoiceRow[], merchant: MerchantR
   return {
     onchain: (row: InvoiceRow) => onchain.get(`${row.chainId}:${row.invoiceKey.toLowerCase()}`),
     state: (row: InvoiceRow) => states.get(row.chainId)!,
+    deposit: (row: InvoiceRow) => deposits.get(row.id),
+    refundTo: (row: InvoiceRow) => refundTo.get(`${row.chainId}:${row.invoiceKey.toLowerCase()}`),
   };
 }
 
@@ -102,7 +112,7 @@ export async function listInvoices(
     const [lookup, btcViews] = await Promise.all([indexedFor(deps, evmPage, merchant), viewBtcInvoices(deps.store.db, merchant, btcPage)]);
     return merged.map((entry) => ({
       sequence: entry.sequence,
-      view: entry.evm ? invoiceView(entry.evm, lookup.onchain(entry.evm), lookup.state(entry.evm)) : btcViews.get(entry.btc!.id)!,
+      view: entry.evm ? invoiceView(entry.evm, lookup.onchain(entry.evm), lookup.state(entry.evm), lookup.deposit(entry.evm), lookup.refundTo(entry.evm)) : btcViews.get(entry.btc!.id)!,
     }));
   };
 

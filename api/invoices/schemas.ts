@@ -195,8 +195,26 @@ export const EvmPaymentSchema = z
       description:
         "EIP-681 link of the first transaction. A token invoice needs two transactions (approve, then pay): use each transaction's own `uri`, in order; this one alone only approves",
     }),
+    depositAddress: z.string().nullable().openapi({
+      description:
+        "The invoice's own address: send exactly the amount there with a plain transfer (any wallet, an exchange withdrawal); the service sweeps it into the escrow. Null on deployments without deposit addresses",
+    }),
+    depositUri: z.string().nullable().openapi({
+      description: "EIP-681 link of that plain transfer, one per invoice (`ethereum:<token>@<chainId>/transfer?address=…&uint256=…`, or `ethereum:<address>@<chainId>?value=…` for ETH), for a QR code",
+    }),
   })
   .openapi("EvmPayment");
+
+export const EvmDepositSchema = z
+  .object({
+    address: z.string(),
+    waitingAmount: z.string().openapi({ description: "At the deposit address now, not yet swept into the escrow" }),
+    dueAmount: z.string().openapi({ description: "Still missing before the invoice can be swept (underpaid); 0 once enough arrived or once paid" }),
+    excessAmount: z.string().openapi({ description: "Above the amount: waiting at the address, or held by the escrow for the refund address after the sweep" }),
+    refundAddress: z.string().nullable().openapi({ description: "Where deposit money goes back (signed payer, or the one set on-chain); null while unknown" }),
+    observedBlock: z.number().int().nullable().openapi({ description: "The block the deposit watcher read the address at: `waitingAmount` is as of it" }),
+  })
+  .openapi("EvmDeposit");
 
 export const BtcPaymentSchema = z
   .object({
@@ -290,6 +308,7 @@ export const InvoiceSchema = z
     detailsHash: z.string(),
     payment: z.object({ evm: EvmPaymentSchema.optional(), btc: BtcPaymentSchema.optional() }).openapi({ description: "`evm` for ETH and token invoices, `btc` for BTC invoices" }),
     bitcoin: BtcDetailsSchema.nullable().openapi({ description: "BTC invoices: what arrived, refunds, exceptions (null for EVM invoices)" }),
+    deposit: EvmDepositSchema.nullable().openapi({ description: "EVM invoices with a deposit address: what arrived there (null for BTC and for deployments without deposit addresses)" }),
   })
   .openapi("Invoice");
 

@@ -15,8 +15,14 @@ import type { InvoiceRow } from "./rows";
 import type { InvoiceView } from "./schemas";
 import { defaultConfirmations, requiredConfirmations } from "../webhooks/confirmations";
 import type { MerchantRecord } from "../env";
-import { merchants } from "../store/schema";
-import { eq } from "drizzle-orm";
+import { evmDeposits, merchants } from "../store/schema";
+import { eq, inArray } from "drizzle-orm";
+
+/** What the deposit watcher last read at an invoice's deposit address, and the refund address the chain names. */
+export interface DepositState {
+  balance: bigint;
+  block: bigint;
+}
 
 export interface ChainState {
   /** Chain time (unix seconds). */
@@ -36,11 +42,43 @@ export function needsClock(onchain: IndexedInvoice | undefined): boolean {
   return !onchain;
 }
 
-export function statusOf(row: InvoiceRow, onchain: IndexedInvoice | undefined, now: bigint): InvoiceStatus {
-  return invoiceStatus(onchain, { expiresAt: row.expiresAt }, now);
+/**
+ * The status, with what the deposit address adds: money waiting there makes an open invoice `pending` (enough
+ * to sweep) or `underpaid`; a paid invoice with an excess held for the refund address is `overpaid` until it is
+ * returned. Everything else is the escrow's record (api/status.ts).
+ */
+export function statusOf(row: InvoiceRow, onchain: IndexedInvoice | undefined, now: bigint, deposit?: DepositState): InvoiceStatus {
+  const status = invoiceStatus(onchain, { expiresAt: row.expiresAt }, now);
+  if (status === "open" && deposit && deposit.balance > 0n) return deposit.balance >= BigInt(row.amount) ? "pending" : "underpaid";
+  if (status === "paid" && onchain && onchain.depositHeld > 0n) return "overpaid";
+  return status;
 }
 
-export function invoiceView(row: InvoiceRow, onchain: IndexedInvoice | undefined, state: ChainState): InvoiceView {
+function depositView(row: InvoiceRow, onchain: IndexedInvoice | undefined, deposit: DepositState | undefined, refundTo: string | null | undefined, format: (value: bigint) => string): InvoiceView["deposit"] {
+  if (!row.depositAddress) return null;
+  const amount = BigInt(row.amount);
+  const paid = onchain !== undefined && onchain.status !== "voided";
+  // A reading from before the indexed sweep is superseded by it: the sweep took everything there was.
+  const stale = deposit !== undefined && paid && onchain.paidBlock !== null && deposit.block < onchain.paidBlock;
+  const waiting = stale ? 0n : (deposit?.balance ?? 0n);
+  const signedPayer = noneIfZero(row.payer);
+  return {
+    address: getAddress(row.depositAddress),
+    waitingAmount: format(waiting),
+    dueAmount: format(paid || waiting >= amount || waiting === 0n ? 0n : amount - waiting),
+    excessAmount: format(paid ? onchain.depositHeld : waiting > amount ? waiting - amount : 0n),
+    refundAddress: signedPayer ?? (refundTo ? getAddress(refundTo) : null),
+    observedBlock: deposit ? Number(stale ? onchain!.paidBlock! : deposit.block) : null,
+  };
+}
+
+export function invoiceView(
+  row: InvoiceRow,
+  onchain: IndexedInvoice | undefined,
+  state: ChainState,
+  deposit?: DepositState,
+  refundTo?: string | null,
+): InvoiceView {
   const amount = BigInt(row.amount);
   const format = (value: bigint) => formatAmount(value, row.decimals);
   const amountText = format(amount);
@@ -51,7 +89,7 @@ export function invoiceView(row: InvoiceRow, onchain: IndexedInvoice | undefined
   const held = paid && (onchain.status === "held" || onchain.status === "disputed") ? onchain.amount - refunded : 0n;
   return {
     id: row.id,
-    status: statusOf(row, onchain, state.now),
+    status: statusOf(row, onchain, state.now, deposit),
     amount: amountText,
     amountBaseUnits: row.amount,
     currency: row.currency,
@@ -72,7 +110,7 @@ export function invoiceView(row: InvoiceRow, onchain: IndexedInvoice | undefined
     maxFeeBps: row.maxFeeBps,
     fulfilled: paid ? onchain.fulfilled : false,
     voidedAt: onchain?.status === "voided" ? iso(onchain.updatedAt) : null,
-    payer: paid ? checksum(onchain.payer) : null,
+    payer: paid && onchain.payer ? noneIfZero(onchain.payer) : null,
     paidAt: paid ? iso(onchain.paidAt) : null,
     paidTransaction: paid ? (onchain.paidTransaction ?? null) : null,
     confirmations: state.head === undefined ? (paid ? null : 0) : confirmations(paid ? onchain : undefined, state.head),
@@ -87,6 +125,7 @@ export function invoiceView(row: InvoiceRow, onchain: IndexedInvoice | undefined
     detailsHash: row.detailsHash,
     payment: { evm: paymentInstructions(row, amountText, row.currency) },
     bitcoin: null,
+    deposit: depositView(row, onchain, deposit, refundTo, format),
   };
 }
 
@@ -101,7 +140,7 @@ export async function chainState(chain: ChainRuntime | undefined, wantClock: boo
 /** The view of one stored invoice: one indexed read, the cached head block, and the chain clock if unpaid. */
 export async function viewInvoice(deps: ApiDeps, row: InvoiceRow, merchant?: Pick<MerchantRecord, "confirmationPolicy">): Promise<InvoiceView> {
   const chain = deps.chains.get(row.chainId);
-  const [onchain, head, owner] = await Promise.all([
+  const [onchain, head, owner, deposit, account] = await Promise.all([
     deps.indexed.invoice(row.chainId, row.invoiceKey as Hex),
     chain ? chain.headBlock().catch(() => undefined) : Promise.resolve(undefined),
     merchant ??
@@ -110,7 +149,16 @@ export async function viewInvoice(deps: ApiDeps, row: InvoiceRow, merchant?: Pic
         .from(merchants)
         .where(eq(merchants.id, row.merchantId))
         .then((rows) => rows[0]),
+    row.depositAddress ? depositStates(deps, [row.id]).then((found) => found.get(row.id)) : Promise.resolve(undefined),
+    row.depositAddress ? deps.indexed.depositAccounts(row.chainId, [row.invoiceKey as Hex]).then((found) => found.get(row.invoiceKey.toLowerCase())) : Promise.resolve(undefined),
   ]);
   const now = needsClock(onchain) ? await chainNow(chain) : BigInt(Math.floor(Date.now() / 1000));
-  return invoiceView(row, onchain, { now, head, confirmationsRequired: owner ? requiredConfirmations(owner, row.chainId) : undefined });
+  return invoiceView(row, onchain, { now, head, confirmationsRequired: owner ? requiredConfirmations(owner, row.chainId) : undefined }, deposit, account?.refundTo);
+}
+
+/** The deposit watcher's last readings for these invoices (api/deposits/watcher.ts). */
+export async function depositStates(deps: Pick<ApiDeps, "store">, invoiceIds: string[]): Promise<Map<string, DepositState>> {
+  if (invoiceIds.length === 0) return new Map();
+  const rows = await deps.store.db.select().from(evmDeposits).where(inArray(evmDeposits.invoiceId, invoiceIds));
+  return new Map(rows.map((row) => [row.invoiceId, { balance: BigInt(row.balance), block: row.block }]));
 }

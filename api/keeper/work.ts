@@ -6,7 +6,7 @@
  * skipped, never sent twice.
  */
 import { and, eq, sql } from "drizzle-orm";
-import type { Address } from "viem";
+import type { Address, Hex } from "viem";
 import { invoiceToJson, type InvoiceJson } from "../../contracts/invoice";
 import type { ChainRuntime } from "../chains";
 import { chainNow } from "../clock";
@@ -14,7 +14,7 @@ import type { ApiDeps } from "../env";
 import type { IndexedInvoice } from "../indexed";
 import { termsOf } from "../invoices/instructions";
 import { onchainIdentity } from "../merchants/identity";
-import { invoices, merchants } from "../store/schema";
+import { evmDeposits, invoices, merchants } from "../store/schema";
 
 /** Past-due subscriptions are retried at most this often (a failed pull costs the keeper gas). */
 export const RETRY_EVERY_SECONDS = 6n * 3600n;
@@ -28,6 +28,11 @@ export interface InvoiceWork {
   reason: string;
 }
 
+/** A sweep needs the merchant's signature too (it records the payment as `pay` does). */
+export interface SweepWork extends InvoiceWork {
+  signature: Hex;
+}
+
 export interface KeeperWork {
   chainId: number;
   now: string;
@@ -36,6 +41,8 @@ export interface KeeperWork {
   expiredDisputeRefunds: InvoiceWork[];
   renewals: { contract: Address; subscriptionIds: string[] };
   withdrawals: { contract: Address; merchantId: string; token: Address; subscriptionIds: string[]; reason: string }[];
+  depositSweeps: SweepWork[];
+  depositReturns: InvoiceWork[];
 }
 
 const iso = (seconds: bigint | null) => (seconds === null ? "?" : new Date(Number(seconds) * 1000).toISOString());
@@ -54,6 +61,53 @@ async function withTerms(deps: ApiDeps, chain: ChainRuntime, rows: IndexedInvoic
     if (!invoice) return [];
     return [{ invoiceId: invoice.id, contract: invoice.escrowAddress as Address, terms: invoiceToJson(termsOf(invoice)), reason: reason(row) }];
   });
+}
+
+/**
+ * Deposit addresses that need the keeper: enough waiting to pay a payable invoice (sweep), or money waiting
+ * (or an excess held) for an invoice that can no longer take it, with a refund address known (return).
+ */
+async function depositWork(deps: ApiDeps, chain: ChainRuntime, now: bigint, limit: number): Promise<{ sweeps: SweepWork[]; returns: InvoiceWork[] }> {
+  const waiting = await deps.store.db
+    .select({ invoice: invoices, balance: evmDeposits.balance })
+    .from(evmDeposits)
+    .innerJoin(invoices, eq(invoices.id, evmDeposits.invoiceId))
+    .where(and(eq(evmDeposits.chainId, chain.id), sql`${evmDeposits.balance} <> '0'`))
+    .limit(limit);
+  const keys = waiting.map((entry) => entry.invoice.invoiceKey as Hex);
+  const [paid, accounts, excess] = await Promise.all([
+    deps.indexed.invoices(chain.id, keys),
+    deps.indexed.depositAccounts(chain.id, keys),
+    deps.indexed.depositHeldInvoices(chain.id, limit),
+  ]);
+  const sweeps: SweepWork[] = [];
+  const returns: InvoiceWork[] = [];
+  const returnable = (row: typeof invoices.$inferSelect) =>
+    row.payer.toLowerCase() !== "0x0000000000000000000000000000000000000000" || Boolean(accounts.get(row.invoiceKey.toLowerCase())?.refundTo);
+  const item = (row: typeof invoices.$inferSelect, reason: string): InvoiceWork => ({ invoiceId: row.id, contract: row.escrowAddress as Address, terms: invoiceToJson(termsOf(row)), reason });
+  for (const { invoice: row, balance } of waiting) {
+    const record = paid.get(row.invoiceKey.toLowerCase());
+    const payable = record === undefined && now < row.expiresAt && (row.fulfillBy === 0n || now <= row.fulfillBy);
+    if (payable) {
+      if (BigInt(balance) >= BigInt(row.amount)) sweeps.push({ ...item(row, `${balance} base units at ${row.depositAddress}`), signature: row.signature as Hex });
+    } else if (returnable(row)) {
+      returns.push(item(row, record ? `${balance} base units arrived after the invoice was ${record.status}` : `${balance} base units at the address of an invoice that can no longer be paid`));
+    }
+  }
+  // Excess held by the escrow after a sweep, once the refund address is known.
+  const held = excess.filter((record) => !returns.some((work) => work.terms.invoiceId === record.invoiceId));
+  if (held.length > 0) {
+    const heldAccounts = await deps.indexed.depositAccounts(chain.id, held.map((record) => record.key as Hex));
+    const rows = await deps.store.db
+      .select()
+      .from(invoices)
+      .where(and(eq(invoices.chainId, chain.id), sql`lower(${invoices.invoiceKey}) = any(${sql.param(held.map((record) => record.key.toLowerCase()))}::text[])`));
+    for (const row of rows) {
+      const signed = row.payer.toLowerCase() !== "0x0000000000000000000000000000000000000000";
+      if (signed || heldAccounts.get(row.invoiceKey.toLowerCase())?.refundTo) returns.push(item(row, "excess held after the sweep"));
+    }
+  }
+  return { sweeps, returns };
 }
 
 export async function keeperWork(deps: ApiDeps, chain: ChainRuntime, limit: number): Promise<KeeperWork> {
@@ -95,6 +149,7 @@ export async function keeperWork(deps: ApiDeps, chain: ChainRuntime, limit: numb
     expiredDisputeRefunds: await withTerms(deps, chain, disputes, (row) => `dispute deadline ${iso(row.disputeDeadline)} passed`),
     renewals: { contract: chain.subscriptions, subscriptionIds: due.map((row) => row.subscriptionId.toString()) },
     withdrawals,
+    ...(await depositWork(deps, chain, now, limit).then(({ sweeps, returns }) => ({ depositSweeps: sweeps, depositReturns: returns }))),
   };
 }
 

@@ -25,6 +25,12 @@ const KeeperWorkSchema = z
     withdrawals: z
       .array(z.object({ contract: z.string(), merchantId: z.string(), token: z.string(), subscriptionIds: z.array(z.string()), reason: z.string() }))
       .openapi({ description: "SubscriptionManager.withdraw(merchantId, token, ids): subscription income to the payout address, on each merchant's schedule" }),
+    depositSweeps: z
+      .array(InvoiceWorkSchema.extend({ signature: z.string() }))
+      .openapi({ description: "BillingEscrow.sweepDeposit(terms, signature): deposit addresses holding at least the amount of a payable invoice" }),
+    depositReturns: z
+      .array(InvoiceWorkSchema)
+      .openapi({ description: "BillingEscrow.returnDeposit(terms): money at a deposit address (or an excess held) that the invoice can no longer take, with a refund address known" }),
   })
   .openapi("KeeperWork");
 

@@ -69,6 +69,11 @@ export const invoices = apiSchema.table(
     maxFeeBps: integer("max_fee_bps").notNull().default(0),
     detailsHash: text("details_hash").notNull(),
     signature: text("signature").notNull(),
+    /**
+     * The invoice's deposit address (CREATE2 by the escrow, salt = the key), when its escrow supports deposits;
+     * null on deployments older than deposit addresses (they must not advertise an address nobody sweeps).
+     */
+    depositAddress: text("deposit_address"),
     description: text("description"),
     lineItems: jsonb("line_items").$type<{ description: string; quantity: number; unitAmount: string }[]>(),
     customerId: text("customer_id"),
@@ -82,8 +87,24 @@ export const invoices = apiSchema.table(
     uniqueIndex("invoices_key").on(table.chainId, table.invoiceKey),
     index("invoices_merchant_sequence").on(table.merchantId, table.sequence),
     index("invoices_customer").on(table.merchantId, table.customerId),
+    index("invoices_deposit_watch").on(table.chainId, table.expiresAt).where(sql`${table.depositAddress} IS NOT NULL`),
   ],
 );
+
+/**
+ * What the deposit watcher last read at an EVM invoice's deposit address (its currency's balance there, not yet
+ * swept), one row per invoice that ever had money waiting. Cleared to zero when a sweep or a return empties it.
+ */
+export const evmDeposits = apiSchema.table("evm_deposits", {
+  invoiceId: text("invoice_id").primaryKey(),
+  chainId: integer("chain_id").notNull(),
+  /** Base units at the address at `block` (the invoice's currency). */
+  balance: text("balance").notNull(),
+  /** The block the balance was read at. */
+  block: bigint("block", { mode: "bigint" }).notNull(),
+  firstSeenAt: timestamp("first_seen_at", { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
 
 export const idempotencyRecords = apiSchema.table(
   "idempotency_records",

@@ -184,10 +184,11 @@ export function createDeriver(options: DeriverOptions) {
         .limit(1);
       if (!invoiceRow) return undefined;
       const specific: Record<string, unknown> = checksummed(fields);
-      for (const name of ["amount", "fee", "totalRefunded", "refunded", "released"]) delete specific[name];
+      const amountNames = ["amount", "fee", "totalRefunded", "refunded", "released", "excess", "excessHeld", "returned"];
+      for (const name of amountNames) delete specific[name];
       delete specific.token;
       delete specific.invoiceId;
-      const amounts = amountFields(invoiceRow, fields, ["amount", "fee", "totalRefunded", "refunded", "released"]);
+      const amounts = amountFields(invoiceRow, fields, amountNames);
       const data = { ...specific, ...invoiceData(invoiceRow), ...amounts, transaction };
       return { ...base, merchantId: invoiceRow.merchantId, type: row.type as EventType, orderKey: invoiceRow.id, data };
     }

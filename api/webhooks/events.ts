@@ -20,6 +20,8 @@ export const EVENT_TYPES = [
   "invoice.payment_reverted",
   "invoice.payment_detected",
   "invoice.underpaid",
+  "invoice.overpaid",
+  "invoice.deposit_returned",
   "subscription.created",
   "subscription.renewed",
   "subscription.payment_failed",

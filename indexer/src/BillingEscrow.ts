@@ -3,7 +3,7 @@
  * ledger movements. Pure functions of the event and the database, so Ponder can replay them after a reorg.
  */
 import { ponder } from "ponder:registry";
-import { dispute, invoice, merchant, payment, refund, release } from "ponder:schema";
+import { depositAccount, dispute, invoice, merchant, payment, refund, release } from "ponder:schema";
 import { eventId, locate, recordMovement } from "./ledger";
 import { recordActivity } from "./activity";
 import { recordClaimable, recordClaimEvent, recordProtocolEvent } from "./shared";
@@ -244,6 +244,50 @@ ponder.on("BillingEscrow:InvoiceVoided", async ({ event, context }) => {
     updatedBlock: at.blockNumber,
   });
   await recordActivity(context, event, "invoice.voided", event.args.merchantId, event.args.key, { invoiceRef: event.args.invoiceId });
+});
+
+// ------------------------------------------------------------------------------------------------ deposit addresses
+
+ponder.on("BillingEscrow:RefundAddressSet", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const { key, merchantId, refundTo, setBy } = event.args;
+  await context.db
+    .insert(depositAccount)
+    .values({ chainId: at.chainId, key, merchantId, refundTo, refundToSetBy: setBy, refundToSetAt: at.timestamp, updatedAt: at.timestamp })
+    .onConflictDoUpdate({ refundTo, refundToSetBy: setBy, refundToSetAt: at.timestamp, updatedAt: at.timestamp });
+  // A payment swept before the address was known had no payer: refunds now go here.
+  const paid = await context.db.find(invoice, { chainId: at.chainId, key });
+  if (paid) await context.db.update(invoice, { chainId: at.chainId, key }).set({ payer: refundTo, updatedAt: at.timestamp, updatedBlock: at.blockNumber });
+  await recordProtocolEvent(context, event, "RefundAddressSet");
+});
+
+ponder.on("BillingEscrow:DepositHeld", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const { key, merchantId, token, amount, total } = event.args;
+  await context.db.update(invoice, { chainId: at.chainId, key }).set({ depositHeld: total, updatedAt: at.timestamp, updatedBlock: at.blockNumber });
+  await recordActivity(context, event, "invoice.overpaid", merchantId, key, { token, excess: amount, excessHeld: total });
+});
+
+ponder.on("BillingEscrow:DepositReturned", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const { key, merchantId, to, token, amount } = event.args;
+  await context.db
+    .insert(depositAccount)
+    .values({ chainId: at.chainId, key, merchantId, returned: amount, lastReturnTransaction: at.transactionHash, updatedAt: at.timestamp })
+    .onConflictDoUpdate((row) => ({ returned: row.returned + amount, lastReturnTransaction: at.transactionHash, updatedAt: at.timestamp }));
+  const paid = await context.db.find(invoice, { chainId: at.chainId, key });
+  if (paid) await context.db.update(invoice, { chainId: at.chainId, key }).set({ depositHeld: 0n, updatedAt: at.timestamp, updatedBlock: at.blockNumber });
+  await recordActivity(context, event, "invoice.deposit_returned", merchantId, key, { to, token, returned: amount });
+});
+
+ponder.on("BillingEscrow:DepositRecovered", async ({ event, context }) => {
+  const at = locate(context.chain.id, event);
+  const { key, merchantId } = event.args;
+  await context.db
+    .insert(depositAccount)
+    .values({ chainId: at.chainId, key, merchantId, recovered: 1, updatedAt: at.timestamp })
+    .onConflictDoUpdate((row) => ({ recovered: row.recovered + 1, updatedAt: at.timestamp }));
+  await recordProtocolEvent(context, event, "DepositRecovered");
 });
 
 ponder.on("BillingEscrow:PayoutDeferred", async ({ event, context }) => {

@@ -12,6 +12,8 @@ export type ActivityType =
   | "invoice.voided"
   | "invoice.disputed"
   | "invoice.dispute_resolved"
+  | "invoice.overpaid"
+  | "invoice.deposit_returned"
   | "subscription.created"
   | "subscription.renewed"
   | "subscription.payment_failed"

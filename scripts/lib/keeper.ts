@@ -67,6 +67,9 @@ interface Work {
   expiredDisputeRefunds: InvoiceWork[];
   renewals: { contract: Address; subscriptionIds: string[] };
   withdrawals: { contract: Address; merchantId: string; token: Address; subscriptionIds: string[]; reason: string }[];
+  /** Absent from an API older than deposit addresses. */
+  depositSweeps?: (InvoiceWork & { signature: `0x${string}` })[];
+  depositReturns?: InvoiceWork[];
 }
 
 interface Call {
@@ -88,6 +91,9 @@ function callsOf(work: Work): Call[] {
     args: [invoiceFromJson(item.terms)],
   });
   const calls: Call[] = [
+    // Sweeps first: a customer's payment waiting at a deposit address becomes the invoice's payment.
+    ...(work.depositSweeps ?? []).map((item) => ({ ...invoiceCall(item, "sweepDeposit", "sweep the deposit address of"), args: [invoiceFromJson(item.terms), item.signature] })),
+    ...(work.depositReturns ?? []).map((item) => invoiceCall(item, "returnDeposit", "return a deposit of")),
     ...work.releases.map((item) => invoiceCall(item, "release", "release")),
     ...work.unfulfilledRefunds.map((item) => invoiceCall(item, "refundUnfulfilled", "refund (missed fulfillBy)")),
     ...work.expiredDisputeRefunds.map((item) => invoiceCall(item, "refundExpiredDispute", "refund (expired dispute)")),

@@ -10,6 +10,7 @@ import { billingEscrowAbi } from "../../contracts/abi";
 import { invoiceFromJson, type InvoiceJson as Terms } from "../../contracts/invoice";
 import { createApiClient } from "../../scripts/lib/api-client";
 import { runKeeperOnce, type KeeperAction } from "../../scripts/lib/keeper";
+import { depositTests } from "./deposits";
 import { createMerchant, invoicesOf, mintStablecoin, mockStablecoinAbi, payWithInstructions, startStack, testAccount, timeTravel, usdc, waitUntil, type InvoiceJson, type LocalChain, type Stack, type TestMerchant } from "./harness";
 
 const DAY = 86_400;
@@ -123,4 +124,5 @@ describe("stack: the keeper", function () {
     const again = await keeper();
     expect(again.filter((action) => action.hash)).to.deep.equal([]);
   });
+  depositTests(() => ({ stack, chain, merchant, keeper: () => keeper() }));
 });

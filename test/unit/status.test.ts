@@ -1,6 +1,9 @@
 import { expect } from "chai";
 import type { IndexedInvoice } from "../../api/indexed";
 import { INVOICE_STATUSES, confirmations, invoiceStatus } from "../../api/status";
+import { statusOf } from "../../api/invoices/view";
+import { depositTransferUri } from "../../api/invoices/instructions";
+import type { InvoiceRow } from "../../api/invoices/rows";
 
 const EXPIRES_AT = 1_800_000_000n;
 const terms = { expiresAt: EXPIRES_AT };
@@ -29,6 +32,7 @@ function indexed(overrides: Partial<IndexedInvoice> = {}): IndexedInvoice {
     paidTransaction: "0x05",
     updatedAt: 1_700_000_000n,
     updatedBlock: 100n,
+    depositHeld: 0n,
     ...overrides,
   } as IndexedInvoice;
 }
@@ -95,8 +99,8 @@ describe("unit: api/status invoiceStatus", () => {
     });
   });
 
-  it("only ever answers one of INVOICE_STATUSES, which lists the ten statuses in lifecycle order (pending and underpaid: BTC)", () => {
-    expect(INVOICE_STATUSES).to.deep.equal(["open", "pending", "underpaid", "expired", "void", "paid", "disputed", "partially_refunded", "released", "refunded"]);
+  it("only ever answers one of INVOICE_STATUSES, which lists the eleven statuses in lifecycle order (pending, underpaid, overpaid: deposits)", () => {
+    expect(INVOICE_STATUSES).to.deep.equal(["open", "pending", "underpaid", "expired", "void", "paid", "overpaid", "disputed", "partially_refunded", "released", "refunded"]);
     const seen = new Set<string>();
     for (const status of [undefined, "held", "released", "refunded", "disputed", "voided"]) {
       for (const refundedAmount of [0n, 1n]) {
@@ -105,8 +109,9 @@ describe("unit: api/status invoiceStatus", () => {
         }
       }
     }
-    // pending and underpaid come only from BTC invoices (api/bitcoin/state.ts, tested with the watcher).
-    expect([...seen].sort()).to.deep.equal(INVOICE_STATUSES.filter((status) => status !== "pending" && status !== "underpaid").sort());
+    // pending, underpaid and overpaid come from what arrived at an address: BTC invoices (api/bitcoin/state.ts) and
+    // EVM deposit addresses (statusOf, below).
+    expect([...seen].sort()).to.deep.equal(INVOICE_STATUSES.filter((status) => !["pending", "underpaid", "overpaid"].includes(status)).sort());
   });
 });
 
@@ -135,5 +140,46 @@ describe("unit: api/status confirmations", () => {
 
   it("is a plain number", () => {
     expect(confirmations(indexed({ paidBlock: 1n }), 12n)).to.be.a("number").and.equal(12);
+  });
+});
+
+describe("unit: api/invoices/view statusOf (deposit addresses)", () => {
+  const row = { amount: "25000000", expiresAt: EXPIRES_AT } as InvoiceRow;
+  const before = EXPIRES_AT - 1n;
+  const seen = (balance: bigint) => ({ balance, block: 90n });
+
+  it("an open invoice with nothing at its address stays open", () => {
+    expect(statusOf(row, undefined, before, seen(0n))).to.equal("open");
+    expect(statusOf(row, undefined, before)).to.equal("open");
+  });
+  it("one base unit short is underpaid; exactly the amount, or more, is pending (enough to sweep)", () => {
+    expect(statusOf(row, undefined, before, seen(1n))).to.equal("underpaid");
+    expect(statusOf(row, undefined, before, seen(24_999_999n))).to.equal("underpaid");
+    expect(statusOf(row, undefined, before, seen(25_000_000n))).to.equal("pending");
+    expect(statusOf(row, undefined, before, seen(25_000_001n))).to.equal("pending");
+  });
+  it("money arriving at an expired invoice's address does not make it payable again", () => {
+    expect(statusOf(row, undefined, EXPIRES_AT, seen(25_000_000n))).to.equal("expired");
+  });
+  it("a paid invoice with an excess held for the refund address is overpaid until it is returned", () => {
+    expect(statusOf(row, indexed({ depositHeld: 1n }), before)).to.equal("overpaid");
+    expect(statusOf(row, indexed({ depositHeld: 0n }), before)).to.equal("paid");
+    // Later states are the escrow's: a released invoice is released whatever still waits for the refund address.
+    expect(statusOf(row, indexed({ status: "released", depositHeld: 1n }), before)).to.equal("released");
+  });
+  it("overpaid is one of the documented statuses", () => {
+    expect(INVOICE_STATUSES).to.include.members(["pending", "underpaid", "overpaid"]);
+  });
+});
+
+describe("unit: api/invoices/instructions depositTransferUri (EIP-681 plain transfers)", () => {
+  const deposit = "0x1111111111111111111111111111111111111111";
+  it("an ERC-20 invoice: the token's transfer function with the deposit address and base units", () => {
+    expect(depositTransferUri(8453, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", deposit, 25_000_000n)).to.equal(
+      `ethereum:0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913@8453/transfer?address=${deposit}&uint256=25000000`,
+    );
+  });
+  it("an ETH invoice: a value transfer to the deposit address, in wei", () => {
+    expect(depositTransferUri(1, "0x0000000000000000000000000000000000000000", deposit, 10n ** 16n)).to.equal(`ethereum:${deposit}@1?value=10000000000000000`);
   });
 });
