@@ -1481,7 +1481,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Set a BTC invoice's refund address (the customer's) */
+        /**
+         * Set an invoice's refund address (the customer's)
+         * @description BTC: where a refund PSBT pays (changeable until a refund is prepared). EVM: where money that arrived at the invoice's deposit address goes back, and the payer of a deposit payment made from an exchange (refunds, disputes); written on-chain with the operator key (`setRefundAddress`), once: 409 `refund-address-locked` after that.
+         */
         put: {
             parameters: {
                 query?: never;

@@ -5,7 +5,7 @@
  * response is the invoice as indexed after the transaction was mined (waited for up to `INDEXER_WAIT_MS`): an
  * effect is shown once the chain shows it, never before.
  */
-import type { Hex } from "viem";
+import { getAddress, isAddress, type Hex } from "viem";
 import { billingEscrowAbi } from "../../contracts/abi";
 import { chainNow } from "../clock";
 import type { ApiDeps, MerchantRecord } from "../env";
@@ -52,6 +52,15 @@ function escrowErrors(row: InvoiceRow): RevertMapping {
     AlreadyFulfilled: () => problem.conflict("already-fulfilled", `Invoice ${row.id} is already marked fulfilled.`),
     FulfillmentDeadlinePassed: () =>
       problem.conflict("fulfillment-deadline-passed", `Invoice ${row.id} had to be fulfilled by ${iso(row.fulfillBy)}; the payer may now take a full refund.`),
+    RefundAddressUnknown: () =>
+      problem.conflict(
+        "refund-address-missing",
+        `Invoice ${row.id} was paid to its deposit address and nobody is known to refund: set the customer's address with PUT /v1/invoices/${row.id}/refund-address, then retry.`,
+      ),
+    RefundAddressAlreadySet: (args) =>
+      problem.conflict("refund-address-locked", `Invoice ${row.id} already has a refund address on-chain (${String(args[0])}); it can be set only once.`, { refundAddress: String(args[0]) }),
+    InvalidRecipient: (args) =>
+      problem.validation([{ field: "address", message: `cannot receive refunds: ${String(args[0])} is a chainbill contract or the invoice's own deposit address` }]),
   };
 }
 
@@ -59,7 +68,7 @@ async function sendEscrowCall(
   deps: ApiDeps,
   merchant: MerchantRecord,
   row: InvoiceRow,
-  call: { functionName: "voidInvoice" | "markFulfilled" | "refund" | "release"; args: readonly unknown[]; action: string },
+  call: { functionName: "voidInvoice" | "markFulfilled" | "refund" | "release" | "setRefundAddress"; args: readonly unknown[]; action: string },
   requestId: string | undefined,
   errors: RevertMapping = {},
 ) {
@@ -202,4 +211,27 @@ export async function releaseInvoice(deps: ApiDeps, merchant: MerchantRecord, ro
   );
   await awaitIndexed(deps, row, (current) => current?.status === "released");
   return { transactionHash: receipt.transactionHash, invoice: await viewInvoice(deps, row) };
+}
+
+/**
+ * Names where an EVM invoice's deposit money goes back (and the payer of a deposit payment swept without one):
+ * `setRefundAddress` on-chain, sent with the operator key, once. The customer gives the address (checkout,
+ * support); the request is in the audit log. The answer shows it once the chain does.
+ */
+export async function setEvmRefundAddress(deps: ApiDeps, merchant: MerchantRecord, row: InvoiceRow, address: string, requestId?: string): Promise<ActionResult> {
+  if (!isAddress(address, { strict: false }) || /^0x0{40}$/i.test(address)) {
+    throw problem.validation([{ field: "address", message: "must be an EVM address (0x and 40 hex digits), not the zero address" }]);
+  }
+  if (!row.depositAddress) {
+    throw problem.conflict("invoice-no-deposit-address", `Invoice ${row.id} has no deposit address (its escrow predates them): refunds go to the wallet that paid.`);
+  }
+  const refundTo = getAddress(address);
+  const receipt = await sendEscrowCall(deps, merchant, row, { functionName: "setRefundAddress", args: [termsOf(row), refundTo], action: `set the refund address of invoice ${row.id}` }, requestId);
+  const deadline = Date.now() + INDEXER_WAIT_MS;
+  while (Date.now() < deadline) {
+    const account = (await deps.indexed.depositAccounts(row.chainId, [row.invoiceKey as Hex])).get(row.invoiceKey.toLowerCase());
+    if (account?.refundTo) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { transactionHash: receipt.transactionHash, invoice: await viewInvoice(deps, row, merchant) };
 }

@@ -13,6 +13,7 @@ import { BEARER, IdempotencyHeaders, OptionalIdempotencyHeaders, problemResponse
 import { InvoiceIdParams, InvoiceSchema } from "../invoices/schemas";
 import { receiveAddress } from "../bitcoin/addresses";
 import { loadBtcInvoice, viewBtcInvoices } from "../bitcoin/invoices";
+import { setEvmRefundAddress } from "../invoices/actions";
 import { refundBtcInvoice, setRefundAddress } from "../bitcoin/refunds";
 import { activeWallet, CAIP2, CONFIRMATION_CHOICES, registerWallet, walletKey, type WalletRow } from "../bitcoin/wallets";
 import type { BitcoinNetwork } from "../bitcoin/keys";
@@ -135,7 +136,9 @@ export function bitcoinRoutes(deps: ApiDeps) {
     method: "put",
     path: "/invoices/{id}/refund-address",
     tags: ["Bitcoin"],
-    summary: "Set a BTC invoice's refund address (the customer's)",
+    summary: "Set an invoice's refund address (the customer's)",
+    description:
+      "BTC: where a refund PSBT pays (changeable until a refund is prepared). EVM: where money that arrived at the invoice's deposit address goes back, and the payer of a deposit payment made from an exchange (refunds, disputes); written on-chain with the operator key (`setRefundAddress`), once: 409 `refund-address-locked` after that.",
     security: BEARER,
     middleware: [requireScope("invoices:write"), optional] as const,
     request: {
@@ -146,10 +149,15 @@ export function bitcoinRoutes(deps: ApiDeps) {
     responses: { 200: { description: "The invoice", content: { "application/json": { schema: InvoiceSchema } } }, ...problemResponses(400, 401, 403, 404, 409, 415, 422, 429) },
   });
   app.openapi(putRefundAddress, async (c) => {
-    const config = enabled();
     const merchant = currentMerchant(c);
     const row = await loadBtcInvoice(deps.store.db, merchant.id, c.req.valid("param").id);
-    if (!row) throw problem.notFound(`BTC invoice ${c.req.valid("param").id}`);
+    if (!row) {
+      // An EVM invoice: the refund address of what arrived at its deposit address, written on-chain.
+      const evm = await deps.invoiceRows.load(merchant, c.req.valid("param").id);
+      const result = await setEvmRefundAddress(deps, merchant, evm, c.req.valid("json").address, c.get("requestId"));
+      return c.json(result.invoice, 200);
+    }
+    const config = enabled();
     const updated = await setRefundAddress(deps.store.db, config.network, row, c.req.valid("json").address);
     return c.json((await viewBtcInvoices(deps.store.db, merchant, [updated])).get(updated.id)!, 200);
   });

@@ -2,14 +2,14 @@
  * Paying by plain transfer on the whole stack (run on the keeper test's stack): an invoice's deposit address and
  * its EIP-681 link in the API answer, a customer's plain USDC transfer seen by the deposit watcher (`underpaid`
  * with what is missing, then `pending`), webhooks `invoice.payment_detected` / `invoice.underpaid`, the keeper's
- * sweep turning it into the invoice's payment (indexed: `overpaid` while an excess is held), the refund address
- * named on-chain and the keeper returning the excess, the hold ending and the keeper releasing to the merchant;
+ * sweep turning it into the invoice's payment (indexed: `overpaid` while an excess is held), a refund refused
+ * until the refund address is set through the API (once, never the deposit address), the keeper returning the
+ * excess, a refund through the API to that address, the hold ending and the keeper releasing to the merchant;
  * an ETH invoice paid by a plain 21,000-gas send the same way.
  */
 import { expect } from "chai";
 import { getAddress, parseEther, zeroAddress, type Address } from "viem";
-import { billingEscrowAbi } from "../../contracts/abi";
-import { depositAddress, invoiceFromJson } from "../../contracts/invoice";
+import { depositAddress } from "../../contracts/invoice";
 import type { KeeperAction } from "../../scripts/lib/keeper";
 import { invoicesOf, mintStablecoin, mockStablecoinAbi, testAccount, timeTravel, usdc, waitUntil, type LocalChain, type Stack, type TestMerchant } from "./harness";
 
@@ -38,7 +38,7 @@ export function depositTests(context: () => DepositContext): void {
       }
     };
 
-    it("USDC: underpaid, topped up, swept by the keeper, overpaid until the excess is returned to the refund address, then released", async () => {
+    it("USDC: underpaid, topped up, swept by the keeper, overpaid until the excess is returned to the refund address set through the API, refunded through the API, then released", async () => {
       const ctx = context();
       const { chain, merchant, stack } = ctx;
       const { create, read } = invoicesOf(stack, merchant, chain);
@@ -76,12 +76,23 @@ export function depositTests(context: () => DepositContext): void {
         return ["invoice.payment_detected", "invoice.underpaid", "invoice.paid", "invoice.overpaid"].every((type) => types.includes(type));
       }, 30_000);
 
-      // The customer gave a refund address; the merchant's owner names it on-chain; the keeper returns the excess.
+      // A refund through the API before anyone is known: a clear 409 that says what to do; nothing moves.
+      const refundEarly = await stack.api("POST", `/v1/invoices/${invoice.id}/refund`, { key: merchant.apiKey, body: { amount: "5.00" } });
+      expect(refundEarly.status).to.equal(409);
+      expect(((await refundEarly.json()) as { type: string; detail: string }).detail).to.contain(`PUT /v1/invoices/${invoice.id}/refund-address`);
+
+      // The customer gave a refund address; the merchant sets it through the API (on-chain, with the operator key).
       const refundTo = testAccount(7).address;
-      const terms = invoiceFromJson(evm.invoice as never);
-      const hash = await chain.wallet(1).writeContract({ address: evm.contract as Address, abi: billingEscrowAbi, functionName: "setRefundAddress", args: [terms, refundTo], chain: null });
-      await chain.client.waitForTransactionReceipt({ hash });
-      await waitUntil("the refund address to be indexed", async () => (await read(invoice.id)).deposit?.refundAddress === refundTo, 30_000);
+      const bad = await stack.api("PUT", `/v1/invoices/${invoice.id}/refund-address`, { key: merchant.apiKey, body: { address: "0x00000000000000000000000000000000000000zz" } });
+      expect(bad.status).to.equal(422);
+      const loop = await stack.api("PUT", `/v1/invoices/${invoice.id}/refund-address`, { key: merchant.apiKey, body: { address: deposit } });
+      expect(loop.status).to.equal(422); // its own deposit address: the money would come back where it is
+      const set = await stack.api("PUT", `/v1/invoices/${invoice.id}/refund-address`, { key: merchant.apiKey, body: { address: refundTo.toLowerCase() } });
+      expect(set.status).to.equal(200);
+      expect(((await set.json()) as { deposit: { refundAddress: string } }).deposit.refundAddress).to.equal(refundTo);
+      const again = await stack.api("PUT", `/v1/invoices/${invoice.id}/refund-address`, { key: merchant.apiKey, body: { address: testAccount(9).address } });
+      expect(again.status).to.equal(409);
+      expect(((await again.json()) as { type: string }).type).to.contain("refund-address-locked");
       const before = (await chain.client.readContract({ address: token, abi: mockStablecoinAbi, functionName: "balanceOf", args: [refundTo] })) as bigint;
       await new Promise((resolve) => setTimeout(resolve, 800));
       expect(done(await ctx.keeper(), `return a deposit of ${invoice.id}`)).to.have.length(1);
@@ -89,6 +100,13 @@ export function depositTests(context: () => DepositContext): void {
       expect(after - before).to.equal(1n);
       await waitUntil("the return to be indexed", async () => (await read(invoice.id)).status === "paid", 30_000);
       expect((await read(invoice.id)).payer).to.equal(refundTo);
+
+      // Refunded through the API: to the refund address.
+      const refund = await stack.api("POST", `/v1/invoices/${invoice.id}/refund`, { key: merchant.apiKey, body: { amount: "5.00" } });
+      expect(refund.status).to.equal(202);
+      await waitUntil("the refund to be indexed", async () => (await read(invoice.id)).status === "partially_refunded", 30_000);
+      const afterRefund = (await chain.client.readContract({ address: token, abi: mockStablecoinAbi, functionName: "balanceOf", args: [refundTo] })) as bigint;
+      expect(afterRefund - after).to.equal(usdc(5));
 
       await timeTravel(chain, 3_601);
       await new Promise((resolve) => setTimeout(resolve, 800));
