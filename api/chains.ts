@@ -16,8 +16,13 @@ export interface ChainRuntime {
   subscriptions: Address;
   client: PublicClient;
   tokens: TokenInfo[];
-  /** Head block number, cached for `HEAD_CACHE_MS`. */
+  /** Head block number, cached for `HEAD_CACHE_MS`; never below a block `observeBlock` was told exists. */
   headBlock(): Promise<bigint>;
+  /**
+   * Tells the runtime block `number` exists (the index has it): the cached head is raised to it, so a count of
+   * confirmations read right after an `invoice.confirmed` is never below the event's.
+   */
+  observeBlock(number: bigint): void;
   /** The escrow's fee rate for new payments (basis points), cached for `FEE_CACHE_MS`. */
   protocolFeeBps(): Promise<number>;
   /**
@@ -31,12 +36,15 @@ export interface ChainRuntime {
 }
 
 const HEAD_CACHE_MS = 500;
+/** How long a block the index showed raises the cached head (a reorg may take it back later). */
+const OBSERVED_FOR_MS = 2_000;
 const FEE_CACHE_MS = 5_000;
 
 export function createChainRuntime(setting: ChainSetting): ChainRuntime {
   const client = createPublicClient({ transport: http(setting.rpcUrl, { batch: false }) }) as PublicClient;
   const tokens = tokenRegistry(setting.id, setting.deployment);
   let head: { value: bigint; at: number } | undefined;
+  let observed = { value: 0n, at: 0 };
   let pending: Promise<bigint> | undefined;
   let fee: { value: number; at: number } | undefined;
   let deposits: boolean | undefined;
@@ -49,11 +57,16 @@ export function createChainRuntime(setting: ChainSetting): ChainRuntime {
     tokens,
     caches: { tokens: new Map(), headTime: {} },
     async headBlock() {
-      if (head && Date.now() - head.at < HEAD_CACHE_MS) return head.value;
+      // What the index showed a moment ago exists; older than that, a reorg may have taken it back.
+      const floor = Date.now() - observed.at < OBSERVED_FOR_MS ? observed.value : 0n;
+      if (head && Date.now() - head.at < HEAD_CACHE_MS) return head.value > floor ? head.value : floor;
       pending ??= client.getBlockNumber({ cacheTime: 0 }).finally(() => (pending = undefined));
       const value = await pending;
       head = { value, at: Date.now() };
-      return value;
+      return value > floor ? value : floor;
+    },
+    observeBlock(number: bigint) {
+      observed = { value: number, at: Date.now() };
     },
     async protocolFeeBps() {
       if (fee && Date.now() - fee.at < FEE_CACHE_MS) return fee.value;

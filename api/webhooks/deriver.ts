@@ -406,6 +406,7 @@ export function createDeriver(options: DeriverOptions) {
     for (const chain of options.chains.values()) {
       const state = options.freshness.snapshot().find((entry) => entry.chainId === chain.id);
       if (!state || state.indexedBlock === null) continue;
+      chain.observeBlock(state.indexedBlock);
       created += await deriveActivity(chain, state.indexedBlock, full);
       if (!full) continue;
       created += await deriveConfirmations(chain, state.indexedBlock);

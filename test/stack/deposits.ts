@@ -114,11 +114,11 @@ export function depositTests(context: () => DepositContext): void {
       await waitUntil("the release to be indexed", async () => (await read(invoice.id)).status === "released", 30_000);
     });
 
-    it("ETH: a plain 21,000-gas send is seen as pending within a block and swept by the keeper", async () => {
+    it("ETH: a plain 21,000-gas send is seen as pending within a block, swept by the keeper, then refunded in part and released through the API", async () => {
       const ctx = context();
       const { chain, merchant, stack } = ctx;
       const { create, read } = invoicesOf(stack, merchant, chain);
-      const invoice = await create({ currency: "ETH", amount: "0.01" });
+      const invoice = await create({ currency: "ETH", amount: "0.01", holdSeconds: 0 });
       const evm = invoice.payment.evm!;
       const deposit = evm.depositAddress as Address;
       expect(evm.depositUri).to.equal(`ethereum:${deposit}@${chain.id}?value=${parseEther("0.01")}`);
@@ -132,6 +132,17 @@ export function depositTests(context: () => DepositContext): void {
       const paid = await read(invoice.id);
       expect(paid.heldAmount).to.equal("0.01");
       expect(paid.deposit).to.deep.include({ waitingAmount: "0.00", excessAmount: "0.00" });
+
+      // Refunded in part and released through the API, like any payment, once the customer's address is known.
+      const refundTo = testAccount(9).address;
+      expect((await stack.api("PUT", `/v1/invoices/${invoice.id}/refund-address`, { key: merchant.apiKey, body: { address: refundTo } })).status).to.equal(200);
+      const before = await chain.client.getBalance({ address: refundTo });
+      expect((await stack.api("POST", `/v1/invoices/${invoice.id}/refund`, { key: merchant.apiKey, body: { amount: "0.004" } })).status).to.equal(202);
+      await waitUntil("the refund to be indexed", async () => (await read(invoice.id)).status === "partially_refunded", 30_000);
+      expect((await chain.client.getBalance({ address: refundTo })) - before).to.equal(parseEther("0.004"));
+      expect((await stack.api("POST", `/v1/invoices/${invoice.id}/release`, { key: merchant.apiKey })).status).to.be.oneOf([202, 409]); // 409: the keeper was first
+      await waitUntil("the release to be indexed", async () => (await read(invoice.id)).status === "released", 30_000);
+      expect((await read(invoice.id)).releasedAmount).to.not.equal("0.00");
     });
   });
 }
