@@ -171,7 +171,7 @@ async function main(): Promise<void> {
     const { terms, signature } = await invoice();
     const deposit = (await escrow.depositAddress(terms)) as Address;
     rows.push({ operation: "deposit: plain ERC-20 transfer to the invoice's deposit address", gas: await gasOf(token.connect(payer).transfer(deposit, terms.amount)), note: "the customer's own transaction; a fresh holder (zero to non-zero balance)" });
-    rows.push({ operation: "sweep (ERC-20, deploys the address's clone)", gas: await gasOf(escrow.connect(keeper).sweepDeposit(terms, signature)), target: 110_000n, note: "records the payment as `pay` does", cause: "the clone's CREATE2 is 32,000 plus 9,000 for its 45 bytes of code and ~2.6k to call through it, on top of what `pay` costs without its allowance write; a self-destructing forwarder would save ~7k but is not used (docs/SECURITY.md, Deposit addresses). Swept in batches of 20 it is under target (row below)" });
+    rows.push({ operation: "sweep (ERC-20, deploys the address's clone)", gas: await gasOf(escrow.connect(keeper).sweepDeposit(terms, signature)), target: 110_000n, note: "records the payment as `pay` does", cause: "the clone's CREATE2 is 32,000 plus 9,000 for its 45 bytes of code, ~2.6k to call through it and 2.1k to read the refund-address word, on top of what `pay` costs without its allowance write; a self-destructing forwarder would save ~7k but is not used (docs/SECURITY.md, Deposit addresses). Swept in batches of 20 it is under target (row below)" });
   }
   {
     const { terms, signature } = await invoice({ token: zeroAddress, amount: ethers.parseEther("0.05") });
