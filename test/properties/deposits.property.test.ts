@@ -259,7 +259,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   w(2, fc.record({ k: fc.constant("time" as const), seconds: fc.oneof(fc.constantFrom(60, HOUR, DAY, 3 * DAY), fc.integer({ min: 1, max: 2 * DAY })) })),
   w(3, fc.record({ k: fc.constant("timeTo" as const), inv, which: fc.constantFrom<"expiry" | "release" | "fulfill">("expiry", "release", "release", "fulfill"), offset: fc.constantFrom<-1 | 0 | 1>(-1, 0, 1) })),
   w(40, fc.record({ k: fc.constant("advance" as const), inv, choice: fc.nat(1_000), frac })),
-  w(6, fc.record({
+  w(8, fc.record({
     k: fc.constant("depositFlow" as const),
     inv,
     depositor: fc.nat(2),
@@ -1006,16 +1006,26 @@ class DepositModel {
 
   // ---------------------------------------------------------------------------------------------- stepping
 
-  /** The steps of a `depositFlow` action. */
-  private depositFlow(a: Extract<Action, { k: "depositFlow" }>): Action[] {
+  /**
+   * The steps of a `depositFlow` action. Its invoice is the first from `a.inv` on that can still be paid (for a
+   * jump to the deadline, preferably one whose fulfilment deadline comes before its expiry; for a payment or a
+   * sweep, half the time preferably one whose terms name no payer), else `a.inv`.
+   */
+  private depositFlow(flow: Extract<Action, { k: "depositFlow" }>): Action[] {
+    const T = BigInt(this.clock.now + 1);
+    const payable = (r: Rec) => r.status === S.None && T < r.terms.expiresAt && (r.terms.fulfillBy === 0n || T <= r.terms.fulfillBy);
+    const fulfilFirst = (r: Rec) => r.terms.fulfillBy !== 0n && r.terms.fulfillBy < r.terms.expiresAt;
+    const order = this.recs.map((_, k) => this.rec(flow.inv + k));
+    const preferred = flow.then === "deadline" ? fulfilFirst : flow.thief === 0 ? (r: Rec) => r.terms.payer === zeroAddress : () => true;
+    const rec = order.find((r) => payable(r) && preferred(r)) ?? order.find(payable) ?? this.rec(flow.inv);
+    const a = { ...flow, inv: rec.n };
     const name: Action = { k: "setRefund", inv: a.inv, by: "owner", to: (["payer", "other", "stranger"] as const)[a.depositor], pick: 0 };
-    const payer = this.customers.findIndex((c) => c.address === this.rec(a.inv).terms.payer);
+    const payer = this.customers.findIndex((c) => c.address === rec.terms.payer);
     // The time jump puts `returnDeposit` on the boundary: at the fulfilment deadline the invoice can still be paid,
     // one second past it no longer; one second before expiry it can, at expiry no longer. (Naming the refund
     // address after the jump takes one more second.)
-    const t = this.rec(a.inv).terms;
     const offset = (a.late ? 1 : 0) - (a.name === "after" ? 1 : 0);
-    const byFulfill = t.fulfillBy !== 0n && t.fulfillBy < t.expiresAt;
+    const byFulfill = fulfilFirst(rec);
     const then: Action = {
       // Another wallet (when the terms name a payer, only it can pay: then the payer itself).
       pay: { k: "pay", inv: a.inv, from: payer >= 0 ? payer : (a.depositor + 1 + a.thief) % 3 } as const,
