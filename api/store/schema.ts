@@ -24,8 +24,34 @@ export const merchants = apiSchema.table("merchants", {
   subscriptionPayoutIntervalSeconds: integer("subscription_payout_interval_seconds").notNull().default(86_400),
   /** Blocks after which a payment is `invoice.confirmed`, per chain id (a chain not listed: the chain's default). */
   confirmationPolicy: jsonb("confirmation_policy").$type<Record<string, number>>().notNull().default({}),
+  /** The fiat currency statements are read in and fiat prices default to (USD, EUR or CNY). */
+  fiatCurrency: text("fiat_currency").notNull().default("USD"),
+  /** Seconds a fiat price converted to a token stays locked (the invoice's expiry). Default 15 minutes. */
+  rateLockSeconds: integer("rate_lock_seconds").notNull().default(900),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * The conversion recorded on an invoice priced in fiat (or valued in the merchant's fiat currency at creation):
+ * `rate` is the price of one whole unit of the paid currency in `fiatCurrency`, as a decimal string, read from
+ * `source` (a Chainlink feed address and round, or a derived pair) at `observedAt`.
+ */
+export interface InvoicePrice {
+  fiatCurrency: string;
+  /** The fiat amount the invoice was priced at (decimal string), when priced in fiat; absent when only valued. */
+  fiatAmount?: string;
+  rate: string;
+  source: string;
+  feeds: { address: string; roundId: string; answer: string; decimals: number; updatedAt: number }[];
+  observedAt: number;
+  lockedUntil?: number;
+}
+
+/** Checkout fields an invoice may carry (both EVM and BTC invoices). */
+export interface CheckoutFields {
+  successUrl?: string;
+  cancelUrl?: string;
+}
 
 export const apiKeys = apiSchema.table(
   "api_keys",
@@ -74,6 +100,12 @@ export const invoices = apiSchema.table(
      * null on deployments older than deposit addresses (they must not advertise an address nobody sweeps).
      */
     depositAddress: text("deposit_address"),
+    /** The payment link this invoice is a use of. */
+    paymentLinkId: text("payment_link_id"),
+    /** The fiat price and the rate it was converted at (see InvoicePrice). */
+    price: jsonb("price").$type<InvoicePrice>(),
+    /** Where the hosted checkout sends the customer back. */
+    checkout: jsonb("checkout").$type<CheckoutFields>(),
     description: text("description"),
     lineItems: jsonb("line_items").$type<{ description: string; quantity: number; unitAmount: string }[]>(),
     customerId: text("customer_id"),
@@ -88,6 +120,7 @@ export const invoices = apiSchema.table(
     index("invoices_merchant_sequence").on(table.merchantId, table.sequence),
     index("invoices_customer").on(table.merchantId, table.customerId),
     index("invoices_deposit_watch").on(table.chainId, table.expiresAt).where(sql`${table.depositAddress} IS NOT NULL`),
+    index("invoices_payment_link").on(table.paymentLinkId, table.sequence).where(sql`${table.paymentLinkId} IS NOT NULL`),
   ],
 );
 
@@ -105,6 +138,45 @@ export const evmDeposits = apiSchema.table("evm_deposits", {
   firstSeenAt: timestamp("first_seen_at", { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * Reusable payment links: a price (fixed, or chosen by the customer above a minimum) in fiat or in a currency
+ * paid directly, optionally times a quantity the customer picks. Each use creates an invoice
+ * (`invoices.payment_link_id`). `singleUse` links accept one paid invoice (an invoice sent to one customer).
+ */
+export const paymentLinks = apiSchema.table(
+  "payment_links",
+  {
+    id: text("id").primaryKey(),
+    merchantId: text("merchant_id").notNull(),
+    name: text("name").notNull(),
+    description: text("description"),
+    /** "fixed" | "customer_chosen". */
+    pricing: text("pricing").notNull(),
+    /** USD / EUR / CNY, or a currency paid directly (ETH, a token symbol). */
+    currency: text("currency").notNull(),
+    /** Fixed price per unit (decimal string), when pricing is fixed. */
+    amount: text("amount"),
+    /** Lowest amount the customer may choose, when pricing is customer_chosen. */
+    minimumAmount: text("minimum_amount"),
+    /** Highest amount the customer may choose (optional). */
+    maximumAmount: text("maximum_amount"),
+    /** Largest quantity a customer may pick (1: no quantity choice). */
+    maxQuantity: integer("max_quantity").notNull().default(1),
+    /** What the customer may pay in (currency symbols), for fiat-priced links. */
+    accept: jsonb("accept").$type<string[]>(),
+    chainId: integer("chain_id"),
+    singleUse: boolean("single_use").notNull().default(false),
+    lineItemDescription: text("line_item_description"),
+    checkout: jsonb("checkout").$type<CheckoutFields>(),
+    metadata: jsonb("metadata").$type<Record<string, string>>(),
+    active: boolean("active").notNull().default(true),
+    deactivatedAt: timestamp("deactivated_at", { withTimezone: true }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    sequence: bigint("sequence", { mode: "number" }).generatedAlwaysAsIdentity(),
+  },
+  (table) => [index("payment_links_merchant_sequence").on(table.merchantId, table.sequence)],
+);
 
 export const idempotencyRecords = apiSchema.table(
   "idempotency_records",
@@ -364,6 +436,9 @@ export const btcInvoices = apiSchema.table(
     metadata: jsonb("metadata").$type<Record<string, string>>(),
     /** Where a refund goes: given at creation, or later by the merchant. */
     refundAddress: text("refund_address"),
+    paymentLinkId: text("payment_link_id"),
+    price: jsonb("price").$type<InvoicePrice>(),
+    checkout: jsonb("checkout").$type<CheckoutFields>(),
     /** What the watcher last announced (webhooks are sent on changes of these). */
     notified: jsonb("notified").$type<{ status?: string; confirmed?: boolean; refundedSats?: string; generation?: number }>().notNull().default({}),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
