@@ -68,6 +68,9 @@ export const PROBLEM_TYPES = {
   "refund-address-missing": { status: 409, title: "No refund address", explanation: "A refund goes to an address the customer gives (a Bitcoin invoice, or an EVM invoice paid to its deposit address from an exchange). Send it as `address` in this request (Bitcoin), set it with `PUT /v1/invoices/{id}/refund-address`, or send the customer the invoice's refund link to fill in (Bitcoin), then retry." },
   "invoice-no-deposit-address": { status: 409, title: "No deposit address", explanation: "This invoice's escrow was deployed before deposit addresses existed: it can only be paid from a wallet, and refunds go to that wallet." },
   "refund-address-locked": { status: 409, title: "Refund address already used", explanation: "A refund of this invoice was already prepared for the address on file, so it can no longer be changed through a refund link. Ask the merchant: they can set another address and prepare a new refund." },
+  "payment-link-busy": { status: 409, title: "Payment link already has an open invoice", explanation: "This single-use payment link already has an open invoice in another currency, whose rate is locked until it expires (`expiresAt`). Pay that invoice, or wait until it expires and use the link again. The merchant can void the open invoice to free the link at once." },
+  "payment-link-inactive": { status: 410, title: "Payment link deactivated", explanation: "The merchant deactivated this payment link: it creates no more invoices. Invoices created from it before keep their terms. Ask the merchant for a current link." },
+  "payment-link-used": { status: 410, title: "Payment link already paid", explanation: "This single-use payment link was already paid: it creates no more invoices. Ask the merchant if you need to pay again." },
   "refund-link-invalid": { status: 404, title: "Refund link not valid", explanation: "This refund link is not one the merchant issued, or it has expired. Ask the merchant for a new link." },
   "body-too-large": { status: 413, title: "Request body too large", explanation: "The body is larger than the server accepts (`BODY_LIMIT_BYTES`, 64 KiB by default). The connection is closed after this answer." },
   "unsupported-media-type": { status: 415, title: "Unsupported media type", explanation: "Send request bodies as JSON with `Content-Type: application/json`." },
@@ -77,6 +80,7 @@ export const PROBLEM_TYPES = {
   unavailable: { status: 503, title: "Temporarily unavailable", explanation: "A dependency the operation needs is not available right now. Retry later." },
   "chain-unavailable": { status: 503, title: "Chain node unreachable", explanation: "The node of the chain could not be reached or answered with an error, so nothing was sent. Retry later; the server's log has the node's error under the request id." },
   "bitcoin-source-unavailable": { status: 503, title: "Bitcoin chain source unreachable", explanation: "The Bitcoin chain source (Esplora or Bitcoin Core) could not be reached, so the operation that needs it (e.g. a fee rate for a refund) could not be done. Nothing was changed; retry later." },
+  "rate-unavailable": { status: 503, title: "No fresh exchange rate", explanation: "A price in fiat (USD, EUR, CNY) is converted at a Chainlink feed's rate, and no rate passing the checks exists right now for the pair (`pair`) on the chain (`chainId`): the feed is not configured, unreachable, stale (older than its heartbeat plus 60 s), incomplete or non-positive, jumped more than 10% within 10 minutes, or a stablecoin left its peg band (±2%). `reason` and `detail` say which. Nothing was created. Retry later, pay in another currency, or price the invoice in a currency paid directly (see docs/PRICES.md)." },
   "operator-needs-gas": { status: 503, title: "Operator account needs ETH for gas", explanation: "The merchant's operator account sends this transaction and does not hold enough ETH to pay its gas. Send ETH to the `operator` address on that chain (the problem gives its balance and what the transaction needs), then retry." },
 } as const satisfies Record<string, ProblemType>;
 
@@ -139,6 +143,13 @@ export const problem = {
     new ProblemError("chain-unavailable", `The node of chain ${chainId} could not be reached or refused the request; nothing was sent. Retry later.`, { chainId }),
   chainRejected: (action: string, reason: string) =>
     new ProblemError("chain-rejected", `The contract refuses to ${action}: ${reason}. Nothing was changed.`, { reason }),
+  rateUnavailable: (details: { chainId: number; pair: string; reason: string; feed?: string; message: string }) =>
+    new ProblemError("rate-unavailable", `No fresh ${details.pair} rate on chain ${details.chainId}: ${details.message}.`, {
+      chainId: details.chainId,
+      pair: details.pair,
+      reason: details.reason,
+      ...(details.feed ? { feed: details.feed } : {}),
+    }),
   operatorNeedsGas: (details: { operator: string; chainId: number; balanceWei: bigint; neededWei: bigint | undefined }) =>
     new ProblemError(
       "operator-needs-gas",

@@ -12,6 +12,21 @@ export interface ContractDeployment {
   transactionHash: Hash;
 }
 
+/**
+ * A Chainlink price feed (AggregatorV3Interface) the API reads for fiat prices (api/prices, docs/PRICES.md).
+ * Local deployments carry `MockV3Aggregator`s; public chains' real feeds are configured with
+ * `CHAIN_<id>_PRICE_FEEDS` (or recorded here by hand).
+ */
+export interface PriceFeedDeployment {
+  address: Address;
+  /** Decimals of the answer (Chainlink's USD pairs use 8). */
+  decimals: number;
+  /** The feed's heartbeat: it publishes a new round at least this often; older answers are stale. */
+  heartbeatSeconds: number;
+  blockNumber?: number;
+  transactionHash?: Hash;
+}
+
 export interface Deployment {
   chainId: number;
   network: string;
@@ -25,6 +40,8 @@ export interface Deployment {
     /** Only on local chains: a mock stablecoin for demos and tests. */
     MockStablecoin?: ContractDeployment;
   };
+  /** Price feeds by pair (`ETH/USD`, `USDC/USD`, `BTC/USD`, `EUR/USD`, `CNY/USD`): mocks on local chains. */
+  priceFeeds?: Record<string, PriceFeedDeployment>;
 }
 
 export const DEPLOYMENTS_DIR = path.join(__dirname, "..", "deployments");

@@ -1,6 +1,6 @@
 /**
- * Deploys BillingEscrow and SubscriptionManager (plus a mock stablecoin on local chains) to the selected
- * network and records them in `deployments/<chainId>.json`. Idempotent: contracts already recorded for the
+ * Deploys BillingEscrow and SubscriptionManager (plus, on local chains, a mock stablecoin and Chainlink
+ * `MockV3Aggregator` price feeds) to the selected network and records them in `deployments/<chainId>.json`. Idempotent: contracts already recorded for the
  * chain and still present on it are kept; only missing ones are deployed.
  *
  *   npx hardhat deploy --network <hardhat|localhost|sepolia|baseSepolia> [--fee-bps 0] [--dispute-period 604800]
@@ -19,7 +19,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { Address, Hash } from "viem";
-import { deploymentPath, DEPLOYMENTS_DIR, readDeployment, type ContractDeployment, type Deployment } from "../contracts/addresses";
+import { deploymentPath, DEPLOYMENTS_DIR, readDeployment, type ContractDeployment, type Deployment, type PriceFeedDeployment } from "../contracts/addresses";
 
 export const LOCAL_CHAIN_IDS = new Set([31337, 31338, 1337]);
 const DAY = 86_400;
@@ -42,6 +42,19 @@ export interface DeployOptions {
 export const DEFAULT_DEPLOY_OPTIONS: DeployOptions = { feeBps: 0, disputePeriod: 7 * DAY };
 
 type ContractName = keyof Deployment["contracts"];
+
+/**
+ * Chainlink `MockV3Aggregator`s of local chains, one per pair the API prices with (8 decimals like Chainlink's
+ * USD pairs). Heartbeat one day: a local node's mocks only move when a test or a person updates them, and the API
+ * must not call them stale after an hour of `npm start`; tests move time past it to see the staleness check.
+ */
+export const LOCAL_PRICE_FEEDS: Record<string, { answer: bigint; decimals: number; heartbeatSeconds: number }> = {
+  "ETH/USD": { answer: 3_000n * 10n ** 8n, decimals: 8, heartbeatSeconds: DAY },
+  "USDC/USD": { answer: 10n ** 8n, decimals: 8, heartbeatSeconds: DAY },
+  "BTC/USD": { answer: 60_000n * 10n ** 8n, decimals: 8, heartbeatSeconds: DAY },
+  "EUR/USD": { answer: 108_000_000n, decimals: 8, heartbeatSeconds: DAY },
+  "CNY/USD": { answer: 13_800_000n, decimals: 8, heartbeatSeconds: DAY },
+};
 
 /** Deploys what is missing on the connected chain and returns the full deployment record. */
 export async function deployChainbill(hre: HardhatRuntimeEnvironment, options: DeployOptions): Promise<Deployment> {
@@ -126,6 +139,29 @@ export async function deployChainbill(hre: HardhatRuntimeEnvironment, options: D
   if (LOCAL_CHAIN_IDS.has(chainId)) {
     contracts.MockStablecoin = await ensure("MockStablecoin", ["Mock USD Coin", "USDC", 6]);
   }
+  let priceFeeds: Record<string, PriceFeedDeployment> | undefined = previous?.priceFeeds;
+  if (LOCAL_CHAIN_IDS.has(chainId)) {
+    priceFeeds = {};
+    for (const [pair, feed] of Object.entries(LOCAL_PRICE_FEEDS)) {
+      const recorded = previous?.priceFeeds?.[pair];
+      if (recorded && (await ethers.provider.getCode(recorded.address)) !== "0x") {
+        log(`  ✓ price feed ${pair} already at ${recorded.address}`);
+        priceFeeds[pair] = recorded;
+        continue;
+      }
+      deployedAny = true;
+      const contract = await ethers.deployContract("MockV3Aggregator", [feed.decimals, feed.answer]);
+      const receipt = await contract.deploymentTransaction()!.wait();
+      priceFeeds[pair] = {
+        address: (await contract.getAddress()) as Address,
+        decimals: feed.decimals,
+        heartbeatSeconds: feed.heartbeatSeconds,
+        blockNumber: receipt!.blockNumber,
+        transactionHash: receipt!.hash as Hash,
+      };
+      log(`  ✓ price feed ${pair} (MockV3Aggregator, ${feed.decimals} decimals) at ${priceFeeds[pair].address}`);
+    }
+  }
 
   const deployment: Deployment =
     previous && !deployedAny
@@ -137,6 +173,7 @@ export async function deployChainbill(hre: HardhatRuntimeEnvironment, options: D
         deployedAt: new Date().toISOString(),
         parameters: { owner: owner as Address, feeRecipient: feeRecipient as Address, feeBps: options.feeBps, disputePeriod: options.disputePeriod },
         contracts: contracts as Deployment["contracts"],
+        ...(priceFeeds ? { priceFeeds } : {}),
       };
   if (!record) {
     log("  in-process network: nothing recorded (use --network localhost with `npx hardhat node`)");

@@ -246,7 +246,7 @@ async function startChains(config: StartConfig, hardhatLog: string): Promise<{ i
 }
 
 async function isLive(deployment: Deployment, client: PublicClient): Promise<boolean> {
-  for (const contract of Object.values(deployment.contracts)) {
+  for (const contract of [...Object.values(deployment.contracts), ...Object.values(deployment.priceFeeds ?? {})]) {
     const code = await client.getCode({ address: contract.address }).catch(() => undefined);
     if (!code || code === "0x") return false;
   }
@@ -261,7 +261,8 @@ async function ensureDeployment(
   deployLog: string,
 ): Promise<Deployment> {
   const recorded = readDeployment(chain.id, deploymentsDir);
-  if (recorded && (await isLive(recorded, chain.client))) {
+  // A local deployment from before price feeds existed gets them (the deploy keeps every live contract).
+  if (recorded && (!chain.local || recorded.priceFeeds) && (await isLive(recorded, chain.client))) {
     step(`contracts on chain ${chain.id} are deployed (deployments/${chain.id}.json)`);
     return recorded;
   }
