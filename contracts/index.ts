@@ -1,16 +1,10 @@
 /**
- * chainbill for dApps: typed ABIs, the EIP-712 invoice domain and types, the merchant signer-consent types,
- * signing helpers, and deployed addresses per chain. TypeChain types for ethers users are generated into `typechain-types/` by `npm run compile`.
+ * chainbill's contracts for the server, scripts and tests: typed ABIs, the EIP-712 invoice domain and types, the
+ * merchant signer-consent types, signing helpers and enums (all from the SDK, sdk/src, published as
+ * `@chainbill/sdk` for dApps), and deployed addresses per chain read from `deployments/` (server side).
+ * TypeChain types for ethers users are generated into `typechain-types/` by `npm run compile`.
  */
 export { billingEscrowAbi, subscriptionManagerAbi } from "./abi";
 export * from "./invoice";
 export * from "./addresses";
-
-/** BillingEscrow `PaymentStatus` enum values. */
-export const PaymentStatus = { None: 0, Held: 1, Disputed: 2, Released: 3, Refunded: 4, Voided: 5 } as const;
-/** BillingEscrow `RefundReason` enum values. */
-export const RefundReason = { Merchant: 0, Unfulfilled: 1, DisputeExpired: 2, Arbiter: 3 } as const;
-/** SubscriptionManager `SubscriptionStatus` enum values. */
-export const SubscriptionStatus = { None: 0, Trialing: 1, Active: 2, PastDue: 3, Canceled: 4, Lapsed: 5 } as const;
-/** SubscriptionManager `RenewalFailure` enum values. */
-export const RenewalFailure = { PriceAboveMaximum: 0, TransferFailed: 1, InexactTransfer: 2 } as const;
+export * from "../sdk/src/enums";

@@ -1,7 +1,8 @@
 /**
- * Writes `contracts/abi.ts`: the contracts' ABIs as TypeScript `as const` literals, so viem infers every
- * function, event and error type. Runs after `hardhat compile` (see `npm run compile`); `npm test` checks that
- * the committed file matches the compiled contracts.
+ * Writes `sdk/src/abi.ts` (the SDK's ABIs, re-exported by `contracts/abi.ts` for the server): the contracts' ABIs
+ * as TypeScript `as const` literals, so viem infers every function, event and error type. Runs after
+ * `hardhat compile` (see `npm run compile`); `npm test` checks that the committed file matches the compiled
+ * contracts.
  *
  * Usage: npx hardhat run scripts/export-abi.ts        (or: npm run compile)
  *        CHECK=1 npx hardhat run scripts/export-abi.ts  (exit 1 when the committed file is stale)
@@ -11,7 +12,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 export const EXPORTED_CONTRACTS = ["BillingEscrow", "SubscriptionManager"] as const;
-export const ABI_FILE = path.join(__dirname, "..", "contracts", "abi.ts");
+export const ABI_FILE = path.join(__dirname, "..", "sdk", "src", "abi.ts");
 
 export async function renderAbiModule(): Promise<string> {
   const parts = [
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   if (process.env.CHECK) {
     const committed = await readFile(ABI_FILE, "utf8").catch(() => "");
     if (committed !== rendered) {
-      console.error("contracts/abi.ts is stale: run `npm run compile` and commit the result.");
+      console.error("sdk/src/abi.ts is stale: run `npm run compile` and commit the result.");
       process.exitCode = 1;
     }
     return;
