@@ -41,6 +41,7 @@ import { webhookRoutes } from "./routes/webhooks";
 import { auditRoutes } from "./routes/audit";
 import { alertRoutes } from "./routes/alerts";
 import { auditTrail } from "./audit-trail";
+import { checkoutRoutes } from "./checkout/routes";
 
 export const API_VERSION = "0.2.0";
 
@@ -101,8 +102,9 @@ export function createApp(deps: ApiDeps) {
       throw problem.tooLarge(deps.config.bodyLimitBytes);
     },
   });
-  // /v1 (API keys) and /refund-links (the customer's token) share the guards before authentication.
-  for (const scope of ["/v1/*", "/refund-links/*"]) {
+  // /v1 (API keys), /refund-links (the customer's token) and the hosted checkout's pages and JSON (the invoice
+  // or link id) share the guards before authentication.
+  for (const scope of ["/v1/*", "/refund-links/*", "/pay/*", "/l/*"]) {
     app.use(scope, noStore);
     app.use(scope, requestLog(deps.logger));
     app.use(scope, clientLimit);
@@ -136,6 +138,7 @@ export function createApp(deps: ApiDeps) {
   app.route("/", problemRoutes());
   app.route("/", systemRoutes(deps));
   app.route("/", refundLinkRoutes(deps));
+  app.route("/", checkoutRoutes(deps));
 
   app.notFound((c) => problemResponse(c, problem.notFound(`Route ${c.req.method} ${c.req.path}`)));
   app.onError(errorHandler(deps.logger));

@@ -1,0 +1,279 @@
+/// <reference lib="dom" />
+/**
+ * The hosted checkout in a real browser: Debian's Chromium driven by playwright-core, a test wallet announced
+ * over EIP-6963 that signs with a Hardhat account, and the whole stack (Hardhat node, Ponder, the API) behind
+ * the page. Each state the customer can see is saved as a screenshot under test-output/checkout/.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { expect } from "chai";
+import type { Page } from "playwright-core";
+import QRCode from "qrcode";
+import { erc20Abi, getAddress, type Address, type Hex } from "viem";
+import { billingEscrowAbi } from "../../contracts/abi";
+import { invoiceFromJson } from "../../contracts/invoice";
+import { chromiumMissing, chromiumPath, launchChromium, type LaunchedBrowser } from "../helpers/browser";
+import {
+  ROOT,
+  createMerchant,
+  invoicesOf,
+  mintStablecoin,
+  startStack,
+  testAccount,
+  timeTravel,
+  usdc,
+  type LocalChain,
+  type Stack,
+  type TestMerchant,
+} from "../stack/harness";
+import { installTestWallet, type TestWallet } from "./wallet";
+
+const SHOTS = path.join(ROOT, "test-output", "checkout");
+
+describe("hosted checkout in Chromium", function () {
+  this.timeout(240_000);
+  let stack: Stack;
+  let chain: LocalChain;
+  let merchant: TestMerchant;
+  let browser: LaunchedBrowser;
+  let invoices: ReturnType<typeof invoicesOf>;
+
+  before(async function () {
+    if (!chromiumPath()) throw new Error(chromiumMissing());
+    mkdirSync(SHOTS, { recursive: true });
+    // The page's script is built from checkout/ (and the SDK's source): build it as `npm run build` does.
+    execFileSync(path.join(ROOT, "node_modules", ".bin", "vite"), ["build", "--config", "checkout/vite.config.mts"], { cwd: ROOT, stdio: "pipe" });
+    stack = await startStack();
+    chain = stack.chains[0];
+    merchant = await createMerchant(stack, 1, "Lantern Books");
+    invoices = invoicesOf(stack, merchant, chain);
+    browser = await launchChromium();
+  });
+
+  after(async function () {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  /** A page with a test wallet on Hardhat account `index`; `chainId` is the network the wallet starts on. */
+  async function open(invoiceId: string, walletIndex: number, options: { chainId?: number; locale?: string; viewport?: { width: number; height: number }; isMobile?: boolean } = {}) {
+    const context = await browser.context({ locale: options.locale, viewport: options.viewport, isMobile: options.isMobile, hasTouch: options.isMobile });
+    const wallet = await installTestWallet(context, { rpcUrl: chain.rpcUrl, nodeChainId: chain.id, address: testAccount(walletIndex).address, chainId: options.chainId });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(`${stack.apiUrl}/pay/${invoiceId}`);
+    await page.waitForSelector("#status");
+    // Set once: still there at the end proves the page updated without reloading.
+    await page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
+    return { page, wallet, errors, close: () => context.close() };
+  }
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const statusOf = (page: Page) => page.getAttribute("#status", "data-status");
+  const waitForStatus = (page: Page, status: string) => page.waitForSelector(`#status[data-status="${status}"]`, { timeout: 60_000 });
+  const sameDocument = (page: Page) => page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument === true);
+  const sends = (wallet: TestWallet) => wallet.calls.filter((call) => call.method === "eth_sendTransaction").length;
+
+  it("pays an ETH invoice with the wallet, by keyboard, and shows the receipt live", async function () {
+    const invoice = await invoices.create({ amount: "0.25", currency: "ETH", description: "Two paperbacks", lineItems: [{ description: "Paperback", quantity: 2, unitAmount: "0.125" }] });
+    const { page, wallet, errors, close } = await open(invoice.id, 5);
+    try {
+      expect(await page.textContent("h1")).to.contain("Lantern Books");
+      expect(await page.textContent("#total")).to.equal("0.25 ETH");
+      expect(await page.textContent(".items")).to.contain("Paperback");
+      expect(await page.textContent("#countdown")).to.match(/Expires in \d+:\d\d/);
+      await page.waitForSelector('.wallet-button[data-wallet="dev.chainbill.testwallet"]');
+      expect(await statusOf(page)).to.equal("open");
+      await shot(page, "01-open-eth");
+      // Keyboard only: tab to the wallet button and press Enter.
+      for (let step = 0; step < 20; step += 1) {
+        await page.keyboard.press("Tab");
+        if (await page.evaluate(() => document.activeElement?.classList.contains("wallet-button"))) break;
+      }
+      expect(await page.evaluate(() => document.activeElement?.textContent)).to.contain("Test Wallet");
+      await page.keyboard.press("Enter");
+      await waitForStatus(page, "paid");
+      expect(sends(wallet)).to.equal(1);
+      expect(await page.isVisible("#receipt")).to.equal(true);
+      const tx = await page.textContent("#receipt-tx");
+      expect(tx).to.match(/^0x[0-9a-f]{64}$/);
+      expect(await page.isHidden("#pay")).to.equal(true);
+      expect(await sameDocument(page)).to.equal(true);
+      const api = await invoices.read(invoice.id);
+      expect(api.status).to.equal("paid");
+      expect(api.paidTransaction).to.equal(tx);
+      expect(getAddress(api.payer!)).to.equal(testAccount(5).address);
+      await shot(page, "02-paid-eth-receipt");
+      expect(errors).to.deep.equal([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it("pays USDC with a permit: one signature and one transaction", async function () {
+    await mintStablecoin(chain, 6, usdc(100));
+    const invoice = await invoices.create({ amount: "12.50", currency: "USDC" });
+    const { page, wallet, close } = await open(invoice.id, 6);
+    try {
+      await page.click(".wallet-button");
+      await waitForStatus(page, "paid");
+      expect(wallet.calls.filter((call) => call.method === "eth_signTypedData_v4")).to.have.length(1);
+      expect(sends(wallet)).to.equal(1);
+      expect((await invoices.read(invoice.id)).status).to.equal("paid");
+      await shot(page, "03-paid-usdc-permit");
+    } finally {
+      await close();
+    }
+  });
+
+  it("pays USDC with approve + pay when the wallet cannot sign a permit", async function () {
+    await mintStablecoin(chain, 7, usdc(100));
+    const invoice = await invoices.create({ amount: "7.25", currency: "USDC" });
+    const { page, wallet, close } = await open(invoice.id, 7);
+    try {
+      wallet.unsupported.add("eth_signTypedData_v4");
+      await page.click(".wallet-button");
+      await waitForStatus(page, "paid");
+      expect(sends(wallet)).to.equal(2); // approve, then pay
+      expect((await invoices.read(invoice.id)).status).to.equal("paid");
+      await shot(page, "04-paid-usdc-approve");
+    } finally {
+      await close();
+    }
+  });
+
+  it("asks a wallet on the wrong network to switch; says what to do when it refuses", async function () {
+    const invoice = await invoices.create({ amount: "0.01", currency: "ETH" });
+    const { page, wallet, close } = await open(invoice.id, 8, { chainId: 1 });
+    try {
+      wallet.allowSwitch = false;
+      await page.click(".wallet-button");
+      await page.waitForSelector("#wallet-error:not(:empty)");
+      expect(await page.textContent("#wallet-error")).to.contain("did not switch to Local chain");
+      expect(sends(wallet)).to.equal(0);
+      expect(await statusOf(page)).to.equal("open");
+      await shot(page, "05-wrong-chain-refused");
+      wallet.allowSwitch = true;
+      await page.click(".wallet-button");
+      await waitForStatus(page, "paid");
+      expect(wallet.calls.some((call) => call.method === "wallet_switchEthereumChain")).to.equal(true);
+      expect(wallet.chainId).to.equal(chain.id);
+      expect(await page.textContent("#wallet-error")).to.equal("");
+    } finally {
+      await close();
+    }
+  });
+
+  it("says nothing was sent when the customer rejects in the wallet", async function () {
+    const invoice = await invoices.create({ amount: "0.02", currency: "ETH" });
+    const { page, wallet, close } = await open(invoice.id, 9);
+    try {
+      wallet.reject.add("eth_sendTransaction");
+      await page.click(".wallet-button");
+      await page.waitForSelector("#wallet-error:not(:empty)");
+      expect(await page.textContent("#wallet-error")).to.equal("You rejected the request in your wallet. Nothing was sent.");
+      expect(await statusOf(page)).to.equal("open");
+      expect(await page.isEnabled(".wallet-button")).to.equal(true);
+      expect((await invoices.read(invoice.id)).status).to.equal("open");
+      await shot(page, "06-rejected-in-wallet");
+    } finally {
+      await close();
+    }
+  });
+
+  it("shows an underpaid transfer with the missing amount, then the top-up, live", async function () {
+    await mintStablecoin(chain, 10, usdc(100));
+    const invoice = await invoices.create({ amount: "20.00", currency: "USDC" });
+    const { page, close } = await open(invoice.id, 10);
+    try {
+      const deposit = (await page.textContent("#transfer-address"))!.trim() as Address;
+      expect(deposit).to.equal(invoice.payment.evm!.depositAddress);
+      expect(await page.getAttribute("#transfer-uri", "href")).to.equal(invoice.payment.evm!.depositUri);
+      // The QR code holds exactly the EIP-681 link.
+      const qr = await (await fetch(`${stack.apiUrl}/pay/${invoice.id}/qr.svg`)).text();
+      expect(qr).to.equal(await QRCode.toString(invoice.payment.evm!.depositUri!, { type: "svg", errorCorrectionLevel: "M", margin: 2 }));
+      const token = chain.deployment.contracts.MockStablecoin!.address;
+      const customer = chain.wallet(10);
+      await chain.client.waitForTransactionReceipt({ hash: await customer.writeContract({ address: token, abi: erc20Abi, functionName: "transfer", args: [deposit, usdc("12.5")], chain: null }) });
+      await waitForStatus(page, "underpaid");
+      expect(await page.textContent("#status")).to.equal("Received 12.50 USDC: 7.50 USDC still missing. Send the rest to the same address.");
+      await shot(page, "07-underpaid");
+      await chain.client.waitForTransactionReceipt({ hash: await customer.writeContract({ address: token, abi: erc20Abi, functionName: "transfer", args: [deposit, usdc("7.5")], chain: null }) });
+      await waitForStatus(page, "pending");
+      await shot(page, "08-topped-up-pending");
+      // Anyone may sweep (the keeper does it in production): the invoice becomes paid.
+      const evm = invoice.payment.evm!;
+      await chain.client.waitForTransactionReceipt({
+        hash: await chain.wallet(0).writeContract({ address: evm.contract as Address, abi: billingEscrowAbi, functionName: "sweepDeposit", args: [invoiceFromJson(evm.invoice), evm.signature as Hex], chain: null }),
+      });
+      await waitForStatus(page, "paid");
+      expect(await sameDocument(page)).to.equal(true);
+      await shot(page, "09-paid-after-transfer");
+    } finally {
+      await close();
+    }
+  });
+
+  it("turns to expired while the page is open", async function () {
+    const invoice = await invoices.create({ amount: "0.03", currency: "ETH", expiresInSeconds: 120 });
+    const { page, close } = await open(invoice.id, 11);
+    try {
+      expect(await page.textContent("#countdown")).to.match(/Expires in [12]:\d\d/);
+      await timeTravel(chain, 180);
+      await waitForStatus(page, "expired");
+      expect(await page.textContent("#countdown")).to.equal("This invoice has expired.");
+      expect(await page.isHidden("#pay")).to.equal(true);
+      expect(await sameDocument(page)).to.equal(true);
+      await shot(page, "10-expired");
+    } finally {
+      await close();
+    }
+  });
+
+  it("speaks Simplified Chinese from Accept-Language, and switches to English", async function () {
+    const invoice = await invoices.create({ amount: "1.00", currency: "USDC", description: "茶叶 250g" });
+    const { page, close } = await open(invoice.id, 12, { locale: "zh-CN" });
+    try {
+      expect(await page.getAttribute("html", "lang")).to.equal("zh-CN");
+      expect(await page.textContent("h1")).to.equal("Lantern Books 的账单");
+      expect(await page.textContent("#status")).to.equal("等待您付款。");
+      expect(await page.textContent("#transfer-heading")).to.equal("转账付款");
+      await shot(page, "11-zh-CN");
+      await page.click('nav.lang a[hreflang="en"]');
+      await page.waitForSelector('html[lang="en"]');
+      expect(await page.textContent("#status")).to.equal("Waiting for your payment.");
+    } finally {
+      await close();
+    }
+  });
+
+  it("fits a phone's screen", async function () {
+    const invoice = await invoices.create({ amount: "3.00", currency: "USDC", description: "A long description that has to wrap on a small screen without pushing anything sideways" });
+    const { page, close } = await open(invoice.id, 13, { viewport: { width: 375, height: 740 }, isMobile: true });
+    try {
+      await page.waitForSelector(".wallet-button");
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).to.be.at.most(0);
+      const button = await page.locator(".wallet-button").boundingBox();
+      expect(button!.height).to.be.at.least(44);
+      await shot(page, "12-phone");
+    } finally {
+      await close();
+    }
+  });
+
+  it("answers an unknown invoice with a 404 problem and serves only known assets", async function () {
+    const missing = await fetch(`${stack.apiUrl}/pay/inv_doesnotexist0000`);
+    expect(missing.status).to.equal(404);
+    expect(missing.headers.get("content-type")).to.contain("application/problem+json");
+    const traversal = await fetch(`${stack.apiUrl}/checkout/assets/..%2F..%2Fpackage.json`);
+    expect(traversal.status).to.equal(404);
+    const nul = await fetch(`${stack.apiUrl}/pay/inv_%00abc`);
+    expect(nul.status).to.equal(400);
+    const script = await fetch(`${stack.apiUrl}/checkout/assets/checkout.js`);
+    expect(script.status).to.equal(200);
+    expect(script.headers.get("content-type")).to.contain("javascript");
+  });
+});
