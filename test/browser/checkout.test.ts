@@ -6,6 +6,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { expect } from "chai";
 import type { Page } from "playwright-core";
@@ -261,6 +263,32 @@ describe("hosted checkout in Chromium", function () {
       await shot(page, "12-phone");
     } finally {
       await close();
+    }
+  });
+
+  it("opens the checkout from a merchant's page with the one-line embed", async function () {
+    const invoice = await invoices.create({ amount: "4.00", currency: "USDC" });
+    // The merchant's page, on another origin, with nothing but the embed line.
+    const merchantPage = `<!doctype html><html><body><h1>Shop</h1><script src="${stack.apiUrl}/embed.js" data-invoice="${invoice.id}" data-label="Pay 4 USDC"></script></body></html>`;
+    const server = http.createServer((request, response) => response.writeHead(200, { "content-type": "text/html" }).end(merchantPage));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const context = await browser.context();
+    try {
+      const page = await context.newPage();
+      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      const button = page.locator("chainbill-pay").getByRole("button", { name: "Pay 4 USDC" });
+      await button.waitFor();
+      await shot(page, "13-embed-button");
+      const [checkout] = await Promise.all([context.waitForEvent("page"), button.click()]);
+      await checkout.waitForLoadState();
+      expect(checkout.url()).to.equal(`${stack.apiUrl}/pay/${invoice.id}`);
+      await checkout.waitForSelector("#status");
+      expect(await checkout.getAttribute("#status", "data-status")).to.equal("open");
+      // Opened without a reference back to the merchant's window.
+      expect(await checkout.evaluate(() => window.opener)).to.equal(null);
+    } finally {
+      await context.close();
+      server.close();
     }
   });
 
