@@ -226,10 +226,13 @@ function follow(): void {
     return;
   }
   const source = new EventSource(url);
+  let polling: ReturnType<typeof setInterval> | undefined;
   source.addEventListener("invoice", (event) => apply(JSON.parse((event as MessageEvent<string>).data) as CheckoutView));
   source.addEventListener("error", () => {
-    // The browser reconnects by itself; meanwhile read the view once so nothing is missed.
+    // A dropped stream reconnects by itself; a refused one (e.g. 503: too many streams) is closed for good, so
+    // the page reads the view every 5 seconds instead. Either way, read it once now so nothing is missed.
     void refresh();
+    if (source.readyState === EventSource.CLOSED && !polling) polling = setInterval(() => void refresh(), 5_000);
   });
 }
 
