@@ -29,6 +29,9 @@ import {
   type Stack,
   type TestMerchant,
 } from "../stack/harness";
+import { RegtestChain } from "../../scripts/lib/bitcoin-regtest/chain";
+import { startEsplora, type BitcoinServer } from "../../scripts/lib/bitcoin-regtest/servers";
+import { testWallet } from "../../scripts/lib/bitcoin-regtest/wallet";
 import { installTestWallet, type TestWallet } from "./wallet";
 
 const SHOTS = path.join(ROOT, "test-output", "checkout");
@@ -40,13 +43,18 @@ describe("hosted checkout in Chromium", function () {
   let merchant: TestMerchant;
   let browser: LaunchedBrowser;
   let invoices: ReturnType<typeof invoicesOf>;
+  // Bitcoin: a simulated regtest chain served as an Esplora API (the one test double: no Bitcoin node here).
+  const bitcoin = new RegtestChain({ wallClock: true });
+  let esplora: BitcoinServer;
 
   before(async function () {
     if (!chromiumPath()) throw new Error(chromiumMissing());
     mkdirSync(SHOTS, { recursive: true });
     // The page's script is built from checkout/ (and the SDK's source): build it as `npm run build` does.
     execFileSync(path.join(ROOT, "node_modules", ".bin", "vite"), ["build", "--config", "checkout/vite.config.mts"], { cwd: ROOT, stdio: "pipe" });
-    stack = await startStack();
+    bitcoin.fund();
+    esplora = await startEsplora(bitcoin);
+    stack = await startStack({ env: { BITCOIN_NETWORK: "regtest", BITCOIN_ESPLORA_URL: esplora.url, BITCOIN_POLL_MS: "200" } });
     chain = stack.chains[0];
     merchant = await createMerchant(stack, 1, "Lantern Books");
     invoices = invoicesOf(stack, merchant, chain);
@@ -56,6 +64,7 @@ describe("hosted checkout in Chromium", function () {
   after(async function () {
     await browser?.close();
     await stack?.stop();
+    await esplora?.close();
   });
 
   /** A page with a test wallet on Hardhat account `index`; `chainId` is the network the wallet starts on. */
@@ -261,6 +270,39 @@ describe("hosted checkout in Chromium", function () {
       const button = await page.locator(".wallet-button").boundingBox();
       expect(button!.height).to.be.at.least(44);
       await shot(page, "12-phone");
+    } finally {
+      await close();
+    }
+  });
+
+  it("takes Bitcoin by BIP21 QR code and address, with confirmations, live", async function () {
+    const setup = await stack.api("PUT", "/v1/merchants/me/bitcoin", { key: merchant.apiKey, body: { key: testWallet(41).descriptor, confirmations: 2 } });
+    expect(setup.status, await setup.text()).to.equal(200);
+    const created = await stack.api("POST", "/v1/invoices", { key: merchant.apiKey, headers: { "Idempotency-Key": "btc-checkout-1" }, body: { amount: "0.0015", currency: "BTC", description: "Signed first edition" } });
+    const invoice = (await created.json()) as Awaited<ReturnType<typeof invoices.create>>;
+    expect(created.status).to.equal(201);
+    const btc = invoice.payment.btc!;
+    const { page, close } = await open(invoice.id, 14);
+    try {
+      expect(await page.isVisible("#wallet-section")).to.equal(false); // no browser wallet for Bitcoin
+      expect(await page.textContent("#transfer-address")).to.equal(btc.address);
+      expect(await page.getAttribute("#transfer-uri", "href")).to.equal(btc.uri);
+      expect(btc.uri).to.match(/^bitcoin:bcrt1[0-9a-z]+\?amount=0\.0015/);
+      const qr = await (await fetch(`${stack.apiUrl}/pay/${invoice.id}/qr.svg`)).text();
+      expect(qr).to.equal(await QRCode.toString(btc.uri, { type: "svg", errorCorrectionLevel: "M", margin: 2 }));
+      expect(await page.textContent("#network")).to.equal("Bitcoin regtest");
+      await shot(page, "14-bitcoin-open");
+      const payment = bitcoin.pay(btc.address, 150_000n);
+      await waitForStatus(page, "pending");
+      await shot(page, "15-bitcoin-detected");
+      bitcoin.mine();
+      await waitForStatus(page, "paid");
+      await page.waitForFunction(() => document.getElementById("confirmations")?.textContent === "Confirmations: 1 of 2");
+      bitcoin.mine();
+      await page.waitForFunction(() => document.getElementById("confirmations")?.textContent === "Confirmations: 2 of 2");
+      expect(await page.textContent("#receipt-tx")).to.equal(payment.txid);
+      expect(await sameDocument(page)).to.equal(true);
+      await shot(page, "16-bitcoin-paid");
     } finally {
       await close();
     }
