@@ -166,8 +166,6 @@ interface Context {
 
 /** Makes sure the wallet (switching it if needed) and the public client are on `chainId`. */
 async function ensureChain(wallet: WalletClient, publicClient: PublicClient, chainId: number, onStep?: (step: PaymentStep) => void): Promise<void> {
-  // The wallet first: in a browser the public client often reads through the wallet's own provider, so it
-  // follows the wallet to the invoice's chain once the wallet has switched.
   const walletChainId = await wallet.getChainId();
   if (walletChainId !== chainId) {
     onStep?.({ kind: "switch-chain" });

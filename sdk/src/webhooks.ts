@@ -94,8 +94,14 @@ function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
   return difference === 0;
 }
 
-function subtle(): SubtleCrypto {
-  const crypto = (globalThis as { crypto?: Crypto }).crypto;
+/** The part of WebCrypto used here (typed locally: the DOM's and Node's declarations both fit it). */
+interface HmacSubtle {
+  importKey(format: "raw", key: Uint8Array<ArrayBuffer>, algorithm: { name: "HMAC"; hash: "SHA-256" }, extractable: false, usages: ["sign"]): Promise<unknown>;
+  sign(algorithm: "HMAC", key: unknown, data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer>;
+}
+
+function subtle(): HmacSubtle {
+  const crypto = (globalThis as { crypto?: { subtle?: HmacSubtle } }).crypto;
   if (!crypto?.subtle) throw new Error("verifyWebhook needs WebCrypto (globalThis.crypto.subtle): Node.js ≥ 20 or a browser");
   return crypto.subtle;
 }
@@ -123,7 +129,7 @@ async function hmac(key: Uint8Array, id: string, timestamp: string, body: Uint8A
   const content = new Uint8Array(prefix.length + body.length);
   content.set(prefix);
   content.set(body, prefix.length);
-  const cryptoKey = await subtle().importKey("raw", key as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const cryptoKey = await subtle().importKey("raw", new Uint8Array(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return new Uint8Array(await subtle().sign("HMAC", cryptoKey, content));
 }
 
