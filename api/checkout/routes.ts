@@ -13,6 +13,7 @@
  * this server only.
  */
 import { readFile } from "node:fs/promises";
+import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
@@ -36,17 +37,36 @@ const ASSET_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 const STREAM_MAX_MS = 30 * 60_000;
 const HEARTBEAT_MS = 15_000;
 
-async function readAsset(file: string): Promise<Buffer | undefined> {
+interface Asset {
+  raw: Buffer;
+  gzip: Buffer;
+}
+
+/** Assets read once and kept with their gzip encoding (the page's script is served compressed). */
+const assetCache = new Map<string, Asset>();
+
+async function readAsset(file: string): Promise<Asset | undefined> {
+  const cached = assetCache.get(file);
+  if (cached) return cached;
   const fromSource: Record<string, string> = { "checkout.css": "styles.css", "embed.js": "embed.js" };
-  const candidates = fromSource[file] ? [path.join(CHECKOUT_SOURCE, fromSource[file])] : [path.join(CHECKOUT_DIST, file)];
-  for (const candidate of candidates) {
-    try {
-      return await readFile(candidate);
-    } catch {
-      // next candidate
-    }
+  const location = fromSource[file] ? path.join(CHECKOUT_SOURCE, fromSource[file]) : path.join(CHECKOUT_DIST, file);
+  let raw: Buffer;
+  try {
+    raw = await readFile(location);
+  } catch {
+    return undefined;
   }
-  return undefined;
+  const asset = { raw, gzip: gzipSync(raw, { level: 9 }) };
+  // A missing asset is not remembered (a build while the API runs is picked up); a found one is, until restart.
+  assetCache.set(file, asset);
+  return asset;
+}
+
+/** The asset's body, gzip-encoded when the client accepts it. */
+function assetBody(asset: Asset, acceptEncoding: string | undefined): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string> } {
+  const gzip = /\bgzip\b/.test(acceptEncoding ?? "");
+  const bytes = gzip ? asset.gzip : asset.raw;
+  return { body: new Uint8Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer), headers: gzip ? { "content-encoding": "gzip", vary: "accept-encoding" } : { vary: "accept-encoding" } };
 }
 
 export function checkoutRoutes(deps: ApiDeps, live: CheckoutLive = createCheckoutLive((id) => loadCheckoutView(deps, id))) {
@@ -102,9 +122,11 @@ export function checkoutRoutes(deps: ApiDeps, live: CheckoutLive = createCheckou
   });
 
   app.get("/embed.js", async (c) => {
-    const content = await readAsset("embed.js");
-    if (!content) throw problem.notFound("embed.js");
-    return c.body(new Uint8Array(content), 200, {
+    const asset = await readAsset("embed.js");
+    if (!asset) throw problem.notFound("embed.js");
+    const { body, headers } = assetBody(asset, c.req.header("accept-encoding"));
+    return c.body(body, 200, {
+      ...headers,
       "content-type": ASSET_TYPES[".js"],
       "access-control-allow-origin": "*",
       "cache-control": "public, max-age=300",
@@ -116,12 +138,13 @@ export function checkoutRoutes(deps: ApiDeps, live: CheckoutLive = createCheckou
     const file = c.req.param("file");
     const type = ASSET_TYPES[path.extname(file)];
     if (!ASSET_NAME.test(file) || !type || file.startsWith(".")) throw problem.notFound(`Asset ${file.slice(0, 100)}`);
-    const content = await readAsset(file);
-    if (!content) {
+    const asset = await readAsset(file);
+    if (!asset) {
       if (file === "checkout.js" || file === "link.js") throw problem.unavailable("The checkout's assets are not built: run `npm run build`.");
       throw problem.notFound(`Asset ${file}`);
     }
-    return c.body(new Uint8Array(content), 200, { "content-type": type, "cache-control": "public, max-age=300", "x-content-type-options": "nosniff" });
+    const { body, headers } = assetBody(asset, c.req.header("accept-encoding"));
+    return c.body(body, 200, { ...headers, "content-type": type, "cache-control": "public, max-age=300", "x-content-type-options": "nosniff" });
   });
 
   return app;
