@@ -30,6 +30,7 @@ import { problem, problemResponse } from "./problems";
 import { invoiceRoutes } from "./routes/invoices";
 import { bitcoinRoutes } from "./routes/bitcoin";
 import { refundLinkRoutes } from "./routes/refund-links";
+import { paymentLinkRoutes, publicLinkRoutes } from "./routes/payment-links";
 import { merchantRoutes } from "./routes/merchants";
 import { keeperRoutes } from "./routes/keeper";
 import { payoutRoutes } from "./routes/payouts";
@@ -104,7 +105,7 @@ export function createApp(deps: ApiDeps) {
   });
   // /v1 (API keys), /refund-links (the customer's token) and the hosted checkout's pages and JSON (the invoice
   // or link id) share the guards before authentication.
-  for (const scope of ["/v1/*", "/refund-links/*", "/pay/*", "/l/*"]) {
+  for (const scope of ["/v1/*", "/refund-links/*", "/pay/*", "/l/*", "/links/*"]) {
     app.use(scope, noStore);
     app.use(scope, requestLog(deps.logger));
     app.use(scope, clientLimit);
@@ -118,6 +119,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route("/v1", merchantRoutes(deps, auth));
   app.route("/v1", invoiceRoutes(deps));
+  app.route("/v1", paymentLinkRoutes(deps));
   app.route("/v1", bitcoinRoutes(deps));
   app.route("/v1", subscriptionRoutes(deps));
   app.route("/v1", statementRoutes(deps));
@@ -138,6 +140,7 @@ export function createApp(deps: ApiDeps) {
   app.route("/", problemRoutes());
   app.route("/", systemRoutes(deps));
   app.route("/", refundLinkRoutes(deps));
+  app.route("/", publicLinkRoutes(deps));
   app.route("/", checkoutRoutes(deps));
 
   app.notFound((c) => problemResponse(c, problem.notFound(`Route ${c.req.method} ${c.req.path}`)));

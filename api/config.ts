@@ -55,6 +55,10 @@ const EnvSchema = z.object({
     .transform((value) => value === undefined || value === "" || value === "true" || value === "1"),
   WEBHOOK_BATCH_SIZE: z.coerce.number().int().positive().max(1_000).default(100),
   WEBHOOK_REORG_WINDOW_BLOCKS: z.coerce.number().int().positive().default(64),
+  /** Payment links: invoices one client address may create through the public link endpoints per minute. */
+  LINK_INVOICES_PER_CLIENT_PER_MINUTE: z.coerce.number().int().positive().default(10),
+  /** Payment links: invoices one link may create per minute, whoever asks. */
+  LINK_INVOICES_PER_LINK_PER_MINUTE: z.coerce.number().int().positive().default(30),
   /** Bitcoin: off unless a chain source is set (an Esplora base URL or a Bitcoin Core RPC URL). */
   BITCOIN_NETWORK: z.enum(["mainnet", "testnet", "signet", "regtest"]).default("mainnet"),
   BITCOIN_ESPLORA_URL: z.string().url().optional(),
@@ -101,6 +105,8 @@ export interface ApiConfig {
   indexerQueryApi: boolean;
   dataDirectory: string;
   webhooks: WebhookConfig;
+  /** Abuse limits of the public payment-link endpoints (each use signs an invoice). */
+  paymentLinks: { invoicesPerClientPerMinute: number; invoicesPerLinkPerMinute: number };
   /** Undefined: BTC invoices are off. */
   bitcoin?: BitcoinConfig;
 }
@@ -220,6 +226,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env, remoteChains
     indexerQueryApi: values.INDEXER_QUERY_API,
     dataDirectory,
     webhooks: webhookConfig(values),
+    paymentLinks: { invoicesPerClientPerMinute: values.LINK_INVOICES_PER_CLIENT_PER_MINUTE, invoicesPerLinkPerMinute: values.LINK_INVOICES_PER_LINK_PER_MINUTE },
     bitcoin: bitcoinConfig(values),
   };
 }

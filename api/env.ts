@@ -15,6 +15,7 @@ import type { merchants } from "./store/schema";
 import type { Webhooks } from "./webhooks/service";
 import type { ChainSource } from "./bitcoin/source";
 import type { BitcoinWatcher } from "./bitcoin/watcher";
+import type { PriceSource } from "./prices/types";
 
 export interface ApiDeps {
   config: ApiConfig;
@@ -32,6 +33,8 @@ export interface ApiDeps {
   webhooks?: Webhooks;
   /** The Bitcoin chain source and watcher, when BTC is enabled (api/bitcoin). */
   bitcoin?: { source: ChainSource; watcher: BitcoinWatcher };
+  /** Exchange rates for fiat prices (api/prices; absent in tests that build the app alone: no fiat prices). */
+  prices?: PriceSource;
 }
 
 export type MerchantRecord = typeof merchants.$inferSelect;

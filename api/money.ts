@@ -6,7 +6,7 @@ import { formatUnits } from "viem";
 export type AmountError = "not_a_decimal" | "not_positive" | "too_precise" | "too_large";
 
 const DECIMAL = /^(0|[1-9]\d{0,40})(?:\.(\d+))?$/;
-const MAX_BASE_UNITS = 2n ** 96n - 1n; // subscription prices are uint96; invoices stay far below this too
+export const MAX_BASE_UNITS = 2n ** 96n - 1n; // subscription prices are uint96; invoices stay far below this too
 
 /** Parses a positive decimal string into base units, refusing more fraction digits than the token has. */
 export function parseAmount(text: string, decimals: number): { ok: true; value: bigint } | { ok: false; error: AmountError } {

@@ -52,6 +52,7 @@ export function problemResponses(...statuses: number[]) {
     403: "The key may not do this",
     404: "Not found",
     409: "Conflict with the current state",
+    410: "Gone: the resource no longer accepts this",
     413: "Body too large",
     415: "The body is not JSON",
     422: "Invalid fields",

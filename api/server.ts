@@ -20,6 +20,9 @@ import { merchants } from "./store/schema";
 import { startWebhooks } from "./webhooks/service";
 import { startBitcoin } from "./bitcoin/service";
 import { startDepositWatcher } from "./deposits/watcher";
+import { chainlinkReader } from "./prices/chainlink";
+import { loadPriceFeeds, PriceFeedConfigError } from "./prices/config";
+import { createPriceSource } from "./prices/source";
 
 /** Stops with a message that says what to do when OPERATOR_KEY_SECRET cannot open the stored operator keys. */
 async function checkOperatorSecret(store: Store, secret: Buffer, generated: boolean, dataDirectory: string): Promise<void> {
@@ -68,6 +71,13 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
   const store = await openStore({ databaseUrl: config.databaseUrl, directory: config.storeDirectory });
   await checkOperatorSecret(store, config.operatorKeySecret, config.generatedSecrets.includes("operator-key-secret"), config.dataDirectory);
   const chains = new Map<number, ChainRuntime>(settings.map((setting) => [setting.id, createChainRuntime(setting)]));
+  let priceFeeds: ReturnType<typeof loadPriceFeeds>;
+  try {
+    priceFeeds = loadPriceFeeds(settings, process.env);
+  } catch (error) {
+    if (error instanceof PriceFeedConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
   if (config.generatedSecrets.length > 0) {
     logger.info({ secrets: config.generatedSecrets, directory: config.dataDirectory }, "using generated secrets kept in the data directory");
   }
@@ -111,6 +121,7 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
     invoiceRows: createInvoiceRows(store.db),
     webhooks,
     bitcoin,
+    prices: createPriceSource({ feeds: (chainId) => priceFeeds.get(chainId), reader: chainlinkReader(chains) }),
   };
 }
 

@@ -77,6 +77,10 @@ Environment (also read from .env when present; empty values mean "not set"):
   AUTH_FAILURES_PER_CLIENT_PER_MINUTE  unknown keys per client address per minute before it is refused (default 60)
   BODY_LIMIT_BYTES      largest request body (default 65536)
   INVOICE_DEFAULT_EXPIRY_SECONDS, INVOICE_DEFAULT_HOLD_SECONDS  invoice defaults (3600, 0)
+  LINK_INVOICES_PER_CLIENT_PER_MINUTE, LINK_INVOICES_PER_LINK_PER_MINUTE  invoices the public payment-link
+                        endpoints create per client address (10) and per link (30) per minute
+  CHAIN_<id>_PRICE_FEEDS  Chainlink feeds for fiat prices on chain <id>: ETH/USD=0x…@3600,USDC/USD=0x…@86400
+                        (pair=address@heartbeat seconds; local chains get mock feeds; docs/PRICES.md)
   LOG_LEVEL             fatal, error, warn, info (default), debug, trace, silent
  webhooks (docs/WEBHOOKS.md)
   WEBHOOK_ALLOW_PRIVATE_URLS=true  endpoints may be private/loopback or plain-http URLs (npm start sets it locally)

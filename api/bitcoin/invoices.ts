@@ -9,6 +9,7 @@ import type { ApiDeps, MerchantRecord } from "../env";
 import type { Remember, RememberedResponse } from "../idempotency";
 import { detailsHash, type InvoiceDetails } from "../invoices/details";
 import type { CreateInvoiceInput, InvoiceView } from "../invoices/schemas";
+import { linkFields } from "../invoices/view";
 import { AMOUNT_ERROR_MESSAGES, formatAmount, parseAmount } from "../money";
 import { problem, type FieldError } from "../problems";
 import type { StoreDb } from "../store";
@@ -256,6 +257,7 @@ export function btcInvoiceView(row: BtcInvoiceRow, records: BtcRecords, chain: B
       indexedHeight: chain.tipHeight,
     },
     deposit: null,
+    ...linkFields(row),
   };
 }
 

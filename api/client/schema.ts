@@ -176,7 +176,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change the merchant's settings (payout schedule, confirmations per chain) */
+        /** Change the merchant's settings (payout schedule, confirmations per chain, fiat currency, rate lock) */
         patch: {
             parameters: {
                 query?: never;
@@ -530,6 +530,8 @@ export interface paths {
             parameters: {
                 query?: {
                     status?: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "overpaid" | "disputed" | "partially_refunded" | "released" | "refunded";
+                    /** @description Only the invoices created from this payment link */
+                    paymentLinkId?: string;
                     customerId?: string;
                     chainId?: number;
                     /** @description Only invoices created after this instant */
@@ -1284,6 +1286,541 @@ export interface paths {
                 };
                 /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
                 503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List payment links, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only active (or only deactivated) links */
+                    active?: "true" | "false";
+                    limit?: number;
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of links */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PaymentLinkList"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create a payment link
+         * @description A reusable link (or `singleUse`: an invoice for one customer) to a price: `fixed` (times a quantity the customer picks, up to `quantity.maximum`) or `customer_chosen` (at least `minimum`: donations, tips). Each use creates an invoice (`paymentLinkId` set).
+         *
+         *     Priced in USD, EUR or CNY, the customer picks one of `accept` on the checkout and the price is converted at the Chainlink rate of that moment, locked for the merchant's `rateLockSeconds` (the invoice's expiry). Priced in ETH or a token, it is paid in that currency directly.
+         *
+         *     Send customers to `url` (the hosted page) or build your own page on `GET /links/{id}` and `POST /links/{id}/invoices`. Requires an `Idempotency-Key`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Unique per request (e.g. a UUID). Retrying with the same key and body replays the first response. */
+                    "idempotency-key": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreatePaymentLink"];
+                };
+            };
+            responses: {
+                /** @description Created (or replayed) */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PaymentLink"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-links/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a payment link, with counts of its invoices
+         * @description `stats`: invoices created from the link, how many are paid (as indexed) and open, and the total paid per currency.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The link */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PaymentLink"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-links/{id}/invoices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The invoices created from a payment link, newest first
+         * @description The same list as `GET /v1/invoices?paymentLinkId={id}` (same filters and cursor pagination).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    status?: "open" | "pending" | "underpaid" | "expired" | "void" | "paid" | "overpaid" | "disputed" | "partially_refunded" | "released" | "refunded";
+                    customerId?: string;
+                    chainId?: number;
+                    /** @description Only invoices created after this instant */
+                    createdAfter?: string;
+                    /** @description Only invoices created before this instant */
+                    createdBefore?: string;
+                    limit?: number;
+                    /** @description The `nextCursor` of the previous page */
+                    cursor?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of invoices */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InvoiceList"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-links/{id}/deactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deactivate a payment link
+         * @description The link creates no more invoices: its page and `POST /links/{id}/invoices` answer 410 `payment-link-inactive`. Invoices created before keep their terms and can still be paid until they expire (void them to stop that).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The link */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PaymentLink"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-links/{id}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate a payment link again
+         * @description The link creates invoices again.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Optional: makes the request safe to retry (the first successful response is replayed for 24 h). */
+                    "idempotency-key"?: string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The link */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PaymentLink"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2590,6 +3127,8 @@ export interface paths {
          *     **JSON** pages the entries: at most `limit` per chain (default 100, max 1,000), oldest first; a chain's `nextCursor` (passed back as `cursor`) returns that chain's next page. Balances, totals and `entryCount` always cover the whole period.
          *
          *     **CSV** (`Accept: text/csv` or `format=csv`) streams every entry of every chain, one row each after a header row, with flat memory whatever the size.
+         *
+         *     **Fiat**: an entry of an invoice that recorded a rate (a fiat-priced invoice's locked rate, or the valuation every invoice records at creation when a fresh rate exists) has `fiatValue` at that rate, with the rate and its time (CSV: `fiat_value`, `fiat_currency`, `fiat_rate`, `fiat_rate_at`). Each chain's `fiat` gives the period's totals in the merchant's fiat currency when every entry has a rate in it, and otherwise lists the entries that lack one.
          */
         get: {
             parameters: {
@@ -4541,6 +5080,213 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/links/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A payment link as its customers see it (no API key)
+         * @description What the link's page needs and nothing private: name, price, what it can be paid in, whether it is active (a deactivated link still answers here, with `active: false`).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The link */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PublicPaymentLink"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/links/{id}/invoices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Use a payment link: create an invoice in the chosen currency (no API key)
+         * @description Creates the invoice of one use: `currency` is one of the link's `accept` (fiat links: converted at the current rate, locked until `expiresAt`), `amount` the customer's choice on a `customer_chosen` link (in the link's currency), `quantity` up to the link's `maxQuantity`. Answers 201 with the invoice id and its hosted checkout (`/pay/{invoiceId}`).
+         *
+         *     A single-use link with an open invoice in the same currency answers 200 with that invoice; in another currency 409 `payment-link-busy`; once paid 410 `payment-link-used`. A deactivated link answers 410 `payment-link-inactive`; no fresh rate 503 `rate-unavailable`.
+         *
+         *     Limited per client address (`LINK_INVOICES_PER_CLIENT_PER_MINUTE`, default 10) and per link (`LINK_INVOICES_PER_LINK_PER_MINUTE`, default 30): 429 with `Retry-After`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UsePaymentLink"];
+                };
+            };
+            responses: {
+                /** @description The open invoice of a single-use link, in the same currency */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PaymentLinkInvoice"];
+                    };
+                };
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PaymentLinkInvoice"];
+                    };
+                };
+                /** @description Malformed request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Gone: the resource no longer accepts this */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not JSON */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Invalid fields */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The chain's node is unreachable, or the merchant's operator needs ETH for gas */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4568,6 +5314,13 @@ export interface components {
             confirmations: {
                 [key: string]: number;
             };
+            /**
+             * @description The currency statements value entries in, and fiat prices default to
+             * @enum {string}
+             */
+            fiatCurrency: "USD" | "EUR" | "CNY";
+            /** @description How long a fiat price converted to a token stays locked (the invoice's expiry), 60 s – 24 h; default 900 */
+            rateLockSeconds: number;
         };
         ChainRegistration: {
             chainId: number;
@@ -4645,6 +5398,16 @@ export interface components {
             confirmations?: {
                 [key: string]: number | null;
             };
+            /**
+             * @description The currency statements value entries in (new invoices record their value in it)
+             * @enum {string}
+             */
+            fiatCurrency?: "USD" | "EUR" | "CNY";
+            /**
+             * @description Seconds a fiat price converted to a token stays locked: the invoice's expiry (60 – 86,400)
+             * @example 900
+             */
+            rateLockSeconds?: number;
         };
         Invoice: {
             id: string;
@@ -4711,6 +5474,10 @@ export interface components {
             };
             bitcoin: components["schemas"]["BtcInvoiceDetails"];
             deposit: components["schemas"]["EvmDeposit"];
+            price: components["schemas"]["InvoicePrice"];
+            /** @description The payment link this invoice is a use of */
+            paymentLinkId: string | null;
+            checkout: components["schemas"]["InvoiceCheckout"];
         };
         LineItem: {
             description: string;
@@ -4857,6 +5624,44 @@ export interface components {
             /** @description The block the deposit watcher read the address at: `waitingAmount` is as of it */
             observedBlock: number | null;
         } | null;
+        /** @description Fiat-priced invoices: the fiat amount and the locked rate it was converted at; other invoices: their value in the merchant's fiat currency at creation (`fiatAmount` null), when a fresh rate existed */
+        InvoicePrice: {
+            /** @example USD */
+            fiatCurrency: string;
+            /**
+             * @description The price in fiat the invoice was created at (two decimals); null when the invoice is priced in its own currency and only valued in fiat
+             * @example 25.00
+             */
+            fiatAmount: string | null;
+            /**
+             * @description Price of one whole unit of the invoice's currency in `fiatCurrency` (rounded down to 18 decimals)
+             * @example 3000
+             */
+            rate: string;
+            /**
+             * @description How the rate was obtained: the Chainlink feed pairs (a cross rate names both)
+             * @example chainlink:ETH/USD
+             */
+            source: string;
+            feeds: {
+                address: string;
+                roundId: string;
+                /** @description The feed's raw answer (divide by 10^decimals) */
+                answer: string;
+                decimals: number;
+                /** @description When the feed's round was updated (chain time) */
+                updatedAt: string;
+            }[];
+            /** @description Chain time the feeds were read at */
+            observedAt: string;
+            /** @description Fiat-priced invoices: the rate is locked until then (the invoice's expiry) */
+            lockedUntil: string | null;
+        } | null;
+        /** @description Where the hosted checkout sends the customer back */
+        InvoiceCheckout: {
+            successUrl: string | null;
+            cancelUrl: string | null;
+        };
         CreateInvoice: {
             /**
              * @description Decimal amount in the currency's units, as a string
@@ -4864,10 +5669,15 @@ export interface components {
              */
             amount: string;
             /**
-             * @description "ETH", a token symbol known on the chain (e.g. "USDC"), or an ERC-20 token address
+             * @description "ETH", a token symbol known on the chain (e.g. "USDC"), an ERC-20 token address, "BTC" — or a fiat currency ("USD", "EUR", "CNY") with `payCurrency`
              * @example USDC
              */
             currency: string;
+            /**
+             * @description Fiat-priced invoices: the currency the customer pays in (ETH, a token symbol or address). `amount` (and `lineItems`) are in the fiat `currency` and are converted at the current Chainlink rate, locked for the merchant's `rateLockSeconds` (the invoice's expiry). To let the customer pick the currency, create a single-use payment link instead
+             * @example ETH
+             */
+            payCurrency?: string;
             /**
              * @description Chain to be paid on; optional when the API serves a single chain
              * @example 31337
@@ -4904,6 +5714,10 @@ export interface components {
              * @example bc1q…
              */
             refundAddress?: string;
+            /** @description Where the hosted checkout sends the customer once paid (https, ≤ 2,000 characters) */
+            successUrl?: string;
+            /** @description Where the hosted checkout's cancel link goes (https, ≤ 2,000 characters) */
+            cancelUrl?: string;
         };
         InvoiceList: {
             data: components["schemas"]["Invoice"][];
@@ -4921,6 +5735,121 @@ export interface components {
              * @example 25.00
              */
             amount?: string;
+        };
+        PaymentLink: {
+            /** @example link_Qm9vZ3V3Y2h5c3Rl */
+            id: string;
+            /** @description The hosted page customers open (`/l/{id}` on this API) */
+            url: string;
+            name: string;
+            description: string | null;
+            /** @enum {string} */
+            pricing: "fixed" | "customer_chosen";
+            /** @description USD, EUR, CNY, or the currency paid directly */
+            currency: string;
+            /** @description Fixed price per unit */
+            amount: string | null;
+            minimum: string | null;
+            maximum: string | null;
+            maxQuantity: number;
+            /** @description What the customer may pay in */
+            accept: string[];
+            chainId: number;
+            singleUse: boolean;
+            lineItemDescription: string | null;
+            checkout: {
+                successUrl: string | null;
+                cancelUrl: string | null;
+            };
+            metadata: {
+                [key: string]: string;
+            };
+            active: boolean;
+            deactivatedAt: string | null;
+            createdAt: string;
+            /** @description `GET /v1/payment-links/{id}` only */
+            stats?: {
+                /** @description Invoices created from the link */
+                invoices: number;
+                /** @description Of which paid (as indexed) */
+                paid: number;
+                /** @description Of which unpaid and not expired */
+                open: number;
+                /** @description Paid, per currency paid in */
+                totals: {
+                    currency: string;
+                    amount: string;
+                    amountBaseUnits: string;
+                    count: number;
+                }[];
+            };
+        };
+        CreatePaymentLink: {
+            /**
+             * @description Shown to the customer; the invoice's description
+             * @example Coffee beans, 1 kg
+             */
+            name: string;
+            description?: string;
+            /** @description `fixed`: the same price per unit for everyone (times the quantity the customer picks, up to `quantity.maximum`); `customer_chosen`: the customer enters the amount, at least `minimum` (donations, tips) */
+            price: {
+                /** @enum {string} */
+                type: "fixed";
+                /**
+                 * @description Price per unit, in `currency`
+                 * @example 25.00
+                 */
+                amount: string;
+                /**
+                 * @description USD, EUR or CNY (the customer pays in one of `accept`, converted at the rate of the moment), or a currency paid directly: "ETH", a token symbol or address
+                 * @example USD
+                 */
+                currency: string;
+            } | {
+                /** @enum {string} */
+                type: "customer_chosen";
+                /** @example USD */
+                currency: string;
+                /**
+                 * @description Lowest amount the customer may pay (donations, tips)
+                 * @example 25.00
+                 */
+                minimum: string;
+                /**
+                 * @description Highest amount the customer may pay (optional)
+                 * @example 25.00
+                 */
+                maximum?: string;
+            };
+            /** @description Fixed prices: the customer may buy up to `maximum` units (default 1: no choice) */
+            quantity?: {
+                maximum: number;
+            };
+            /**
+             * @description Fiat prices: the currencies the customer may pay in (default: every currency with a price feed on the chain, e.g. ETH and USDC). Not for prices in a currency paid directly
+             * @example [
+             *       "ETH",
+             *       "USDC"
+             *     ]
+             */
+            accept?: string[];
+            /** @description Chain the invoices are paid on; optional when the API serves one chain */
+            chainId?: number;
+            /** @description An invoice for one customer: the link stops creating invoices once one of its invoices is paid, and holds at most one open invoice at a time */
+            singleUse?: boolean;
+            /** @description The line item's text on each invoice (default: `name`) */
+            lineItemDescription?: string;
+            successUrl?: string;
+            cancelUrl?: string;
+            /** @description Up to 20 string keys (≤ 40 characters) with string values (≤ 500 characters) */
+            metadata?: {
+                [key: string]: string;
+            };
+        };
+        PaymentLinkList: {
+            data: components["schemas"]["PaymentLink"][];
+            hasMore: boolean;
+            nextCursor: string | null;
         };
         BitcoinAccount: {
             /** @example bip122:000000000019d6689c085ae165831e93 */
@@ -5172,6 +6101,7 @@ export interface components {
             /** @description Oldest first, at most `limit` */
             entries: components["schemas"]["StatementEntry"][];
             nextCursor: string | null;
+            fiat?: components["schemas"]["StatementFiat"];
         };
         StatementEntry: {
             id: string;
@@ -5193,6 +6123,33 @@ export interface components {
             invoiceId: string | null;
             transactionHash: string;
             blockNumber: string;
+            /** @description The amount in `fiatCurrency` at the rate its invoice recorded (the locked rate of a fiat price, or the valuation at creation), rounded half-up to the cent; null without a recorded rate */
+            fiatValue: string | null;
+            fiatCurrency: string | null;
+            /** @description Price of one unit of the currency in `fiatCurrency` the value uses */
+            fiatRate: string | null;
+            /** @description When that rate was read (its feeds' rounds are on the invoice's `price`) */
+            fiatRateAt: string | null;
+        };
+        /** @description EVM statements: the period in the merchant's fiat currency */
+        StatementFiat: {
+            /** @description The merchant's fiat currency (settings.fiatCurrency) */
+            currency: string;
+            /** @description Every entry of the period has a rate in this currency */
+            complete: boolean;
+            /** @description The period's totals in fiat (each entry at its own rate); null unless `complete` */
+            totals: {
+                paid: string;
+                refunded: string;
+                released: string;
+                fees: string;
+                net: string;
+            } | null;
+            entriesWithoutRate: number;
+            /** @description Ids of entries without a rate in this currency (at most 100) */
+            withoutRate: string[];
+            /** @description The period has more than 50,000 entries: no fiat totals */
+            truncated: boolean;
         };
         CustomerStatement: {
             customerId: string;
@@ -5535,6 +6492,61 @@ export interface components {
         };
         RefundLinkAddress: {
             address: string;
+        };
+        PublicPaymentLink: {
+            id: string;
+            name: string;
+            description: string | null;
+            merchant: {
+                name: string;
+            };
+            /** @enum {string} */
+            pricing: "fixed" | "customer_chosen";
+            currency: string;
+            amount: string | null;
+            minimum: string | null;
+            maximum: string | null;
+            maxQuantity: number;
+            accept: {
+                currency: string;
+                chainId: number;
+                decimals: number;
+            }[];
+            active: boolean;
+            singleUse: boolean;
+            /** @description Single-use links: already paid (no more invoices) */
+            used: boolean;
+        };
+        PaymentLinkInvoice: {
+            invoiceId: string;
+            /** @description The hosted checkout of the invoice (`/pay/{invoiceId}`) */
+            checkoutUrl: string;
+            /** @description Pay before then (fiat prices: the end of the rate lock) */
+            expiresAt: string;
+            amount: string;
+            currency: string;
+            chainId: number;
+            fiatAmount: string | null;
+            fiatCurrency: string | null;
+            rate: string | null;
+        };
+        UsePaymentLink: {
+            /**
+             * @description What the customer pays in: one of the link's `accept` currencies
+             * @example ETH
+             */
+            currency: string;
+            chainId?: number;
+            /**
+             * @description Customer-chosen prices: the amount, in the link's currency (a plain decimal string)
+             * @example 5.00
+             */
+            amount?: string;
+            quantity?: number;
+            customer?: {
+                /** Format: email */
+                email?: string;
+            };
         };
     };
     responses: never;

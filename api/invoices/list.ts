@@ -18,6 +18,7 @@ import { chainState, depositStates, invoiceView, needsClock, type ChainState } f
 
 export interface ListFilters {
   status?: InvoiceStatus;
+  paymentLinkId?: string;
   customerId?: string;
   chainId?: number;
   createdAfter?: string;
@@ -75,6 +76,7 @@ export async function listInvoices(
 ): Promise<{ data: InvoiceView[]; hasMore: boolean; nextCursor: string | null }> {
   const conditions: SQL[] = [eq(invoices.merchantId, merchant.id)];
   if (filters.customerId !== undefined) conditions.push(eq(invoices.customerId, filters.customerId));
+  if (filters.paymentLinkId !== undefined) conditions.push(eq(invoices.paymentLinkId, filters.paymentLinkId));
   if (filters.chainId !== undefined) conditions.push(eq(invoices.chainId, filters.chainId));
   if (filters.createdAfter !== undefined) conditions.push(gt(invoices.createdAt, new Date(filters.createdAfter)));
   if (filters.createdBefore !== undefined) conditions.push(lt(invoices.createdAt, new Date(filters.createdBefore)));
@@ -82,6 +84,7 @@ export async function listInvoices(
 
   const btcConditions: SQL[] = [eq(btcInvoices.merchantId, merchant.id)];
   if (filters.customerId !== undefined) btcConditions.push(eq(btcInvoices.customerId, filters.customerId));
+  if (filters.paymentLinkId !== undefined) btcConditions.push(eq(btcInvoices.paymentLinkId, filters.paymentLinkId));
   if (filters.createdAfter !== undefined) btcConditions.push(gt(btcInvoices.createdAt, new Date(filters.createdAfter)));
   if (filters.createdBefore !== undefined) btcConditions.push(lt(btcInvoices.createdAt, new Date(filters.createdBefore)));
 

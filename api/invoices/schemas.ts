@@ -5,6 +5,7 @@
 import { z } from "@hono/zod-openapi";
 import { AddressSchema, queryInteger } from "../schemas";
 import { INVOICE_STATUSES } from "../status";
+import { PriceSchema } from "../prices/record";
 
 const DAY = 86_400;
 export const MIN_EXPIRY_SECONDS = 60;
@@ -73,6 +74,26 @@ export const MetadataSchema = z
 
 const FutureDateSchema = z.iso.datetime({ offset: true });
 
+export const MAX_REDIRECT_URL_LENGTH = 2_000;
+
+/** Whether `text` is an https URL, or http on localhost (development): where the hosted checkout may send the customer. */
+export function isRedirectUrl(text: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  if (url.username || url.password) return false;
+  if (url.protocol === "https:") return true;
+  return url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+}
+
+export const RedirectUrlSchema = z
+  .string()
+  .max(MAX_REDIRECT_URL_LENGTH)
+  .refine(isRedirectUrl, { message: "must be an https URL (or http://localhost for development), without credentials" });
+
 export const CreateInvoiceBody = z
   .object({
     amount: PositiveAmountSchema,
@@ -80,7 +101,20 @@ export const CreateInvoiceBody = z
       .string()
       .min(1)
       .max(64)
-      .openapi({ description: '"ETH", a token symbol known on the chain (e.g. "USDC"), or an ERC-20 token address', example: "USDC" }),
+      .openapi({
+        description: '"ETH", a token symbol known on the chain (e.g. "USDC"), an ERC-20 token address, "BTC" — or a fiat currency ("USD", "EUR", "CNY") with `payCurrency`',
+        example: "USDC",
+      }),
+    payCurrency: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({
+        description:
+          "Fiat-priced invoices: the currency the customer pays in (ETH, a token symbol or address). `amount` (and `lineItems`) are in the fiat `currency` and are converted at the current Chainlink rate, locked for the merchant's `rateLockSeconds` (the invoice's expiry). To let the customer pick the currency, create a single-use payment link instead",
+        example: "ETH",
+      }),
     chainId: z
       .number()
       .int()
@@ -116,6 +150,8 @@ export const CreateInvoiceBody = z
       .max(100)
       .optional()
       .openapi({ description: "BTC invoices: the customer's Bitcoin address for a refund (can also be given later)", example: "bc1q…" }),
+    successUrl: RedirectUrlSchema.optional().openapi({ description: "Where the hosted checkout sends the customer once paid (https, ≤ 2,000 characters)" }),
+    cancelUrl: RedirectUrlSchema.optional().openapi({ description: "Where the hosted checkout's cancel link goes (https, ≤ 2,000 characters)" }),
   })
   .strict()
   .openapi("CreateInvoice");
@@ -136,6 +172,7 @@ export const InvoiceIdParams = z.object({
 export const ListInvoicesQuery = z
   .object({
     status: z.enum(INVOICE_STATUSES).optional(),
+    paymentLinkId: z.string().min(1).max(100).optional().openapi({ description: "Only the invoices created from this payment link" }),
     customerId: z.string().min(1).max(100).optional(),
     chainId: queryInteger(1, Number.MAX_SAFE_INTEGER).optional(),
     createdAfter: z.iso.datetime({ offset: true }).optional().openapi({ description: "Only invoices created after this instant" }),
@@ -309,6 +346,13 @@ export const InvoiceSchema = z
     payment: z.object({ evm: EvmPaymentSchema.optional(), btc: BtcPaymentSchema.optional() }).openapi({ description: "`evm` for ETH and token invoices, `btc` for BTC invoices" }),
     bitcoin: BtcDetailsSchema.nullable().openapi({ description: "BTC invoices: what arrived, refunds, exceptions (null for EVM invoices)" }),
     deposit: EvmDepositSchema.nullable().openapi({ description: "EVM invoices with a deposit address: what arrived there (null for BTC and for deployments without deposit addresses)" }),
+    price: PriceSchema.nullable().openapi({
+      description: "Fiat-priced invoices: the fiat amount and the locked rate it was converted at; other invoices: their value in the merchant's fiat currency at creation (`fiatAmount` null), when a fresh rate existed",
+    }),
+    paymentLinkId: z.string().nullable().openapi({ description: "The payment link this invoice is a use of" }),
+    checkout: z
+      .object({ successUrl: z.string().nullable(), cancelUrl: z.string().nullable() })
+      .openapi("InvoiceCheckout", { description: "Where the hosted checkout sends the customer back" }),
   })
   .openapi("Invoice");
 

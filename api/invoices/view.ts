@@ -17,6 +17,17 @@ import { defaultConfirmations, requiredConfirmations } from "../webhooks/confirm
 import type { MerchantRecord } from "../env";
 import { evmDeposits, merchants } from "../store/schema";
 import { eq, inArray } from "drizzle-orm";
+import { priceView } from "../prices/record";
+import type { CheckoutFields, InvoicePrice } from "../store/schema";
+
+/** The fields fiat prices and payment links added to every invoice (EVM and BTC). */
+export function linkFields(row: { price: InvoicePrice | null; paymentLinkId: string | null; checkout: CheckoutFields | null }): Pick<InvoiceView, "price" | "paymentLinkId" | "checkout"> {
+  return {
+    price: priceView(row.price),
+    paymentLinkId: row.paymentLinkId ?? null,
+    checkout: { successUrl: row.checkout?.successUrl ?? null, cancelUrl: row.checkout?.cancelUrl ?? null },
+  };
+}
 
 /** What the deposit watcher last read at an invoice's deposit address, and the refund address the chain names. */
 export interface DepositState {
@@ -126,6 +137,7 @@ export function invoiceView(
     payment: { evm: paymentInstructions(row, amountText, row.currency) },
     bitcoin: null,
     deposit: depositView(row, onchain, deposit, refundTo, format),
+    ...linkFields(row),
   };
 }
 

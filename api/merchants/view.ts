@@ -55,6 +55,8 @@ export const MerchantSchema = z
           description: "Per chain id served: blocks (the payment's own included) after which a payment is `invoice.confirmed` — the merchant's setting or the chain's default",
           example: { "11155111": 3 },
         }),
+        fiatCurrency: z.enum(["USD", "EUR", "CNY"]).openapi({ description: "The currency statements value entries in, and fiat prices default to" }),
+        rateLockSeconds: z.number().int().openapi({ description: "How long a fiat price converted to a token stays locked (the invoice's expiry), 60 s – 24 h; default 900" }),
       })
       .openapi("MerchantSettings"),
     chains: z.array(ChainRegistrationSchema),
@@ -115,6 +117,8 @@ export async function merchantView(deps: ApiDeps, merchant: MerchantRecord): Pro
     settings: {
       subscriptionPayoutIntervalSeconds: merchant.subscriptionPayoutIntervalSeconds,
       confirmations: Object.fromEntries([...deps.chains.keys()].map((chainId) => [String(chainId), requiredConfirmations(merchant, chainId)])),
+      fiatCurrency: merchant.fiatCurrency as "USD" | "EUR" | "CNY",
+      rateLockSeconds: merchant.rateLockSeconds,
     },
     chains,
   };

@@ -123,7 +123,7 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
     method: "patch",
     path: "/merchants/me",
     tags: ["Merchants"],
-    summary: "Change the merchant's settings (payout schedule, confirmations per chain)",
+    summary: "Change the merchant's settings (payout schedule, confirmations per chain, fiat currency, rate lock)",
     security: BEARER,
     middleware: [requireScope("merchant:write"), optional] as const,
     request: {
@@ -144,9 +144,17 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
                     description: "Per chain id: blocks (the payment's own included) after which a payment is `invoice.confirmed`; null: back to the chain's default. Chains not named keep their setting.",
                     example: { "11155111": 3 },
                   }),
+                fiatCurrency: z.enum(["USD", "EUR", "CNY"]).optional().openapi({ description: "The currency statements value entries in (new invoices record their value in it)" }),
+                rateLockSeconds: z
+                  .number()
+                  .int()
+                  .min(60)
+                  .max(86_400)
+                  .optional()
+                  .openapi({ description: "Seconds a fiat price converted to a token stays locked: the invoice's expiry (60 – 86,400)", example: 900 }),
               })
               .strict()
-              .refine((body) => body.subscriptionPayoutIntervalSeconds !== undefined || body.confirmations !== undefined, { message: "name at least one setting" })
+              .refine((body) => Object.values(body).some((value) => value !== undefined), { message: "name at least one setting" })
               .openapi("UpdateMerchant"),
           },
         },
@@ -172,6 +180,8 @@ export function merchantRoutes(deps: ApiDeps, auth: ReturnType<typeof createAuth
         .update(merchants)
         .set({
           ...(body.subscriptionPayoutIntervalSeconds !== undefined ? { subscriptionPayoutIntervalSeconds: body.subscriptionPayoutIntervalSeconds } : {}),
+          ...(body.fiatCurrency !== undefined ? { fiatCurrency: body.fiatCurrency } : {}),
+          ...(body.rateLockSeconds !== undefined ? { rateLockSeconds: body.rateLockSeconds } : {}),
           confirmationPolicy: policy,
         })
         .where(eq(merchants.id, merchant.id))

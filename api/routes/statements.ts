@@ -56,8 +56,26 @@ const EntrySchema = z
     invoiceId: z.string().nullable().openapi({ description: "The API's invoice id, when the invoice was created through the API" }),
     transactionHash: z.string(),
     blockNumber: z.string(),
+    fiatValue: z.string().nullable().openapi({ description: "The amount in `fiatCurrency` at the rate its invoice recorded (the locked rate of a fiat price, or the valuation at creation), rounded half-up to the cent; null without a recorded rate" }),
+    fiatCurrency: z.string().nullable(),
+    fiatRate: z.string().nullable().openapi({ description: "Price of one unit of the currency in `fiatCurrency` the value uses" }),
+    fiatRateAt: z.string().nullable().openapi({ description: "When that rate was read (its feeds' rounds are on the invoice's `price`)" }),
   })
   .openapi("StatementEntry");
+
+const FiatSummarySchema = z
+  .object({
+    currency: z.string().openapi({ description: "The merchant's fiat currency (settings.fiatCurrency)" }),
+    complete: z.boolean().openapi({ description: "Every entry of the period has a rate in this currency" }),
+    totals: z
+      .object({ paid: z.string(), refunded: z.string(), released: z.string(), fees: z.string(), net: z.string() })
+      .nullable()
+      .openapi({ description: "The period's totals in fiat (each entry at its own rate); null unless `complete`" }),
+    entriesWithoutRate: z.number().int(),
+    withoutRate: z.array(z.string()).openapi({ description: "Ids of entries without a rate in this currency (at most 100)" }),
+    truncated: z.boolean().openapi({ description: "The period has more than 50,000 entries: no fiat totals" }),
+  })
+  .openapi("StatementFiat");
 
 const ChainStatementSchema = z
   .object({
@@ -84,6 +102,7 @@ const ChainStatementSchema = z
     entryCount: z.number().int().openapi({ description: "Entries in the whole period (the page may hold fewer)" }),
     entries: z.array(EntrySchema).openapi({ description: "Oldest first, at most `limit`" }),
     nextCursor: z.string().nullable(),
+    fiat: FiatSummarySchema.optional().openapi({ description: "EVM statements: the period in the merchant's fiat currency" }),
   })
   .openapi("ChainStatement");
 
@@ -187,6 +206,8 @@ export function statementRoutes(deps: ApiDeps) {
       "**JSON** pages the entries: at most `limit` per chain (default 100, max 1,000), oldest first; a chain's `nextCursor` (passed back as `cursor`) returns that chain's next page. Balances, totals and `entryCount` always cover the whole period.",
       "",
       "**CSV** (`Accept: text/csv` or `format=csv`) streams every entry of every chain, one row each after a header row, with flat memory whatever the size.",
+      "",
+      "**Fiat**: an entry of an invoice that recorded a rate (a fiat-priced invoice's locked rate, or the valuation every invoice records at creation when a fresh rate exists) has `fiatValue` at that rate, with the rate and its time (CSV: `fiat_value`, `fiat_currency`, `fiat_rate`, `fiat_rate_at`). Each chain's `fiat` gives the period's totals in the merchant's fiat currency when every entry has a rate in it, and otherwise lists the entries that lack one.",
     ].join("\n"),
     security: BEARER,
     middleware: [requireScope("statements:read")] as const,
@@ -230,7 +251,7 @@ export function statementRoutes(deps: ApiDeps) {
 
     const chains = [];
     for (const scope of scopes) {
-      const statement = await chainStatement(deps, merchant.id, scope, period, { limit: query.limit, cursor: paging?.cursor });
+      const statement = await chainStatement(deps, merchant.id, scope, period, { limit: query.limit, cursor: paging?.cursor }, merchant.fiatCurrency);
       chains.push({
         ...statement,
         nextCursor: statement.nextCursor && encodeCursor([statement.nextCursor.chainId, statement.nextCursor.timestamp, statement.nextCursor.id]),

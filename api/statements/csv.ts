@@ -6,7 +6,7 @@
 import type { Address } from "viem";
 import type { ApiDeps } from "../env";
 import type { LedgerCursor } from "../indexed";
-import { entryView, invoiceIdsOf, type StatementScope } from "./ledger";
+import { entryView, invoiceRefsOf, pricesOf, type StatementScope } from "./ledger";
 import type { Period } from "./period";
 
 export const CSV_BATCH = 5_000;
@@ -24,6 +24,10 @@ export const CSV_COLUMNS = [
   "transaction_hash",
   "block_number",
   "entry_id",
+  "fiat_value",
+  "fiat_currency",
+  "fiat_rate",
+  "fiat_rate_at",
 ] as const;
 
 /** Quotes a field when needed, and defuses text a spreadsheet would run as a formula (a token's own symbol). */
@@ -66,10 +70,12 @@ export function statementCsv(
               cursor = { timestamp: last.timestamp, id: last.id };
             }
             if (rows.length === 0) continue;
-            const invoiceIds = await invoiceIdsOf(deps, merchantId, scope.chain.id, rows);
+            const refs = await invoiceRefsOf(deps, merchantId, scope.chain.id, rows);
+            const invoiceIds = new Map([...refs].map(([key, ref]) => [key, ref.id]));
+            const prices = pricesOf(refs);
             let text = "";
             for (const row of rows) {
-              const entry = entryView(row, scope.token, invoiceIds);
+              const entry = entryView(row, scope.token, invoiceIds, prices);
               text +=
                 [
                   String(entry.chainId),
@@ -84,6 +90,10 @@ export function statementCsv(
                   entry.transactionHash,
                   entry.blockNumber,
                   csvField(entry.id),
+                  entry.fiatValue ?? "",
+                  entry.fiatCurrency ?? "",
+                  entry.fiatRate ?? "",
+                  entry.fiatRateAt ?? "",
                 ].join(",") + LINE_END;
             }
             controller.enqueue(encoder.encode(text));

@@ -30,6 +30,7 @@ import { subscriptionPublicId } from "../subscriptions/ids";
 import type { ApiDeps, MerchantRecord } from "../env";
 import { defaultConfirmations } from "./confirmations";
 import { evaluateEventAlerts } from "../alerts";
+import { priceView } from "../prices/record";
 import { eventId, recordEvent as storeEvent, rowsOf, type EventType, type EventWriter, type NewEvent } from "./events";
 
 type InvoiceRow = typeof invoices.$inferSelect;
@@ -138,6 +139,9 @@ export function createDeriver(options: DeriverOptions) {
       invoiceAmountBaseUnits: row.amount,
       customerId: row.customerId,
       metadata: row.metadata ?? {},
+      paymentLinkId: row.paymentLinkId ?? null,
+      /** The fiat price and its locked rate, or the valuation at creation (api/prices). */
+      price: priceView(row.price),
     };
   }
 

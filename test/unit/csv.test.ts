@@ -60,7 +60,7 @@ describe("unit: api/statements/csv csvField", () => {
 });
 
 describe("unit: api/statements/csv CSV_COLUMNS", () => {
-  it("names the twelve columns of a statement CSV in order", () => {
+  it("names the sixteen columns of a statement CSV in order", () => {
     expect(CSV_COLUMNS).to.deep.equal([
       "chain_id",
       "timestamp",
@@ -74,9 +74,13 @@ describe("unit: api/statements/csv CSV_COLUMNS", () => {
       "transaction_hash",
       "block_number",
       "entry_id",
+      "fiat_value",
+      "fiat_currency",
+      "fiat_rate",
+      "fiat_rate_at",
     ]);
     expect(HEADER).to.equal(
-      "chain_id,timestamp,kind,amount,amount_base_units,currency,counterparty,reference,invoice_id,transaction_hash,block_number,entry_id\r\n",
+      "chain_id,timestamp,kind,amount,amount_base_units,currency,counterparty,reference,invoice_id,transaction_hash,block_number,entry_id,fiat_value,fiat_currency,fiat_rate,fiat_rate_at\r\n",
     );
   });
 
@@ -123,8 +127,8 @@ describe("unit: api/statements/csv statementCsv", function () {
     const counterparty = "0x00000000000000000000000000000000000000cc";
     expect(text).to.equal(
       HEADER +
-        `31337,2026-01-01T00:00:00.000Z,payment,25.00,25000000,USDC,${counterparty},${invoiceKey},${invoiceId},${tx},5,31337-1-0\r\n` +
-        `31337,2026-01-01T00:01:00.000Z,refund,-2.50,-2500000,USDC,${counterparty},sub_31337_7,,${tx},6,31337-2-0\r\n`,
+        `31337,2026-01-01T00:00:00.000Z,payment,25.00,25000000,USDC,${counterparty},${invoiceKey},${invoiceId},${tx},5,31337-1-0,,,,\r\n` +
+        `31337,2026-01-01T00:01:00.000Z,refund,-2.50,-2500000,USDC,${counterparty},sub_31337_7,,${tx},6,31337-2-0,,,,\r\n`,
     );
   });
 
@@ -138,7 +142,7 @@ describe("unit: api/statements/csv statementCsv", function () {
     expect(fields[3]).to.equal("1.50");
     expect(fields[5]).to.equal(`"'=HYPERLINK(""x"")"`);
     expect(fields[7]).to.equal("withdrawal");
-    expect(body.endsWith(`,"a,b"\r\n`)).to.equal(true);
+    expect(body.endsWith(`,"a,b",,,,\r\n`)).to.equal(true);
   });
 
   it("defuses a reference a spreadsheet would run", async () => {

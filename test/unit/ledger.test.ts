@@ -100,6 +100,10 @@ describe("unit: api/statements/ledger entryView", () => {
       invoiceId: "inv_1",
       transactionHash: row.transactionHash,
       blockNumber: "77",
+      fiatValue: null,
+      fiatCurrency: null,
+      fiatRate: null,
+      fiatRateAt: null,
     });
   });
 
