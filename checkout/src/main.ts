@@ -5,7 +5,7 @@
  * `payInvoice` (approve + pay, permit + pay in one confirmation, or ETH), exactly as a dApp would.
  */
 import { payInvoice, type PaymentInstructions } from "@chainbill/sdk";
-import { createPublicClient, createWalletClient, custom, defineChain, type Address, type EIP1193Provider } from "viem";
+import { createClient, custom, defineChain, type Address, type EIP1193Provider } from "viem";
 import { byId, embedded, formatDuration, formatTime, h } from "./dom";
 import { t, type Locale, type MessageKey } from "./i18n";
 import { FINAL_FOR_CUSTOMER, type CheckoutView } from "./types";
@@ -196,8 +196,9 @@ async function pay(wallet: WalletDetail): Promise<void> {
     progress(say("wallet.step.connect", { wallet: wallet.info.name }));
     const provider: EIP1193Provider = wallet.provider;
     const [account] = (await provider.request({ method: "eth_requestAccounts" })) as Address[];
-    const walletClient = createWalletClient({ account, chain, transport: custom(provider) });
-    const publicClient = createPublicClient({ chain, transport: custom(provider) });
+    // Bare clients: payInvoice calls viem's actions on them, so only the actions it uses are in the bundle.
+    const walletClient = createClient({ account, chain, transport: custom(provider) });
+    const publicClient = createClient({ chain, transport: custom(provider) });
     const onStep = (step: { kind: "switch-chain" | "approve" | "permit-signature" | "pay" }) =>
       progress(say(`wallet.step.${step.kind}` as MessageKey, { chain: view.chain.name, amount: view.amount, currency: view.currency }));
     try {

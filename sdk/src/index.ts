@@ -4,7 +4,7 @@
  * `payInvoice` (pays an invoice from a wallet with the API's instructions), the typed API client, and webhook
  * verification. Runs in Node.js ≥ 20 and browsers; `viem` is a peer dependency.
  */
-export { billingEscrowAbi, subscriptionManagerAbi, balanceReaderAbi, balanceReaderBytecode } from "./abi.ts";
+export { billingEscrowAbi, billingEscrowPaymentAbi, subscriptionManagerAbi, balanceReaderAbi, balanceReaderBytecode } from "./abi.ts";
 export * from "./invoice.ts";
 export * from "./enums.ts";
 export * from "./deployments.ts";

@@ -16,11 +16,13 @@ import {
   type Account,
   type Address,
   type Hex,
-  type PublicClient,
+  type Chain,
+  type Client,
+  type Transport,
   type TypedDataDomain,
-  type WalletClient,
 } from "viem";
-import { billingEscrowAbi } from "./abi.ts";
+import { getBlock, getChainId, readContract, signTypedData, simulateContract, switchChain, waitForTransactionReceipt, writeContract } from "viem/actions";
+import { billingEscrowPaymentAbi } from "./abi.ts";
 import type { components } from "./generated/api-schema.ts";
 import { invoiceFromJson, type Invoice } from "./invoice.ts";
 
@@ -38,11 +40,20 @@ export interface PaymentStep {
   hash?: Hex;
 }
 
+/** A viem client that can sign and send: a wallet client, or a bare client with an account. */
+export type WalletLike = Client<Transport, Chain | undefined, Account | undefined>;
+/** A viem client that can read the chain: a public client, or any client with a transport. */
+export type ReaderLike = Client<Transport, Chain | undefined>;
+
 export interface PayInvoiceOptions {
-  /** A viem wallet client with an account (a browser wallet's json-rpc account, or a local one) and a transport. */
-  wallet: WalletClient;
-  /** A public client on the invoice's chain: reads, simulations and receipts. */
-  publicClient: PublicClient;
+  /**
+   * A viem wallet client with an account (a browser wallet's json-rpc account, or a local one) and a transport.
+   * Any viem client will do (`createWalletClient`, or a bare `createClient` to keep a browser bundle small):
+   * payInvoice calls viem's tree-shakable actions on it.
+   */
+  wallet: WalletLike;
+  /** A public client on the invoice's chain: reads, simulations and receipts (any viem client, as above). */
+  publicClient: ReaderLike;
   instructions: PaymentInstructions;
   /**
    * `auto` (default): the token allowance when it already covers the amount, else a permit when the token
@@ -136,7 +147,7 @@ export async function payInvoice(options: PayInvoiceOptions): Promise<PayInvoice
   const context: Context = { wallet, publicClient, account, escrow, onStep };
 
   if (invoice.token === zeroAddress) {
-    const hash = await send(context, "pay", { address: escrow, abi: billingEscrowAbi, functionName: "pay", args: [invoice, signature], value: invoice.amount });
+    const hash = await send(context, "pay", { address: escrow, abi: billingEscrowPaymentAbi, functionName: "pay", args: [invoice, signature], value: invoice.amount });
     return { hash, method: "native" };
   }
 
@@ -146,38 +157,38 @@ export async function payInvoice(options: PayInvoiceOptions): Promise<PayInvoice
     if (!domain) throw new PaymentFailedError(`The token ${invoice.token} does not support EIP-2612 permits; pay with method "approve".`, "PermitUnsupported");
     return { hash: await payWithPermit(context, invoice, signature, domain), method: "permit" };
   }
-  const allowance = await publicClient.readContract({ address: invoice.token, abi: erc20Abi, functionName: "allowance", args: [account.address, escrow] });
+  const allowance = await readContract(publicClient, { address: invoice.token, abi: erc20Abi, functionName: "allowance", args: [account.address, escrow] });
   if (method === "auto" && allowance < invoice.amount) {
     const domain = await permitDomain(publicClient, invoice.token, instructions.chainId, account.address);
     if (domain) return { hash: await payWithPermit(context, invoice, signature, domain), method: "permit" };
   }
   if (allowance < invoice.amount) await approve(context, invoice.token, invoice.amount, allowance);
-  const hash = await send(context, "pay", { address: escrow, abi: billingEscrowAbi, functionName: "pay", args: [invoice, signature] });
+  const hash = await send(context, "pay", { address: escrow, abi: billingEscrowPaymentAbi, functionName: "pay", args: [invoice, signature] });
   return { hash, method: "approve" };
 }
 
 interface Context {
-  wallet: WalletClient;
-  publicClient: PublicClient;
+  wallet: WalletLike;
+  publicClient: ReaderLike;
   account: Account;
   escrow: Address;
   onStep?: (step: PaymentStep) => void;
 }
 
 /** Makes sure the wallet (switching it if needed) and the public client are on `chainId`. */
-async function ensureChain(wallet: WalletClient, publicClient: PublicClient, chainId: number, onStep?: (step: PaymentStep) => void): Promise<void> {
-  const walletChainId = await wallet.getChainId();
+async function ensureChain(wallet: WalletLike, publicClient: ReaderLike, chainId: number, onStep?: (step: PaymentStep) => void): Promise<void> {
+  const walletChainId = await getChainId(wallet);
   if (walletChainId !== chainId) {
     onStep?.({ kind: "switch-chain" });
     try {
-      await wallet.switchChain({ id: chainId });
+      await switchChain(wallet, { id: chainId });
     } catch (error) {
       throw new WrongChainError(chainId, walletChainId, { cause: error });
     }
-    const switched = await wallet.getChainId();
+    const switched = await getChainId(wallet);
     if (switched !== chainId) throw new WrongChainError(chainId, switched);
   }
-  const readerChainId = await publicClient.getChainId();
+  const readerChainId = await getChainId(publicClient);
   if (readerChainId !== chainId) {
     throw new PaymentFailedError(`The public client reads chain ${readerChainId} but this invoice is paid on chain ${chainId}: give payInvoice a public client of chain ${chainId}.`, "WrongChain");
   }
@@ -192,19 +203,19 @@ async function send(
   const { wallet, publicClient, account, onStep } = context;
   const what = kind === "approve" ? "the token approval" : "the payment";
   try {
-    await publicClient.simulateContract({ ...call, account } as Parameters<PublicClient["simulateContract"]>[0]);
+    await simulateContract(publicClient, { ...call, account } as Parameters<typeof simulateContract>[1]);
   } catch (error) {
     throw failure(error, `${what} would fail`);
   }
   onStep?.({ kind });
   let hash: Hex;
   try {
-    hash = await wallet.writeContract({ ...call, account, chain: null } as Parameters<WalletClient["writeContract"]>[0]);
+    hash = await writeContract(wallet, { ...call, account, chain: null } as Parameters<typeof writeContract>[1]);
   } catch (error) {
     throw failure(error, `${what} was not sent`);
   }
   onStep?.({ kind, hash });
-  const receipt = await publicClient.waitForTransactionReceipt({ hash });
+  const receipt = await waitForTransactionReceipt(publicClient, { hash });
   if (receipt.status !== "success") throw new PaymentFailedError(`${capitalise(what)} reverted (transaction ${hash}).`, "Reverted");
   return hash;
 }
@@ -213,9 +224,10 @@ async function approve(context: Context, token: Address, amount: bigint, allowan
   const call = { address: token, abi: erc20Abi as Abi, functionName: "approve", args: [context.escrow, amount] as const };
   if (allowance > 0n) {
     // Some tokens (USDT) refuse to change a non-zero allowance to another non-zero one: reset it first.
-    const refuses = await context.publicClient
-      .simulateContract({ ...call, account: context.account } as Parameters<PublicClient["simulateContract"]>[0])
-      .then(() => false, () => true);
+    const refuses = await simulateContract(context.publicClient, { ...call, account: context.account } as Parameters<typeof simulateContract>[1]).then(
+      () => false,
+      () => true,
+    );
     if (refuses) await send(context, "approve", { ...call, args: [context.escrow, 0n] });
   }
   await send(context, "approve", call);
@@ -224,8 +236,8 @@ async function approve(context: Context, token: Address, amount: bigint, allowan
 async function payWithPermit(context: Context, invoice: Invoice, signature: Hex, domain: TypedDataDomain): Promise<Hex> {
   const { wallet, publicClient, account, escrow, onStep } = context;
   const [nonce, block] = await Promise.all([
-    publicClient.readContract({ address: invoice.token, abi: PERMIT_ABI, functionName: "nonces", args: [account.address] }),
-    publicClient.getBlock(),
+    readContract(publicClient, { address: invoice.token, abi: PERMIT_ABI, functionName: "nonces", args: [account.address] }),
+    getBlock(publicClient),
   ]);
   // The chain's clock, not the computer's: the permit must hold when the transaction is mined.
   let deadline = block.timestamp + PERMIT_LIFETIME_SECONDS;
@@ -233,7 +245,7 @@ async function payWithPermit(context: Context, invoice: Invoice, signature: Hex,
   onStep?.({ kind: "permit-signature" });
   let permit: Hex;
   try {
-    permit = await wallet.signTypedData({
+    permit = await signTypedData(wallet, {
       account,
       domain,
       types: PERMIT_TYPES,
@@ -247,7 +259,7 @@ async function payWithPermit(context: Context, invoice: Invoice, signature: Hex,
   const recovery = Number(v ?? BigInt(yParity + 27));
   return send(context, "pay", {
     address: escrow,
-    abi: billingEscrowAbi,
+    abi: billingEscrowPaymentAbi,
     functionName: "payWithPermit",
     args: [invoice, signature, deadline, recovery, r, s],
   });
@@ -258,14 +270,14 @@ async function payWithPermit(context: Context, invoice: Invoice, signature: Hex,
  * `eip712Domain()` (EIP-5267) or built from `name()`/`version()`, and accepted only when it hashes to the token's
  * own `DOMAIN_SEPARATOR()`: a signature over a wrong domain would only waste the customer's time.
  */
-export async function permitDomain(publicClient: PublicClient, token: Address, chainId: number, owner: Address): Promise<TypedDataDomain | undefined> {
+export async function permitDomain(publicClient: ReaderLike, token: Address, chainId: number, owner: Address): Promise<TypedDataDomain | undefined> {
   const read = <T>(promise: Promise<T>) => promise.then((value) => value, () => undefined);
   const [nonce, separator, eip712, name, version] = await Promise.all([
-    read(publicClient.readContract({ address: token, abi: PERMIT_ABI, functionName: "nonces", args: [owner] })),
-    read(publicClient.readContract({ address: token, abi: PERMIT_ABI, functionName: "DOMAIN_SEPARATOR" })),
-    read(publicClient.readContract({ address: token, abi: PERMIT_ABI, functionName: "eip712Domain" })),
-    read(publicClient.readContract({ address: token, abi: erc20Abi, functionName: "name" })),
-    read(publicClient.readContract({ address: token, abi: PERMIT_ABI, functionName: "version" })),
+    read(readContract(publicClient, { address: token, abi: PERMIT_ABI, functionName: "nonces", args: [owner] })),
+    read(readContract(publicClient, { address: token, abi: PERMIT_ABI, functionName: "DOMAIN_SEPARATOR" })),
+    read(readContract(publicClient, { address: token, abi: PERMIT_ABI, functionName: "eip712Domain" })),
+    read(readContract(publicClient, { address: token, abi: erc20Abi, functionName: "name" })),
+    read(readContract(publicClient, { address: token, abi: PERMIT_ABI, functionName: "version" })),
   ]);
   if (nonce === undefined || separator === undefined) return undefined;
   const candidates: TypedDataDomain[] = [];
