@@ -66,6 +66,7 @@ const en = {
   "link.payIn": "Pay in",
   "link.continue": "Continue to payment",
   "link.inactive": "This payment link is no longer active.",
+  "link.used": "This payment link has already been paid.",
   "link.price": "{amount} {currency} each",
   "error.generic": "Something went wrong: {reason}",
 } as const;
@@ -132,6 +133,7 @@ const zhCN: Record<MessageKey, string> = {
   "link.payIn": "支付币种",
   "link.continue": "继续付款",
   "link.inactive": "此付款链接已停用。",
+  "link.used": "此付款链接已完成付款。",
   "link.price": "单价 {amount} {currency}",
   "error.generic": "出错了：{reason}",
 };

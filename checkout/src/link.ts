@@ -19,6 +19,8 @@ interface LinkJson {
   maxQuantity: number;
   accept: { currency: string; chainId: number | null; decimals: number }[];
   active: boolean;
+  singleUse?: boolean;
+  used?: boolean;
 }
 
 interface Problem {
@@ -38,8 +40,8 @@ function problemText(problem: Problem): string {
 function render(link: LinkJson): void {
   const app = byId("app");
   app.removeAttribute("aria-busy");
-  if (!link.active) {
-    app.replaceChildren(h("p", { role: "alert", id: "link-inactive" }, say("link.inactive")));
+  if (!link.active || link.used) {
+    app.replaceChildren(h("p", { role: "alert", id: "link-inactive" }, say(link.used ? "link.used" : "link.inactive")));
     return;
   }
   const form = h("form", { id: "link-form", novalidate: true });

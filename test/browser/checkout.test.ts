@@ -308,6 +308,87 @@ describe("hosted checkout in Chromium", function () {
     }
   });
 
+  /** A payment link through the API; returns its id. */
+  async function createLink(body: Record<string, unknown>): Promise<string> {
+    const response = await stack.api("POST", "/v1/payment-links", { key: merchant.apiKey, headers: { "Idempotency-Key": `link-${Math.random()}` }, body: { chainId: chain.id, ...body } });
+    const text = await response.text();
+    expect(response.status, text).to.equal(201);
+    return (JSON.parse(text) as { id: string }).id;
+  }
+
+  it("takes a donation through a link: the customer's amount (refused below the minimum), then pays in USDC", async function () {
+    await mintStablecoin(chain, 15, usdc(100));
+    const linkId = await createLink({ name: "Tip the author", price: { type: "customer_chosen", currency: "USD", minimum: "2.00" }, accept: ["USDC", "ETH"], successUrl: "https://books.example/thanks" });
+    const context = await browser.context();
+    const wallet = await installTestWallet(context, { rpcUrl: chain.rpcUrl, nodeChainId: chain.id, address: testAccount(15).address });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${stack.apiUrl}/l/${linkId}`);
+      await page.waitForSelector("#link-form");
+      expect(await page.textContent("h1")).to.equal("Tip the author");
+      expect(await page.textContent("#link-amount-hint")).to.equal("At least 2.00 USD");
+      await page.fill("#link-amount", "1.99");
+      await page.selectOption("#link-currency", { label: "USDC" });
+      await page.click("#link-continue");
+      await page.waitForSelector("#link-error:not(:empty)");
+      expect(await page.textContent("#link-error")).to.match(/2(\.00)? USD/);
+      await shot(page, "17-donation-below-minimum");
+      await page.fill("#link-amount", "5.00");
+      await shot(page, "18-donation-form");
+      await Promise.all([page.waitForURL(/\/pay\/inv_/), page.click("#link-continue")]);
+      await page.waitForSelector(".wallet-button");
+      expect(await page.textContent("#total")).to.equal("5.00 USDC"); // the mock USDC/USD feed is at 1.00
+      expect(await page.textContent("#fiat")).to.contain("5.00 USD");
+      await shot(page, "19-donation-checkout");
+      await page.click(".wallet-button");
+      await waitForStatus(page, "paid");
+      expect(sends(wallet)).to.equal(1); // permit + pay
+      expect(await page.getAttribute("#return-success", "href")).to.equal("https://books.example/thanks");
+      await shot(page, "20-donation-paid");
+      const invoiceId = page.url().split("/pay/")[1].split("?")[0];
+      const invoice = await invoices.read(invoiceId);
+      expect(invoice).to.include({ status: "paid", amount: "5.00", currency: "USDC", paymentLinkId: linkId });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("prices in USD and pays in ETH at the locked rate, shown on the checkout and recorded on the invoice", async function () {
+    const linkId = await createLink({ name: "Annual membership", price: { type: "fixed", amount: "30.00", currency: "USD" }, accept: ["ETH", "USDC"], singleUse: true, cancelUrl: "https://books.example/cart" });
+    const context = await browser.context();
+    const wallet = await installTestWallet(context, { rpcUrl: chain.rpcUrl, nodeChainId: chain.id, address: testAccount(16).address });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${stack.apiUrl}/l/${linkId}`);
+      await page.waitForSelector("#link-form");
+      expect(await page.textContent("#link-price")).to.equal("30.00 USD each");
+      await page.selectOption("#link-currency", { label: "ETH" });
+      await Promise.all([page.waitForURL(/\/pay\/inv_/), page.click("#link-continue")]);
+      await page.waitForSelector(".wallet-button");
+      const invoiceId = page.url().split("/pay/")[1].split("?")[0];
+      const invoice = await invoices.read(invoiceId);
+      const price = invoice.price!;
+      expect(price).to.include({ fiatCurrency: "USD", fiatAmount: "30.00" });
+      // 30.00 USD at the mock ETH/USD 3,000: 0.01 ETH, rounded up to the wei.
+      expect(await page.textContent("#total")).to.equal(`${invoice.amount} ETH`);
+      expect(invoice.amount).to.equal("0.01");
+      expect(await page.textContent("#fiat")).to.equal(`30.00 USD at 1 ETH = ${price.rate} USD`);
+      expect(await page.textContent("#rate-lock")).to.match(/^Rate locked until /);
+      expect(await page.getAttribute("#return-cancel", "href")).to.equal("https://books.example/cart");
+      await shot(page, "21-fiat-usd-in-eth");
+      await page.click(".wallet-button");
+      await waitForStatus(page, "paid");
+      expect(sends(wallet)).to.equal(1);
+      await shot(page, "22-fiat-paid");
+      // A single-use link is used up once paid.
+      await page.goto(`${stack.apiUrl}/l/${linkId}`);
+      await page.waitForSelector("#link-inactive");
+      expect(await page.textContent("#link-inactive")).to.equal("This payment link has already been paid.");
+    } finally {
+      await context.close();
+    }
+  });
+
   it("opens the checkout from a merchant's page with the one-line embed", async function () {
     const invoice = await invoices.create({ amount: "4.00", currency: "USDC" });
     // The merchant's page, on another origin, with nothing but the embed line.
