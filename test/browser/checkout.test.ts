@@ -389,6 +389,30 @@ describe("hosted checkout in Chromium", function () {
     }
   });
 
+  it("sells a quantity through a link priced in USDC directly", async function () {
+    const linkId = await createLink({ name: "Bookmark", price: { type: "fixed", amount: "4.00", currency: "USDC" }, quantity: { maximum: 5 } });
+    const context = await browser.context({ locale: "zh-CN" });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${stack.apiUrl}/l/${linkId}`);
+      await page.waitForSelector("#link-form");
+      expect(await page.textContent("label[for=link-quantity]")).to.equal("数量");
+      await page.fill("#link-quantity", "6");
+      await page.click("#link-continue");
+      await page.waitForSelector("#link-error:not(:empty)");
+      await page.fill("#link-quantity", "3");
+      await shot(page, "23-quantity-zh-CN");
+      await Promise.all([page.waitForURL(/\/pay\/inv_.*lang=zh-CN/), page.click("#link-continue")]);
+      await page.waitForSelector("#status");
+      expect(await page.getAttribute("html", "lang")).to.equal("zh-CN");
+      expect(await page.textContent("#total")).to.equal("12.00 USDC");
+      expect(await page.textContent(".items")).to.contain("× 3");
+      expect(await page.textContent(".items")).to.contain("4.00 USDC");
+    } finally {
+      await context.close();
+    }
+  });
+
   it("opens the checkout from a merchant's page with the one-line embed", async function () {
     const invoice = await invoices.create({ amount: "4.00", currency: "USDC" });
     // The merchant's page, on another origin, with nothing but the embed line.
