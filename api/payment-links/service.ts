@@ -20,7 +20,7 @@ import type { ChainRuntime } from "../chains";
 import { chainNow } from "../clock";
 import { decodeCursor, encodeCursor } from "../cursor";
 import type { ApiDeps, MerchantRecord } from "../env";
-import type { StoreTx } from "../idempotency";
+import type { Remember, StoreTx } from "../idempotency";
 import { amountIn, convertFiat, fiatAmountIn, insertInvoice, invoiceChain, prepareInvoice } from "../invoices/create";
 import { formatAmount, MAX_BASE_UNITS } from "../money";
 import { formatFiat } from "../prices/math";
@@ -51,7 +51,17 @@ function formatLinkAmount(value: bigint, fiat: boolean, token: TokenInfo | undef
   return fiat ? formatFiat(value) : formatAmount(value, token!.decimals);
 }
 
-export async function createPaymentLink(deps: ApiDeps, merchant: MerchantRecord, body: CreatePaymentLinkInput): Promise<PaymentLinkRow> {
+/**
+ * Validates and stores a new link; `respond` renders the response, which `remember` (idempotency) stores in
+ * the same transaction as the link.
+ */
+export async function createPaymentLink(
+  deps: ApiDeps,
+  merchant: MerchantRecord,
+  body: CreatePaymentLinkInput,
+  respond: (row: PaymentLinkRow) => string,
+  remember: Remember | undefined,
+): Promise<string> {
   const chain = invoiceChain(deps, body.chainId);
   const errors: FieldError[] = [];
   const fiat = isFiat(body.price.currency) ? (body.price.currency.toUpperCase() as FiatCurrency) : undefined;
@@ -101,30 +111,34 @@ export async function createPaymentLink(deps: ApiDeps, merchant: MerchantRecord,
   }
   if (errors.length > 0) throw problem.validation(errors);
 
-  const [row] = await deps.store.db
-    .insert(paymentLinks)
-    .values({
-      id: newId("link"),
-      merchantId: merchant.id,
-      name: body.name,
-      description: body.description ?? null,
-      pricing: body.price.type,
-      // A registry token by its symbol; any other ERC-20 by its address.
-      currency: fiat ?? (findToken(chain, token!.symbol)?.address === token!.address ? token!.symbol : token!.address),
-      amount: amount !== undefined ? formatLinkAmount(amount, !!fiat, token) : null,
-      minimumAmount: minimum !== undefined ? formatLinkAmount(minimum, !!fiat, token) : null,
-      maximumAmount: maximum !== undefined ? formatLinkAmount(maximum, !!fiat, token) : null,
-      maxQuantity,
-      accept,
-      chainId: chain.id,
-      singleUse: body.singleUse ?? false,
-      lineItemDescription: body.lineItemDescription ?? null,
-      checkout: body.successUrl || body.cancelUrl ? { ...(body.successUrl ? { successUrl: body.successUrl } : {}), ...(body.cancelUrl ? { cancelUrl: body.cancelUrl } : {}) } : null,
-      metadata: body.metadata ?? null,
-      createdAt: new Date(),
-    })
-    .returning();
-  return row;
+  return deps.store.db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(paymentLinks)
+      .values({
+        id: newId("link"),
+        merchantId: merchant.id,
+        name: body.name,
+        description: body.description ?? null,
+        pricing: body.price.type,
+        // A registry token by its symbol; any other ERC-20 by its address.
+        currency: fiat ?? (findToken(chain, token!.symbol)?.address === token!.address ? token!.symbol : token!.address),
+        amount: amount !== undefined ? formatLinkAmount(amount, !!fiat, token) : null,
+        minimumAmount: minimum !== undefined ? formatLinkAmount(minimum, !!fiat, token) : null,
+        maximumAmount: maximum !== undefined ? formatLinkAmount(maximum, !!fiat, token) : null,
+        maxQuantity,
+        accept,
+        chainId: chain.id,
+        singleUse: body.singleUse ?? false,
+        lineItemDescription: body.lineItemDescription ?? null,
+        checkout: body.successUrl || body.cancelUrl ? { ...(body.successUrl ? { successUrl: body.successUrl } : {}), ...(body.cancelUrl ? { cancelUrl: body.cancelUrl } : {}) } : null,
+        metadata: body.metadata ?? null,
+        createdAt: new Date(),
+      })
+      .returning();
+    const text = respond(row);
+    await remember?.(tx, { status: 201, body: text });
+    return text;
+  });
 }
 
 /** What the link shows its merchant; `origin` makes the absolute `url` of its public page. */

@@ -56,10 +56,7 @@ export function paymentLinkRoutes(deps: ApiDeps) {
     },
   });
   app.openapi(create, async (c) => {
-    const row = await createPaymentLink(deps, currentMerchant(c), c.req.valid("json"));
-    const body = JSON.stringify(linkView(row, origin(c)));
-    const remember = c.get("remember");
-    if (remember) await deps.store.db.transaction((tx) => remember(tx, { status: 201, body }));
+    const body = await createPaymentLink(deps, currentMerchant(c), c.req.valid("json"), (row) => JSON.stringify(linkView(row, origin(c))), c.get("remember"));
     return c.body(body, 201, { "content-type": "application/json" }) as never;
   });
 

@@ -267,6 +267,17 @@ describe("stack: fiat prices and payment links", function () {
     expect(sticker.json).to.include({ amount: "2.50", currency: "USDC", fiatAmount: null });
   });
 
+  it("creating a link is idempotent (Idempotency-Key required)", async () => {
+    const body = { name: "Replay", price: { type: "fixed", amount: "1.00", currency: "USD" } };
+    const key = randomUUID();
+    const first = await stack.api("POST", "/v1/payment-links", { key: merchant.apiKey, body, headers: { "Idempotency-Key": key } });
+    const second = await stack.api("POST", "/v1/payment-links", { key: merchant.apiKey, body, headers: { "Idempotency-Key": key } });
+    expect([first.status, second.status]).to.deep.equal([201, 201]);
+    expect(second.headers.get("idempotent-replayed")).to.equal("true");
+    expect(((await second.json()) as Link).id).to.equal(((await first.json()) as Link).id);
+    expect((await stack.api("POST", "/v1/payment-links", { key: merchant.apiKey, body })).status).to.equal(400);
+  });
+
   it("lists links with their invoices and counts", async () => {
     const listed = await v1<{ data: Link[] }>("GET", "/v1/payment-links?limit=100");
     expect(listed.data.map((link) => link.id)).to.include.members([single.id, donation.id]);
