@@ -238,6 +238,7 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
   const ethKey = `demo-${runId}-eth`;
   const ethInvoice = await api.request<Invoice>("POST", "/v1/invoices", { body: ethBody, idempotencyKey: ethKey });
   describeInvoice(ethInvoice);
+  detail(`the customer's page: ${stack.apiUrl}/pay/${ethInvoice.id} (browser wallets, QR code, the status live; open it before the payment below to watch it change)`);
   const replay = await api.raw("POST", "/v1/invoices", { body: ethBody, idempotencyKey: ethKey });
   const replayed = (await replay.json()) as Invoice;
   detail(`the same request again with the same Idempotency-Key → ${replay.status}, same invoice ${replayed.id === ethInvoice.id ? "✓" : "✗"}${replay.headers.get("idempotent-replayed") ? " (Idempotent-Replayed: true)" : ""}`);
