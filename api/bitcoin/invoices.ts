@@ -6,14 +6,14 @@
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { newId } from "../auth";
 import type { ApiDeps, MerchantRecord } from "../env";
-import type { Remember, RememberedResponse } from "../idempotency";
+import type { Remember, RememberedResponse, StoreTx } from "../idempotency";
 import { detailsHash, type InvoiceDetails } from "../invoices/details";
 import type { CreateInvoiceInput, InvoiceView } from "../invoices/schemas";
 import { linkFields } from "../invoices/view";
 import { AMOUNT_ERROR_MESSAGES, formatAmount, parseAmount } from "../money";
 import { problem, type FieldError } from "../problems";
 import type { StoreDb } from "../store";
-import { btcBlocks, btcInvoices, btcPayments, btcRefunds, btcWallets } from "../store/schema";
+import { btcBlocks, btcInvoices, btcPayments, btcRefunds, btcWallets, type CheckoutFields, type InvoicePrice } from "../store/schema";
 import { bip21Uri } from "./addresses";
 import { validateAddress } from "./refund-address";
 import { btcInvoiceState, confirmationsOf, type PaymentRecord, type RefundRecord } from "./state";
@@ -45,7 +45,26 @@ export async function bitcoinChainState(db: Pick<StoreDb, "select">, network: st
 /** Fields of the create body that only an escrow gives meaning to. */
 const ESCROW_ONLY = ["chainId", "payer", "arbiter", "holdSeconds", "fulfillBy"] as const;
 
-export async function createBtcInvoice(deps: ApiDeps, merchant: MerchantRecord, body: CreateInvoiceInput, remember: Remember | undefined): Promise<RememberedResponse> {
+/** What a BTC invoice priced in fiat, or made by a payment link, adds to the request (api/invoices/create.ts, api/payment-links). */
+export interface BtcInvoiceOptions {
+  /** The amount already converted from fiat (`body.amount` is then not read, and line items are in fiat). */
+  amountSats?: bigint;
+  /** Absolute expiry (a fiat price's rate lock), instead of `expiresInSeconds`. */
+  expiresAt?: bigint;
+  price?: InvoicePrice;
+  paymentLinkId?: string;
+  checkout?: CheckoutFields;
+  /** Runs first in the invoice's transaction; a response it returns is the answer and nothing is created. */
+  inTransaction?: (tx: StoreTx) => Promise<RememberedResponse | undefined>;
+}
+
+export async function createBtcInvoice(
+  deps: ApiDeps,
+  merchant: MerchantRecord,
+  body: CreateInvoiceInput,
+  remember: Remember | undefined,
+  options: BtcInvoiceOptions = {},
+): Promise<RememberedResponse> {
   const config = deps.config.bitcoin;
   if (!config) {
     throw problem.validation([
@@ -58,13 +77,13 @@ export async function createBtcInvoice(deps: ApiDeps, merchant: MerchantRecord, 
       errors.push({ field, message: "is not available for BTC invoices: Bitcoin payments go straight to your wallet, with no escrow to hold, release or arbitrate them" });
     }
   }
-  const parsed = parseAmount(body.amount, BTC_DECIMALS);
+  const parsed = options.amountSats !== undefined ? ({ ok: true, value: options.amountSats } as const) : parseAmount(body.amount, BTC_DECIMALS);
   let amountSats: bigint | undefined;
   if (!parsed.ok) errors.push({ field: "amount", message: AMOUNT_ERROR_MESSAGES[parsed.error](BTC_DECIMALS) });
   else if (parsed.value < MIN_INVOICE_SATS) errors.push({ field: "amount", message: `must be at least ${formatAmount(MIN_INVOICE_SATS, BTC_DECIMALS)} BTC (${MIN_INVOICE_SATS} sats): smaller outputs are dust` });
   else amountSats = parsed.value;
   const items = body.lineItems ?? [];
-  if (items.length > 0 && amountSats !== undefined) {
+  if (items.length > 0 && amountSats !== undefined && options.price?.fiatAmount === undefined) {
     let total = 0n;
     let readable = true;
     items.forEach((item, index) => {
@@ -97,6 +116,8 @@ export async function createBtcInvoice(deps: ApiDeps, merchant: MerchantRecord, 
   const { now, tipHeight } = await bitcoinChainState(deps.store.db, wallet.network);
   const id = newId("inv");
   return deps.store.db.transaction(async (tx) => {
+    const answer = await options.inTransaction?.(tx);
+    if (answer) return answer;
     const address = await allocateAddress(tx, wallet, id, now, config.addressReuseAfterSeconds);
     const [row] = await tx
       .insert(btcInvoices)
@@ -109,13 +130,16 @@ export async function createBtcInvoice(deps: ApiDeps, merchant: MerchantRecord, 
         addressIndex: address.index,
         script: address.script,
         amountSats: amountSats!,
-        expiresAt: now + BigInt(body.expiresInSeconds ?? deps.config.defaultExpirySeconds),
+        expiresAt: options.expiresAt ?? now + BigInt(body.expiresInSeconds ?? deps.config.defaultExpirySeconds),
         detailsHash: detailsHash(details),
         description: body.description ?? null,
         lineItems: body.lineItems ?? null,
         customerId: body.customer?.id ?? null,
         customerEmail: body.customer?.email ?? null,
         metadata: body.metadata ?? null,
+        paymentLinkId: options.paymentLinkId ?? null,
+        price: options.price ?? null,
+        checkout: options.checkout ?? (body.successUrl || body.cancelUrl ? { ...(body.successUrl ? { successUrl: body.successUrl } : {}), ...(body.cancelUrl ? { cancelUrl: body.cancelUrl } : {}) } : null),
         refundAddress: body.refundAddress ?? null,
         createdAt: new Date(),
       })

@@ -5674,7 +5674,7 @@ export interface components {
              */
             currency: string;
             /**
-             * @description Fiat-priced invoices: the currency the customer pays in (ETH, a token symbol or address). `amount` (and `lineItems`) are in the fiat `currency` and are converted at the current Chainlink rate, locked for the merchant's `rateLockSeconds` (the invoice's expiry). To let the customer pick the currency, create a single-use payment link instead
+             * @description Fiat-priced invoices: the currency the customer pays in (ETH, a token symbol or address, or BTC: then `chainId` only names the chain whose BTC/USD feed prices it). `amount` (and `lineItems`) are in the fiat `currency` and are converted at the current Chainlink rate, locked for the merchant's `rateLockSeconds` (the invoice's expiry). To let the customer pick the currency, create a single-use payment link instead
              * @example ETH
              */
             payCurrency?: string;
@@ -5826,10 +5826,11 @@ export interface components {
                 maximum: number;
             };
             /**
-             * @description Fiat prices: the currencies the customer may pay in (default: every currency with a price feed on the chain, e.g. ETH and USDC). Not for prices in a currency paid directly
+             * @description Fiat prices: the currencies the customer may pay in (default: every currency with a price feed on the chain, e.g. ETH and USDC, and BTC when Bitcoin is enabled and your account key is registered). Not for prices in a currency paid directly
              * @example [
              *       "ETH",
-             *       "USDC"
+             *       "USDC",
+             *       "BTC"
              *     ]
              */
             accept?: string[];
@@ -6509,7 +6510,8 @@ export interface components {
             maxQuantity: number;
             accept: {
                 currency: string;
-                chainId: number;
+                /** @description Null for BTC */
+                chainId: number | null;
                 decimals: number;
             }[];
             active: boolean;
@@ -6525,7 +6527,8 @@ export interface components {
             expiresAt: string;
             amount: string;
             currency: string;
-            chainId: number;
+            /** @description Null for a BTC invoice */
+            chainId: number | null;
             fiatAmount: string | null;
             fiatCurrency: string | null;
             rate: string | null;

@@ -19,7 +19,7 @@ import { problem, ProblemError, type FieldError } from "../problems";
 import { fiatToUnits, formatFiat } from "../prices/math";
 import { priceRecord } from "../prices/record";
 import { FIAT_DECIMALS, isFiat, type FiatCurrency } from "../prices/types";
-import { isBitcoin } from "../bitcoin/invoices";
+import { BTC_DECIMALS, bitcoinChainState, createBtcInvoice, isBitcoin } from "../bitcoin/invoices";
 import { invoices, type CheckoutFields, type InvoicePrice } from "../store/schema";
 import { resolveCurrency, type TokenInfo } from "../tokens";
 import { detailsHash, type InvoiceDetails } from "./details";
@@ -228,16 +228,77 @@ export async function convertFiat(deps: ApiDeps, chain: ChainRuntime, token: Tok
   return { amount, price: priceRecord(reading, { amount: formatFiat(minor), lockedUntil: expiresAt }) };
 }
 
+/** Line items of a fiat invoice: in the fiat currency, adding up to its amount in cents. */
+function checkFiatLineItems(body: CreateInvoiceInput, fiat: FiatCurrency, minor: bigint | undefined, errors: FieldError[]): void {
+  const items = body.lineItems ?? [];
+  if (items.length === 0) return;
+  let total = 0n;
+  let readable = true;
+  items.forEach((item, index) => {
+    const unit = fiatAmountIn(item.unitAmount, `lineItems.${index}.unitAmount`, errors, true);
+    if (unit === undefined) readable = false;
+    else total += unit * BigInt(item.quantity);
+  });
+  if (readable && minor !== undefined && total !== minor) {
+    errors.push(invalid("lineItems", `add up to ${formatFiat(total)} ${fiat}, not the invoice amount ${formatFiat(minor)} ${fiat} (line items of a fiat invoice are in ${fiat})`));
+  }
+}
+
+/**
+ * The chain whose feeds price BTC in `fiat` (BTC has no EVM chain of its own): `chainId` when given, else the
+ * first served chain with the feeds; undefined when none has them.
+ */
+export function btcRateChain(deps: ApiDeps, fiat: FiatCurrency, chainId?: number): number | undefined {
+  if (chainId !== undefined) return chainId;
+  return [...deps.chains.keys()].find((id) => deps.prices?.canPrice(id, "BTC", fiat));
+}
+
+/** A fiat amount in satoshis at the current BTC rate, rounded up, with its record locked until `expiresAt`. */
+export async function convertFiatToBtc(deps: ApiDeps, fiat: FiatCurrency, minor: bigint, expiresAt: bigint, chainId?: number): Promise<{ amountSats: bigint; price: InvoicePrice }> {
+  const rateChain = btcRateChain(deps, fiat, chainId);
+  if (rateChain === undefined || !deps.prices) {
+    throw problem.rateUnavailable({ chainId: chainId ?? 0, pair: `BTC/${fiat}`, reason: "not_configured", message: "no chain served by this API has a BTC/USD price feed (see docs/PRICES.md)" });
+  }
+  const reading = await deps.prices.rate(rateChain, "BTC", fiat);
+  return { amountSats: fiatToUnits(minor, reading.rate, BTC_DECIMALS), price: priceRecord(reading, { amount: formatFiat(minor), lockedUntil: expiresAt }) };
+}
+
+/** A BTC invoice's valuation in the merchant's fiat currency (never fails the invoice). */
+async function btcValuation(deps: ApiDeps, merchant: MerchantRecord): Promise<InvoicePrice | undefined> {
+  const fiat = merchant.fiatCurrency as FiatCurrency;
+  const chainId = isFiat(fiat) ? btcRateChain(deps, fiat) : undefined;
+  if (!deps.prices || chainId === undefined) return undefined;
+  return deps.prices.rate(chainId, "BTC", fiat).then((reading) => priceRecord(reading), () => undefined);
+}
+
+/** USD/EUR/CNY paid in BTC: converted at the BTC rate, locked for the merchant's window, a BTC invoice. */
+async function createFiatBtcInvoice(deps: ApiDeps, merchant: MerchantRecord, body: CreateInvoiceInput, fiat: FiatCurrency, remember: Remember | undefined): Promise<RememberedResponse> {
+  if (!deps.config.bitcoin) throw problem.validation([invalid("payCurrency", "BTC is not enabled on this API (its operator sets BITCOIN_ESPLORA_URL or BITCOIN_RPC_URL)")]);
+  if (body.chainId !== undefined && !deps.chains.has(body.chainId)) throw problem.validation([invalid("chainId", `is not a chain this API serves (it serves ${[...deps.chains.keys()].join(", ")})`)]);
+  const errors: FieldError[] = [];
+  const minor = fiatAmountIn(body.amount, "amount", errors);
+  checkFiatLineItems(body, fiat, minor, errors);
+  if (errors.length > 0 || minor === undefined) throw problem.validation(errors);
+  const { now } = await bitcoinChainState(deps.store.db, deps.config.bitcoin.network);
+  const lock = BigInt(merchant.rateLockSeconds);
+  const expiresAt = now + (body.expiresInSeconds !== undefined && BigInt(body.expiresInSeconds) < lock ? BigInt(body.expiresInSeconds) : lock);
+  const { amountSats, price } = await convertFiatToBtc(deps, fiat, minor, expiresAt, body.chainId);
+  // chainId named the chain whose feeds priced it; the BTC invoice itself has none.
+  const { chainId: _rateChain, payCurrency: _pay, ...rest } = body;
+  return createBtcInvoice(deps, merchant, { ...rest, currency: "BTC", amount: formatAmount(amountSats, BTC_DECIMALS) }, remember, { amountSats, expiresAt, price });
+}
+
 export async function createInvoice(deps: ApiDeps, merchant: MerchantRecord, body: CreateInvoiceInput, remember: Remember | undefined): Promise<RememberedResponse> {
-  const chain = invoiceChain(deps, body.chainId);
   const fiat = isFiat(body.currency) ? (body.currency.trim().toUpperCase() as FiatCurrency) : undefined;
+  if (!fiat && body.payCurrency !== undefined) throw problem.validation([invalid("payCurrency", "is only for fiat prices (currency USD, EUR or CNY); leave it out")]);
+  if (isBitcoin(body.currency)) return createBtcInvoice(deps, merchant, body, remember, { price: deps.config.bitcoin ? await btcValuation(deps, merchant) : undefined });
+  if (fiat && body.payCurrency !== undefined && isBitcoin(body.payCurrency)) return createFiatBtcInvoice(deps, merchant, body, fiat, remember);
+  const chain = invoiceChain(deps, body.chainId);
   if (fiat && body.payCurrency === undefined) {
     throw problem.validation(
       [invalid("payCurrency", `is required with a fiat currency (${fiat}): name the currency the customer pays in (e.g. "ETH" or "USDC"), converted at the current rate — or create a single-use payment link (POST /v1/payment-links with "singleUse": true) so the customer picks it on the checkout`)],
     );
   }
-  if (!fiat && body.payCurrency !== undefined) throw problem.validation([invalid("payCurrency", "is only for fiat prices (currency USD, EUR or CNY); leave it out")]);
-  if (fiat && isBitcoin(body.payCurrency!)) throw problem.validation([invalid("payCurrency", "BTC cannot be priced in fiat yet: create the invoice in BTC, or let the customer pay in ETH or a token")]);
   const token = await resolveCurrency(chain, fiat ? body.payCurrency! : body.currency).catch((error: unknown) => {
     if (fiat && error instanceof ProblemError && error.status === 422) throw problem.validation(((error.extensions.errors as FieldError[]) ?? []).map((entry) => ({ ...entry, field: "payCurrency" })));
     throw error;
@@ -247,19 +308,7 @@ export async function createInvoice(deps: ApiDeps, merchant: MerchantRecord, bod
   let minor: bigint | undefined;
   if (fiat) {
     minor = fiatAmountIn(body.amount, "amount", errors);
-    const items = body.lineItems ?? [];
-    if (items.length > 0) {
-      let total = 0n;
-      let readable = true;
-      items.forEach((item, index) => {
-        const unit = fiatAmountIn(item.unitAmount, `lineItems.${index}.unitAmount`, errors, true);
-        if (unit === undefined) readable = false;
-        else total += unit * BigInt(item.quantity);
-      });
-      if (readable && minor !== undefined && total !== minor) {
-        errors.push(invalid("lineItems", `add up to ${formatFiat(total)} ${fiat}, not the invoice amount ${formatFiat(minor)} ${fiat} (line items of a fiat invoice are in ${fiat})`));
-      }
-    }
+    checkFiatLineItems(body, fiat, minor, errors);
   } else {
     amount = amountIn(body.amount, token, "amount", errors);
     checkLineItems(body, token, amount, errors);

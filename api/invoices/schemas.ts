@@ -112,7 +112,7 @@ export const CreateInvoiceBody = z
       .optional()
       .openapi({
         description:
-          "Fiat-priced invoices: the currency the customer pays in (ETH, a token symbol or address). `amount` (and `lineItems`) are in the fiat `currency` and are converted at the current Chainlink rate, locked for the merchant's `rateLockSeconds` (the invoice's expiry). To let the customer pick the currency, create a single-use payment link instead",
+          "Fiat-priced invoices: the currency the customer pays in (ETH, a token symbol or address, or BTC: then `chainId` only names the chain whose BTC/USD feed prices it). `amount` (and `lineItems`) are in the fiat `currency` and are converted at the current Chainlink rate, locked for the merchant's `rateLockSeconds` (the invoice's expiry). To let the customer pick the currency, create a single-use payment link instead",
         example: "ETH",
       }),
     chainId: z

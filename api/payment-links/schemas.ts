@@ -44,7 +44,11 @@ export const CreatePaymentLinkBody = z
       .min(1)
       .max(10)
       .optional()
-      .openapi({ description: "Fiat prices: the currencies the customer may pay in (default: every currency with a price feed on the chain, e.g. ETH and USDC). Not for prices in a currency paid directly", example: ["ETH", "USDC"] }),
+      .openapi({
+        description:
+          "Fiat prices: the currencies the customer may pay in (default: every currency with a price feed on the chain, e.g. ETH and USDC, and BTC when Bitcoin is enabled and your account key is registered). Not for prices in a currency paid directly",
+        example: ["ETH", "USDC", "BTC"],
+      }),
     chainId: z.number().int().positive().optional().openapi({ description: "Chain the invoices are paid on; optional when the API serves one chain" }),
     singleUse: z.boolean().optional().openapi({
       description: "An invoice for one customer: the link stops creating invoices once one of its invoices is paid, and holds at most one open invoice at a time",
@@ -124,7 +128,7 @@ export const PublicPaymentLinkSchema = z
     minimum: z.string().nullable(),
     maximum: z.string().nullable(),
     maxQuantity: z.number().int(),
-    accept: z.array(z.object({ currency: z.string(), chainId: z.number().int(), decimals: z.number().int() })),
+    accept: z.array(z.object({ currency: z.string(), chainId: z.number().int().nullable().openapi({ description: "Null for BTC" }), decimals: z.number().int() })),
     active: z.boolean(),
     singleUse: z.boolean(),
     used: z.boolean().openapi({ description: "Single-use links: already paid (no more invoices)" }),
@@ -155,7 +159,7 @@ export const LinkInvoiceSchema = z
     expiresAt: z.string().openapi({ description: "Pay before then (fiat prices: the end of the rate lock)" }),
     amount: z.string(),
     currency: z.string(),
-    chainId: z.number().int(),
+    chainId: z.number().int().nullable().openapi({ description: "Null for a BTC invoice" }),
     fiatAmount: z.string().nullable(),
     fiatCurrency: z.string().nullable(),
     rate: z.string().nullable(),

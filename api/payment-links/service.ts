@@ -21,14 +21,17 @@ import { chainNow } from "../clock";
 import { decodeCursor, encodeCursor } from "../cursor";
 import type { ApiDeps, MerchantRecord } from "../env";
 import type { Remember, StoreTx } from "../idempotency";
-import { amountIn, convertFiat, fiatAmountIn, insertInvoice, invoiceChain, prepareInvoice } from "../invoices/create";
+import { amountIn, convertFiat, convertFiatToBtc, fiatAmountIn, insertInvoice, invoiceChain, prepareInvoice } from "../invoices/create";
 import { formatAmount, MAX_BASE_UNITS } from "../money";
 import { formatFiat } from "../prices/math";
 import { isFiat, type FiatCurrency } from "../prices/types";
 import { problem, ProblemError, type FieldError } from "../problems";
-import { invoices, merchants, paymentLinks } from "../store/schema";
+import { btcInvoices, invoices, merchants, paymentLinks, type InvoicePrice } from "../store/schema";
 import { findToken, resolveCurrency, type TokenInfo } from "../tokens";
-import { isBitcoin } from "../bitcoin/invoices";
+import { BTC_DECIMALS, bitcoinChainState, btcRecords, createBtcInvoice, isBitcoin, stateOf } from "../bitcoin/invoices";
+import { PAID_STATUSES } from "../bitcoin/state";
+import { activeWallet } from "../bitcoin/wallets";
+import type { InvoiceView } from "../invoices/schemas";
 import type { CreatePaymentLinkInput, PaymentLinkView, UsePaymentLinkInput } from "./schemas";
 
 export type PaymentLinkRow = typeof paymentLinks.$inferSelect;
@@ -36,10 +39,18 @@ export type PaymentLinkRow = typeof paymentLinks.$inferSelect;
 const invalid = (field: string, message: string): FieldError => ({ field, message });
 const iso = (seconds: bigint) => new Date(Number(seconds) * 1000).toISOString();
 
-/** The link's currencies the customer may pay in on its chain: symbols with a price feed (fiat links). */
-function payableCurrencies(deps: ApiDeps, chain: ChainRuntime, fiat: FiatCurrency): string[] {
-  const symbols = [...new Set(chain.tokens.map((token) => token.symbol))];
-  return symbols.filter((symbol) => deps.prices?.canPrice(chain.id, symbol, fiat));
+/** Whether the merchant can take BTC on a fiat link of `chain`: Bitcoin on, an account key, a BTC rate on that chain. */
+async function btcPayable(deps: ApiDeps, merchant: MerchantRecord, chain: ChainRuntime, fiat: FiatCurrency): Promise<string | undefined> {
+  if (!deps.config.bitcoin) return "BTC is not enabled on this API";
+  if (!deps.prices?.canPrice(chain.id, "BTC", fiat)) return `there is no BTC/${fiat} price feed on chain ${chain.id}`;
+  if (!(await activeWallet(deps.store.db, merchant.id))) return "register your Bitcoin account key first (PUT /v1/merchants/me/bitcoin)";
+  return undefined;
+}
+
+/** The link's currencies the customer may pay in on its chain: symbols with a price feed (fiat links), and BTC when it can be taken. */
+async function payableCurrencies(deps: ApiDeps, merchant: MerchantRecord, chain: ChainRuntime, fiat: FiatCurrency): Promise<string[]> {
+  const symbols = [...new Set(chain.tokens.map((token) => token.symbol))].filter((symbol) => deps.prices?.canPrice(chain.id, symbol, fiat));
+  return (await btcPayable(deps, merchant, chain, fiat)) === undefined ? [...symbols, "BTC"] : symbols;
 }
 
 /** The amount of a link's price in its currency: cents for fiat, base units for a token. */
@@ -72,7 +83,9 @@ export async function createPaymentLink(
       accept = [];
       for (const [index, currency] of body.accept.entries()) {
         if (isBitcoin(currency)) {
-          errors.push(invalid(`accept.${index}`, "BTC cannot be accepted through payment links yet (ETH and tokens can)"));
+          const why = await btcPayable(deps, merchant, chain, fiat);
+          if (why) errors.push(invalid(`accept.${index}`, `cannot be BTC: ${why}`));
+          else if (!accept.includes("BTC")) accept.push("BTC");
           continue;
         }
         const found = /^[A-Za-z0-9.]{1,16}$/.test(currency) ? findToken(chain, currency) : undefined;
@@ -81,11 +94,11 @@ export async function createPaymentLink(
         else if (!accept.includes(found.symbol)) accept.push(found.symbol);
       }
     } else {
-      accept = payableCurrencies(deps, chain, fiat);
+      accept = await payableCurrencies(deps, merchant, chain, fiat);
       if (accept.length === 0) errors.push(invalid("price.currency", `no currency can be priced in ${fiat} on chain ${chain.id}: no price feeds are configured (see docs/PRICES.md)`));
     }
   } else {
-    if (isBitcoin(body.price.currency)) throw problem.validation([invalid("price.currency", "BTC cannot be the currency of a payment link yet: price it in USD, EUR or CNY, or in ETH or a token")]);
+    if (isBitcoin(body.price.currency)) throw problem.validation([invalid("price.currency", "cannot be BTC: price the link in USD, EUR or CNY and accept BTC, or price it in ETH or a token")]);
     token = await resolveCurrency(chain, body.price.currency).catch((error: unknown) => {
       if (error instanceof ProblemError && error.status === 422) throw problem.validation(((error.extensions.errors as FieldError[]) ?? []).map((entry) => ({ ...entry, field: "price.currency" })));
       throw error;
@@ -201,11 +214,27 @@ interface LinkInvoiceState {
 
 /** The invoices of a link with what the chain says of them (paid, void) and the clock (open, expired). */
 async function linkInvoiceStates(deps: ApiDeps, db: Pick<StoreTx, "select">, link: PaymentLinkRow): Promise<LinkInvoiceState[]> {
-  const rows = await db
-    .select({ id: invoices.id, chainId: invoices.chainId, key: invoices.invoiceKey, currency: invoices.currency, amount: invoices.amount, decimals: invoices.decimals, expiresAt: invoices.expiresAt })
-    .from(invoices)
-    .where(eq(invoices.paymentLinkId, link.id));
-  if (rows.length === 0) return [];
+  const [rows, btcRows] = await Promise.all([
+    db
+      .select({ id: invoices.id, chainId: invoices.chainId, key: invoices.invoiceKey, currency: invoices.currency, amount: invoices.amount, decimals: invoices.decimals, expiresAt: invoices.expiresAt })
+      .from(invoices)
+      .where(eq(invoices.paymentLinkId, link.id)),
+    db.select().from(btcInvoices).where(eq(btcInvoices.paymentLinkId, link.id)),
+  ]);
+  const btcStates: LinkInvoiceState[] = [];
+  if (btcRows.length > 0) {
+    const records = await btcRecords(db, btcRows.map((row) => row.id));
+    const chains = new Map<string, Awaited<ReturnType<typeof bitcoinChainState>>>();
+    for (const row of btcRows) {
+      if (!chains.has(row.network)) chains.set(row.network, await bitcoinChainState(db, row.network));
+      const chainState = chains.get(row.network)!;
+      const { status } = stateOf(row, records.get(row.id)!, { ...chainState, policy: 1 });
+      // Money on its way (pending, underpaid) keeps the invoice open: the link is not free for another.
+      const state = PAID_STATUSES.has(status) ? "paid" : status === "expired" ? "expired" : "open";
+      btcStates.push({ id: row.id, currency: "BTC", amount: row.amountSats, decimals: BTC_DECIMALS, expiresAt: row.expiresAt, state });
+    }
+  }
+  if (rows.length === 0) return btcStates;
   const onchain = new Map<string, { status: string }>();
   const chainIds = [...new Set(rows.map((row) => row.chainId))];
   for (const chainId of chainIds) {
@@ -215,11 +244,14 @@ async function linkInvoiceStates(deps: ApiDeps, db: Pick<StoreTx, "select">, lin
     }
   }
   const now = await chainNow(deps.chains.get(link.chainId!));
-  return rows.map((row) => {
-    const found = onchain.get(`${row.chainId}:${row.key.toLowerCase()}`);
-    const state = found ? (found.status === "voided" ? "void" : "paid") : row.expiresAt > now ? "open" : "expired";
-    return { id: row.id, currency: row.currency, amount: BigInt(row.amount), decimals: row.decimals, expiresAt: row.expiresAt, state };
-  });
+  return [
+    ...rows.map((row): LinkInvoiceState => {
+      const found = onchain.get(`${row.chainId}:${row.key.toLowerCase()}`);
+      const state = found ? (found.status === "voided" ? "void" : "paid") : row.expiresAt > now ? "open" : "expired";
+      return { id: row.id, currency: row.currency, amount: BigInt(row.amount), decimals: row.decimals, expiresAt: row.expiresAt, state };
+    }),
+    ...btcStates,
+  ];
 }
 
 export async function linkStats(deps: ApiDeps, link: PaymentLinkRow): Promise<NonNullable<PaymentLinkView["stats"]>> {
@@ -256,7 +288,8 @@ export async function publicLinkView(deps: ApiDeps, link: PaymentLinkRow) {
   const [owner] = await deps.store.db.select({ name: merchants.name }).from(merchants).where(eq(merchants.id, link.merchantId)).limit(1);
   const symbols = link.accept ?? [link.currency];
   const accept = chain
-    ? symbols.flatMap((symbol) => {
+    ? symbols.flatMap((symbol): { currency: string; chainId: number | null; decimals: number }[] => {
+        if (symbol === "BTC") return deps.config.bitcoin ? [{ currency: "BTC", chainId: null, decimals: BTC_DECIMALS }] : [];
         const token = findToken(chain, symbol);
         return token ? [{ currency: token.symbol, chainId: chain.id, decimals: token.decimals }] : [];
       })
@@ -288,7 +321,7 @@ export interface UseResult {
     expiresAt: string;
     amount: string;
     currency: string;
-    chainId: number;
+    chainId: number | null;
     fiatAmount: string | null;
     fiatCurrency: string | null;
     rate: string | null;
@@ -319,7 +352,10 @@ async function singleUseCheck(deps: ApiDeps, tx: StoreTx, link: PaymentLinkRow, 
   );
 }
 
-function useResult(status: 200 | 201, row: { id: string; expiresAt: bigint; amount: string; decimals: number; currency: string; chainId: number; price: { fiatAmount?: string; fiatCurrency: string; rate: string } | null }): UseResult {
+function useResult(
+  status: 200 | 201,
+  row: { id: string; expiresAt: bigint; amount: string; decimals: number; currency: string; chainId: number | null; price: { fiatAmount?: string; fiatCurrency: string; rate: string } | null },
+): UseResult {
   const fiat = row.price?.fiatAmount !== undefined;
   return {
     status,
@@ -347,8 +383,10 @@ export async function useLink(deps: ApiDeps, link: PaymentLinkRow, body: UsePaym
   const fiat = isFiat(link.currency) ? (link.currency as FiatCurrency) : undefined;
   const allowed = link.accept ?? [link.currency];
   const wanted = allowed.find((symbol) => symbol.toLowerCase() === body.currency.toLowerCase());
-  const payToken = wanted ? (findToken(chain, wanted) ?? (await resolveCurrency(chain, wanted).catch(() => undefined))) : undefined;
-  if (!wanted || !payToken) errors.push(invalid("currency", `is not accepted by this link: pay in ${allowed.map((symbol) => findToken(chain, symbol)?.symbol ?? symbol).join(", ")}`));
+  const btc = wanted === "BTC" && deps.config.bitcoin !== undefined && fiat !== undefined;
+  const payToken = btc ? BTC_TOKEN : wanted && wanted !== "BTC" ? (findToken(chain, wanted) ?? (await resolveCurrency(chain, wanted).catch(() => undefined))) : undefined;
+  const offered = allowed.filter((symbol) => symbol !== "BTC" || deps.config.bitcoin);
+  if (!wanted || !payToken) errors.push(invalid("currency", `is not accepted by this link: pay in ${offered.map((symbol) => findToken(chain, symbol)?.symbol ?? symbol).join(", ")}`));
   const priceToken = fiat ? undefined : payToken;
   const quantity = body.quantity ?? 1;
   if (quantity > link.maxQuantity) errors.push(invalid("quantity", link.maxQuantity === 1 ? "cannot be chosen on this link" : `must be at most ${link.maxQuantity}`));
@@ -373,16 +411,21 @@ export async function useLink(deps: ApiDeps, link: PaymentLinkRow, body: UsePaym
   // A single-use link: answer from the store before signing anything (checked again under the lock below).
   if (link.singleUse) {
     const existing = await deps.store.db.transaction((tx) => singleUseCheck(deps, tx, link, payToken.symbol));
-    if (existing) return existingInvoice(deps, existing.id);
+    if (existing) return existingInvoice(deps.store.db, existing.id);
   }
   const limit = deps.config.paymentLinks.invoicesPerLinkPerMinute;
-  const [{ recent }] = await deps.store.db
-    .select({ recent: count() })
-    .from(invoices)
-    .where(and(eq(invoices.paymentLinkId, link.id), gt(invoices.createdAt, new Date(Date.now() - 60_000))));
+  const since = new Date(Date.now() - 60_000);
+  const [[{ evm }], [{ bitcoin }]] = await Promise.all([
+    deps.store.db.select({ evm: count() }).from(invoices).where(and(eq(invoices.paymentLinkId, link.id), gt(invoices.createdAt, since))),
+    deps.store.db.select({ bitcoin: count() }).from(btcInvoices).where(and(eq(btcInvoices.paymentLinkId, link.id), gt(btcInvoices.createdAt, since))),
+  ]);
+  const recent = evm + bitcoin;
   if (recent >= limit) throw linkRateLimited(`This payment link created ${recent} invoices in the last minute (at most ${limit}): retry in a minute.`, 60);
 
   const [merchant] = await deps.store.db.select().from(merchants).where(eq(merchants.id, link.merchantId)).limit(1);
+  const itemText = link.lineItemDescription ?? link.name;
+  const unitText = formatLinkAmount(unit, !!fiat, priceToken);
+  if (btc) return useLinkInBtc(deps, link, merchant, fiat!, total, { quantity, itemText, unitText });
   const now = await chainNow(chain);
   let amount = total;
   let price;
@@ -391,8 +434,6 @@ export async function useLink(deps: ApiDeps, link: PaymentLinkRow, body: UsePaym
     expiresAt = now + BigInt(merchant.rateLockSeconds);
     ({ amount, price } = await convertFiat(deps, chain, payToken, fiat, total, expiresAt));
   }
-  const itemText = link.lineItemDescription ?? link.name;
-  const unitText = formatLinkAmount(unit, !!fiat, priceToken);
   const values = await prepareInvoice(deps, merchant, {
     chain,
     token: payToken,
@@ -413,17 +454,81 @@ export async function useLink(deps: ApiDeps, link: PaymentLinkRow, body: UsePaym
     if (!current?.active) throw inactive();
     if (current.singleUse) {
       const existing = await singleUseCheck(deps, tx, current, payToken.symbol);
-      if (existing) {
-        const [row] = await tx.select().from(invoices).where(eq(invoices.id, existing.id));
-        return useResult(200, row);
-      }
+      if (existing) return existingInvoice(tx, existing.id);
     }
     const { row } = await insertInvoice(deps, tx, merchant, values, now);
     return useResult(201, row);
   });
 }
 
-async function existingInvoice(deps: ApiDeps, id: string): Promise<UseResult> {
-  const [row] = await deps.store.db.select().from(invoices).where(eq(invoices.id, id));
-  return useResult(200, row);
+/** The answer for an invoice a link already made (EVM or BTC). */
+async function existingInvoice(db: Pick<StoreTx, "select">, id: string): Promise<UseResult> {
+  const [row] = await db.select().from(invoices).where(eq(invoices.id, id));
+  if (row) return useResult(200, row);
+  const [btc] = await db.select().from(btcInvoices).where(eq(btcInvoices.id, id));
+  return useResult(200, { ...btc, amount: btc.amountSats.toString(), decimals: BTC_DECIMALS, currency: "BTC", chainId: null });
+}
+
+/** Unpaid, unexpired BTC invoices a reusable link may hold at once (each takes one of the merchant's addresses). */
+export const MAX_OPEN_BTC_PER_LINK = 5;
+
+/** BTC stands in the currency checks for a link's BTC choice (it is no token: the invoice is a BTC invoice). */
+const BTC_TOKEN: TokenInfo = { symbol: "BTC", address: "0x0000000000000000000000000000000000000000", decimals: BTC_DECIMALS };
+
+/**
+ * A fiat link's use paid in BTC: the price converted at the BTC rate read on the link's chain, locked for the
+ * merchant's window, a BTC invoice on the merchant's Bitcoin account (api/bitcoin/invoices.ts) — decided under
+ * the same row lock as an EVM use.
+ */
+async function useLinkInBtc(
+  deps: ApiDeps,
+  link: PaymentLinkRow,
+  merchant: MerchantRecord,
+  fiat: FiatCurrency,
+  minor: bigint,
+  item: { quantity: number; itemText: string; unitText: string },
+): Promise<UseResult> {
+  const { now } = await bitcoinChainState(deps.store.db, deps.config.bitcoin!.network);
+  const expiresAt = now + BigInt(merchant.rateLockSeconds);
+  const { amountSats, price } = await convertFiatToBtc(deps, fiat, minor, expiresAt, link.chainId!);
+  let replayed: UseResult | undefined;
+  const response = await createBtcInvoice(
+    deps,
+    merchant,
+    {
+      amount: formatAmount(amountSats, BTC_DECIMALS),
+      currency: "BTC",
+      description: item.quantity > 1 ? `${link.name} × ${item.quantity}` : link.name,
+      lineItems: [{ description: item.itemText, quantity: item.quantity, unitAmount: item.unitText }],
+      metadata: { ...(link.metadata ?? {}), paymentLinkId: link.id },
+    },
+    undefined,
+    {
+      amountSats,
+      expiresAt,
+      price,
+      paymentLinkId: link.id,
+      checkout: link.checkout ?? undefined,
+      inTransaction: async (tx) => {
+        const [current] = await tx.select().from(paymentLinks).where(eq(paymentLinks.id, link.id)).for("update");
+        if (!current?.active) throw inactive();
+        if (!current.singleUse) {
+          // Each BTC invoice takes an address of the merchant's account, and wallets stop scanning after the gap
+          // limit of unused ones: a link never holds more than a few unpaid BTC invoices at once.
+          const open = (await linkInvoiceStates(deps, tx, current)).filter((state) => state.currency === "BTC" && state.state === "open").length;
+          if (open >= MAX_OPEN_BTC_PER_LINK) {
+            throw linkRateLimited(`This payment link already has ${open} unpaid BTC invoices (at most ${MAX_OPEN_BTC_PER_LINK}, to keep the merchant's Bitcoin addresses within the gap limit): pay in another currency, or retry once one is paid or expired.`, 60);
+          }
+          return undefined;
+        }
+        const existing = await singleUseCheck(deps, tx, current, "BTC");
+        if (!existing) return undefined;
+        replayed = await existingInvoice(tx, existing.id);
+        return { status: 200, body: "" };
+      },
+    },
+  );
+  if (replayed) return replayed;
+  const view = JSON.parse(response.body) as InvoiceView;
+  return useResult(201, { id: view.id, expiresAt, amount: view.amountBaseUnits, decimals: BTC_DECIMALS, currency: "BTC", chainId: null, price: price as InvoicePrice });
 }

@@ -20,7 +20,7 @@ import {
   RefundBody,
 } from "../invoices/schemas";
 import { viewInvoice } from "../invoices/view";
-import { createBtcInvoice, isBitcoin, loadBtcInvoice, viewBtcInvoices } from "../bitcoin/invoices";
+import { loadBtcInvoice, viewBtcInvoices } from "../bitcoin/invoices";
 import { problem } from "../problems";
 import type { MerchantRecord } from "../env";
 import { validationHook } from "../middleware";
@@ -55,9 +55,8 @@ export function invoiceRoutes(deps: ApiDeps) {
   });
   app.openapi(create, async (c) => {
     const body = c.req.valid("json");
-    const response = isBitcoin(body.currency)
-      ? await createBtcInvoice(deps, currentMerchant(c), body, c.get("remember"))
-      : await createInvoice(deps, currentMerchant(c), body, c.get("remember"));
+    // BTC (and fiat paid in BTC) is delegated to api/bitcoin/invoices.ts from there.
+    const response = await createInvoice(deps, currentMerchant(c), body, c.get("remember"));
     return c.body(response.body, 201, { "content-type": "application/json" }) as never;
   });
 

@@ -9,7 +9,10 @@
  */
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
-import { parseAbi, type Address } from "viem";
+import { parseAbi } from "viem";
+import { RegtestChain } from "../../scripts/lib/bitcoin-regtest/chain";
+import { startEsplora, type BitcoinServer } from "../../scripts/lib/bitcoin-regtest/servers";
+import { testWallet } from "../../scripts/lib/bitcoin-regtest/wallet";
 import { createMerchant, mintStablecoin, payWithInstructions, startStack, timeTravel, usdc, waitUntil, type InvoiceJson, type LocalChain, type Stack, type TestMerchant } from "./harness";
 
 const feedAbi = parseAbi(["function updateAnswer(int256 answer)", "function latestRoundData() view returns (uint80, int256, uint256, uint256, uint80)"]);
@@ -37,6 +40,8 @@ describe("stack: fiat prices and payment links", function () {
   let stack: Stack;
   let chain: LocalChain;
   let merchant: TestMerchant;
+  const bitcoin = new RegtestChain({ wallClock: true });
+  let esplora: BitcoinServer;
   let clientNumber = 0;
   /** Each use comes from its own client address (TRUST_PROXY), unless a test names one. */
   const nextClient = () => `198.51.100.${(clientNumber += 1)}`;
@@ -72,15 +77,26 @@ describe("stack: fiat prices and payment links", function () {
   };
 
   before(async () => {
+    bitcoin.fund();
+    esplora = await startEsplora(bitcoin);
     stack = await startStack({
-      env: { TRUST_PROXY: "true", LINK_INVOICES_PER_CLIENT_PER_MINUTE: String(LINK_PER_CLIENT), LINK_INVOICES_PER_LINK_PER_MINUTE: String(LINK_PER_LINK) },
+      env: {
+        TRUST_PROXY: "true",
+        LINK_INVOICES_PER_CLIENT_PER_MINUTE: String(LINK_PER_CLIENT),
+        LINK_INVOICES_PER_LINK_PER_MINUTE: String(LINK_PER_LINK),
+        BITCOIN_NETWORK: "regtest",
+        BITCOIN_ESPLORA_URL: esplora.url,
+        BITCOIN_POLL_MS: "200",
+      },
     });
     chain = stack.chains[0];
     merchant = await createMerchant(stack, 1, "Fiat merchant");
+    await v1("PUT", "/v1/merchants/me/bitcoin", { key: testWallet(42).descriptor });
   });
 
   after(async () => {
     await stack?.stop();
+    await esplora?.close();
   });
 
   it("deploys MockV3Aggregator feeds on the local chain and records them", async () => {
@@ -152,7 +168,7 @@ describe("stack: fiat prices and payment links", function () {
 
   it("a single-use USD link: one open invoice at a time, the same one again in the same currency, 409 in another, 410 once paid", async () => {
     single = await createLink({ name: "Invoice #1042", price: { type: "fixed", amount: "25.00", currency: "USD" }, singleUse: true, cancelUrl: "https://shop.example/cart" });
-    expect(single.accept).to.deep.equal(["ETH", "USDC"]);
+    expect(single.accept).to.deep.equal(["ETH", "USDC", "BTC"]);
     expect(single.url).to.equal(`${stack.apiUrl}/l/${single.id}`);
     const page = (await (await stack.api("GET", `/links/${single.id}`)).json()) as Record<string, unknown>;
     expect(page).to.deep.equal({
@@ -169,6 +185,7 @@ describe("stack: fiat prices and payment links", function () {
       accept: [
         { currency: "ETH", chainId: chain.id, decimals: 18 },
         { currency: "USDC", chainId: chain.id, decimals: 6 },
+        { currency: "BTC", chainId: null, decimals: 8 },
       ],
       active: true,
       singleUse: true,
@@ -253,8 +270,8 @@ describe("stack: fiat prices and payment links", function () {
   it("validates links at creation", async () => {
     const direct = await v1Problem("POST", "/v1/payment-links", { name: "x", price: { type: "fixed", amount: "1", currency: "ETH" }, accept: ["USDC"] });
     expect(direct.errors?.[0].field).to.equal("accept");
-    const btc = await v1Problem("POST", "/v1/payment-links", { name: "x", price: { type: "fixed", amount: "1", currency: "USD" }, accept: ["BTC"] });
-    expect(btc.errors?.[0].field).to.equal("accept.0");
+    const btc = await v1Problem("POST", "/v1/payment-links", { name: "x", price: { type: "fixed", amount: "1", currency: "BTC" } });
+    expect(btc.errors?.[0].field).to.equal("price.currency");
     const range = await v1Problem("POST", "/v1/payment-links", { name: "x", price: { type: "customer_chosen", currency: "USD", minimum: "10", maximum: "5" } });
     expect(range.errors?.[0].field).to.equal("price.maximum");
     const precise = await v1Problem("POST", "/v1/payment-links", { name: "x", price: { type: "fixed", amount: "1.001", currency: "USD" } });
@@ -265,6 +282,39 @@ describe("stack: fiat prices and payment links", function () {
     const direct2 = await createLink({ name: "Sticker", price: { type: "fixed", amount: "2.5", currency: "USDC" } });
     const sticker = await use(direct2.id, { currency: "USDC" });
     expect(sticker.json).to.include({ amount: "2.50", currency: "USDC", fiatAmount: null });
+  });
+
+  it("BTC: a USD invoice paid in BTC, and a single-use USD link paid in BTC on the regtest chain, at the BTC/USD rate", async () => {
+    const direct = await v1<InvoiceJson>("POST", "/v1/invoices", { amount: "25.00", currency: "USD", payCurrency: "BTC" });
+    // $25 at 60000 USD/BTC = 41666.66… sats → 41667.
+    expect(direct).to.include({ currency: "BTC", amountBaseUnits: "41667", chainId: null });
+    expect(direct.price).to.include({ fiatAmount: "25.00", rate: "60000", source: "chainlink:BTC/USD" });
+    expect(direct.price!.lockedUntil).to.equal(direct.expiresAt);
+    const plain = await v1<InvoiceJson>("POST", "/v1/invoices", { amount: "0.001", currency: "BTC" });
+    expect(plain.price).to.include({ fiatAmount: null, rate: "60000" });
+
+    const link = await createLink({ name: "Invoice #77", price: { type: "fixed", amount: "25.00", currency: "USD" }, accept: ["BTC", "ETH"], singleUse: true });
+    expect(link.accept).to.deep.equal(["BTC", "ETH"]);
+    const first = await use(link.id, { currency: "BTC" });
+    expect(first.status).to.equal(201);
+    expect(first.json).to.include({ currency: "BTC", chainId: null, amount: "0.00041667", fiatAmount: "25.00", rate: "60000" });
+    const id = first.json.invoiceId as string;
+    expect((await use(link.id, { currency: "BTC" })).json.invoiceId).to.equal(id);
+    expect((await use(link.id, { currency: "ETH" })).status).to.equal(409);
+    const created = await invoice(id);
+    expect(created).to.include({ paymentLinkId: link.id, description: "Invoice #77", amountBaseUnits: "41667" });
+    bitcoin.pay(created.payment.btc!.address, 41_667n);
+    bitcoin.mine();
+    await waitUntil("the BTC invoice to be paid", async () => (await invoice(id)).status === "paid", 30_000);
+    expect((await use(link.id, { currency: "ETH" })).status).to.equal(410);
+    const detail = await v1<Link>("GET", `/v1/payment-links/${link.id}`);
+    expect(detail.stats).to.deep.equal({ invoices: 1, paid: 1, open: 0, totals: [{ currency: "BTC", amount: "0.00041667", amountBaseUnits: "41667", count: 1 }] });
+    // A reusable link holds at most five unpaid BTC invoices (the merchant's address gap limit).
+    const tips = await createLink({ name: "Sats", price: { type: "fixed", amount: "1.00", currency: "USD" }, accept: ["BTC"] });
+    for (let index = 0; index < 5; index += 1) expect((await use(tips.id, { currency: "BTC" })).status).to.equal(201);
+    const sixth = await use(tips.id, { currency: "BTC" });
+    expect(sixth.status).to.equal(429);
+    expect(sixth.json.detail).to.contain("already has 5 unpaid BTC invoices");
   });
 
   it("creating a link is idempotent (Idempotency-Key required)", async () => {
