@@ -13,6 +13,8 @@ import type { Period } from "../statements/period";
 import { BTC_DECIMALS } from "./invoices";
 import type { BitcoinNetwork } from "./keys";
 import { CAIP2 } from "./wallets";
+import { formatFiat, unitsToFiatMinor } from "../prices/math";
+import type { InvoicePrice } from "../store/schema";
 
 export interface BtcLedgerCursor {
   timestamp: bigint;
@@ -28,6 +30,8 @@ interface Row {
   invoice_id: string;
   txid: string;
   height: number;
+  /** The invoice's recorded rate (api/prices): entries are valued at it. */
+  price: InvoicePrice | string | null;
 }
 
 const rowsOf = <T>(result: unknown): T[] => ((result as { rows?: T[] }).rows ?? []) as T[];
@@ -36,11 +40,11 @@ const rowsOf = <T>(result: unknown): T[] => ((result as { rows?: T[] }).rows ?? 
 function entries(merchantId: string, network: string): SQL {
   return sql`(
     SELECT p.txid || ':' || p.vout AS id, p.block_time AS ts, 'payment' AS kind, p.amount_sats AS amount,
-           i.address AS counterparty, i.id AS invoice_id, p.txid AS txid, p.block_height AS height
+           i.address AS counterparty, i.id AS invoice_id, p.txid AS txid, p.block_height AS height, i.price AS price
     FROM chainbill_api.btc_payments p JOIN chainbill_api.btc_invoices i ON i.id = p.invoice_id
     WHERE i.merchant_id = ${merchantId} AND i.network = ${network} AND p.block_height IS NOT NULL AND p.removed_at IS NULL
     UNION ALL
-    SELECT 'refund:' || r.id, r.block_time, 'refund', -r.paid_sats, r.destination, r.invoice_id, r.seen_txid, r.block_height
+    SELECT 'refund:' || r.id, r.block_time, 'refund', -r.paid_sats, r.destination, r.invoice_id, r.seen_txid, r.block_height, i.price
     FROM chainbill_api.btc_refunds r JOIN chainbill_api.btc_invoices i ON i.id = r.invoice_id
     WHERE i.merchant_id = ${merchantId} AND i.network = ${network} AND r.block_height IS NOT NULL
   ) AS entries`;
@@ -69,6 +73,19 @@ function entryView(row: Row, network: string) {
     invoiceId: row.invoice_id,
     transactionHash: row.txid,
     blockNumber: String(row.height),
+    ...btcFiat(row),
+  };
+}
+
+/** The entry's value at its invoice's recorded rate (as EVM entries: api/statements/ledger.ts `fiatOf`). */
+function btcFiat(row: Row) {
+  const price = typeof row.price === "string" ? (JSON.parse(row.price) as InvoicePrice) : row.price;
+  if (!price) return { fiatValue: null, fiatCurrency: null, fiatRate: null, fiatRateAt: null };
+  return {
+    fiatValue: formatFiat(unitsToFiatMinor(BigInt(row.amount), price.rate, BTC_DECIMALS)),
+    fiatCurrency: price.fiatCurrency,
+    fiatRate: price.rate,
+    fiatRateAt: new Date(price.observedAt * 1000).toISOString(),
   };
 }
 
@@ -140,7 +157,24 @@ export function btcStatementCsv(db: StoreDb, merchantId: string, network: Bitcoi
         for (const row of rows) {
           const entry = entryView(row, CAIP2[network]);
           text +=
-            [entry.network, entry.timestamp, entry.kind, entry.amount, entry.amountBaseUnits, "BTC", entry.counterparty, csvField(entry.reference), entry.invoiceId, entry.transactionHash, entry.blockNumber, csvField(entry.id)].join(",") +
+            [
+              entry.network,
+              entry.timestamp,
+              entry.kind,
+              entry.amount,
+              entry.amountBaseUnits,
+              "BTC",
+              entry.counterparty,
+              csvField(entry.reference),
+              entry.invoiceId,
+              entry.transactionHash,
+              entry.blockNumber,
+              csvField(entry.id),
+              entry.fiatValue ?? "",
+              entry.fiatCurrency ?? "",
+              entry.fiatRate ?? "",
+              entry.fiatRateAt ?? "",
+            ].join(",") +
             "\r\n";
         }
         controller.enqueue(encoder.encode(text));

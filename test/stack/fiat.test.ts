@@ -307,6 +307,13 @@ describe("stack: fiat prices and payment links", function () {
     bitcoin.mine();
     await waitUntil("the BTC invoice to be paid", async () => (await invoice(id)).status === "paid", 30_000);
     expect((await use(link.id, { currency: "ETH" })).status).to.equal(410);
+    // The BTC statement values the payment at the invoice's locked rate: 41667 sats × 60000 = 25.0002 → 25.00.
+    const statement = await v1<{ chains: { entries: Record<string, string | null>[] }[] }>("GET", "/v1/statements?currency=BTC");
+    expect(statement.chains[0].entries.find((entry) => entry.invoiceId === id)).to.include({ amountBaseUnits: "41667", fiatValue: "25.00", fiatCurrency: "USD", fiatRate: "60000" });
+    const csv = await (await stack.api("GET", "/v1/statements?currency=BTC&format=csv", { key: merchant.apiKey })).text();
+    const row = csv.split("\r\n").find((line) => line.includes(id))!;
+    expect(row.split(",")).to.have.length(16);
+    expect(row.endsWith(`,25.00,USD,60000,${created.price!.observedAt}`)).to.equal(true);
     const detail = await v1<Link>("GET", `/v1/payment-links/${link.id}`);
     expect(detail.stats).to.deep.equal({ invoices: 1, paid: 1, open: 0, totals: [{ currency: "BTC", amount: "0.00041667", amountBaseUnits: "41667", count: 1 }] });
     // A reusable link holds at most five unpaid BTC invoices (the merchant's address gap limit).
