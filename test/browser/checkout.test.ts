@@ -21,6 +21,7 @@ import {
   createMerchant,
   invoicesOf,
   mintStablecoin,
+  payWithInstructions,
   startStack,
   testAccount,
   timeTravel,
@@ -222,6 +223,31 @@ describe("hosted checkout in Chromium", function () {
       await waitForStatus(page, "paid");
       expect(await sameDocument(page)).to.equal(true);
       await shot(page, "09-paid-after-transfer");
+    } finally {
+      await close();
+    }
+  });
+
+  it("shows a partial and then a full refund live on the receipt", async function () {
+    const invoice = await invoices.create({ amount: "0.04", currency: "ETH" });
+    await payWithInstructions(chain, 17, invoice.payment.evm!.transactions);
+    const { page, close } = await open(invoice.id, 17);
+    try {
+      await waitForStatus(page, "paid");
+      const refund = async (amount?: string) => {
+        const response = await stack.api("POST", `/v1/invoices/${invoice.id}/refund`, { key: merchant.apiKey, body: amount ? { amount } : {} });
+        expect(response.status, await response.text()).to.be.oneOf([200, 201]);
+      };
+      await refund("0.01");
+      await waitForStatus(page, "partially_refunded");
+      expect(await page.textContent("#status")).to.equal("Paid, then partly refunded: 0.01 ETH went back to you.");
+      await shot(page, "24-partially-refunded");
+      await refund();
+      await waitForStatus(page, "refunded");
+      expect(await page.textContent("#status")).to.equal("Refunded: 0.04 ETH went back to you.");
+      expect(await page.isVisible("#receipt")).to.equal(true);
+      expect(await sameDocument(page)).to.equal(true);
+      await shot(page, "25-refunded");
     } finally {
       await close();
     }

@@ -8,6 +8,7 @@ import { pickLocale, t } from "../../checkout/src/i18n";
 import type { CheckoutView } from "../../checkout/src/types";
 import { checkoutPage, embedJson, escapeHtml } from "../../api/checkout/html";
 import { createCheckoutLive } from "../../api/checkout/live";
+import { evmChainInfo } from "../../api/checkout/view";
 
 function view(overrides: Partial<CheckoutView> = {}): CheckoutView {
   return {
@@ -73,6 +74,16 @@ describe("checkout: page shell", function () {
     const html = checkoutPage(view(), "zh-CN");
     expect(html).to.contain('<html lang="zh-CN">');
     expect(html).to.contain('href="?lang=en" hreflang="en"');
+  });
+});
+
+describe("checkout: chains", function () {
+  it("names public chains with their block explorer, and gives a local chain none", function () {
+    expect(evmChainInfo(1)).to.deep.include({ id: 1, network: "eip155:1", name: "Ethereum", explorer: "https://etherscan.io" });
+    expect(evmChainInfo(11155111).explorer).to.equal("https://sepolia.etherscan.io");
+    expect(evmChainInfo(8453)).to.deep.include({ name: "Base", explorer: "https://basescan.org" });
+    expect(evmChainInfo(31337)).to.deep.include({ name: "Local chain 31337", explorer: null });
+    expect(evmChainInfo(77_777_777_777)).to.deep.include({ name: "Chain 77777777777", explorer: null });
   });
 });
 
