@@ -295,6 +295,12 @@ export async function loadBtcInvoice(db: Pick<StoreDb, "select">, merchantId: st
   return row;
 }
 
+/** A BTC invoice by id alone (the hosted checkout, where the id is the customer's capability). */
+export async function loadBtcInvoiceById(db: Pick<StoreDb, "select">, id: string): Promise<BtcInvoiceRow | undefined> {
+  const [row] = await db.select().from(btcInvoices).where(eq(btcInvoices.id, id)).limit(1);
+  return row;
+}
+
 /** Views of several BTC invoices of one merchant (the wallet policy of each invoice's account). */
 export async function viewBtcInvoices(db: StoreDb, merchant: Pick<MerchantRecord, "name">, rows: BtcInvoiceRow[]): Promise<Map<string, InvoiceView>> {
   const views = new Map<string, InvoiceView>();
