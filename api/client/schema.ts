@@ -5657,8 +5657,13 @@ export interface components {
             /** @description Fiat-priced invoices: the rate is locked until then (the invoice's expiry) */
             lockedUntil: string | null;
         } | null;
-        /** @description Where the hosted checkout sends the customer back */
+        /** @description The hosted checkout: its page, and where it sends the customer back */
         InvoiceCheckout: {
+            /**
+             * @description The hosted checkout page (a path on this API's address): send the customer there to pay
+             * @example /pay/inv_9sJc2m1kQ0aZ3xYt
+             */
+            url: string;
             successUrl: string | null;
             cancelUrl: string | null;
         };

@@ -351,8 +351,12 @@ export const InvoiceSchema = z
     }),
     paymentLinkId: z.string().nullable().openapi({ description: "The payment link this invoice is a use of" }),
     checkout: z
-      .object({ successUrl: z.string().nullable(), cancelUrl: z.string().nullable() })
-      .openapi("InvoiceCheckout", { description: "Where the hosted checkout sends the customer back" }),
+      .object({
+        url: z.string().openapi({ description: "The hosted checkout page (a path on this API's address): send the customer there to pay", example: "/pay/inv_9sJc2m1kQ0aZ3xYt" }),
+        successUrl: z.string().nullable(),
+        cancelUrl: z.string().nullable(),
+      })
+      .openapi("InvoiceCheckout", { description: "The hosted checkout: its page, and where it sends the customer back" }),
   })
   .openapi("Invoice");
 

@@ -21,11 +21,11 @@ import { priceView } from "../prices/record";
 import type { CheckoutFields, InvoicePrice } from "../store/schema";
 
 /** The fields fiat prices and payment links added to every invoice (EVM and BTC). */
-export function linkFields(row: { price: InvoicePrice | null; paymentLinkId: string | null; checkout: CheckoutFields | null }): Pick<InvoiceView, "price" | "paymentLinkId" | "checkout"> {
+export function linkFields(row: { id: string; price: InvoicePrice | null; paymentLinkId: string | null; checkout: CheckoutFields | null }): Pick<InvoiceView, "price" | "paymentLinkId" | "checkout"> {
   return {
     price: priceView(row.price),
     paymentLinkId: row.paymentLinkId ?? null,
-    checkout: { successUrl: row.checkout?.successUrl ?? null, cancelUrl: row.checkout?.cancelUrl ?? null },
+    checkout: { url: `/pay/${row.id}`, successUrl: row.checkout?.successUrl ?? null, cancelUrl: row.checkout?.cancelUrl ?? null },
   };
 }
 

@@ -114,6 +114,7 @@ describe("hosted checkout in Chromium", function () {
       expect(await page.isHidden("#pay")).to.equal(true);
       expect(await sameDocument(page)).to.equal(true);
       const api = await invoices.read(invoice.id);
+      expect(api.checkout.url).to.equal(`/pay/${invoice.id}`); // what the merchant sends the customer to
       expect(api.status).to.equal("paid");
       expect(api.paidTransaction).to.equal(tx);
       expect(getAddress(api.payer!)).to.equal(testAccount(5).address);

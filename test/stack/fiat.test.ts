@@ -138,7 +138,7 @@ describe("stack: fiat prices and payment links", function () {
     expect(price.lockedUntil).to.equal(fiatInvoice.expiresAt);
     // Locked for the merchant's 600 s from the moment of the rate (the two chain-clock reads may straddle a second).
     expect(Date.parse(fiatInvoice.expiresAt) - Date.parse(price.observedAt)).to.be.within(599_000, 601_000);
-    expect(fiatInvoice.checkout).to.deep.equal({ successUrl: "https://shop.example/thanks", cancelUrl: null });
+    expect(fiatInvoice.checkout).to.deep.equal({ url: `/pay/${fiatInvoice.id}`, successUrl: "https://shop.example/thanks", cancelUrl: null });
     expect(fiatInvoice.lineItems).to.deep.equal([{ description: "Beans", quantity: 2, unitAmount: "12.50" }]);
     console.log(`      (priced and created a USD invoice in ${elapsed} ms)`);
   });
@@ -204,7 +204,7 @@ describe("stack: fiat prices and payment links", function () {
     const created = await invoice(singleInvoiceId);
     expect(created).to.include({ paymentLinkId: single.id, description: "Invoice #1042" });
     expect(created.metadata).to.deep.equal({ paymentLinkId: single.id });
-    expect(created.checkout).to.deep.equal({ successUrl: null, cancelUrl: "https://shop.example/cart" });
+    expect(created.checkout).to.deep.equal({ url: `/pay/${created.id}`, successUrl: null, cancelUrl: "https://shop.example/cart" });
     expect(created.lineItems).to.deep.equal([{ description: "Invoice #1042", quantity: 1, unitAmount: "25.00" }]);
 
     await payAndWait(singleInvoiceId);
