@@ -119,7 +119,8 @@ interface Statement {
     openingBalance: string;
     closingBalance: string;
     totals: { paid: string; refunded: string; released: string; fees: string };
-    entries: { timestamp: string; kind: string; amount: string; counterparty: string; reference: string; invoiceId: string | null; transactionHash: Hex }[];
+    entries: { timestamp: string; kind: string; amount: string; counterparty: string; reference: string; invoiceId: string | null; transactionHash: Hex; fiatValue?: string | null; fiatCurrency?: string | null }[];
+    fiat?: { currency: string; complete: boolean; totals: { paid: string; refunded: string; released: string; fees: string; net: string } | null; entriesWithoutRate: number };
   }[];
 }
 
@@ -300,6 +301,27 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
     detail(`${sweep ? `swept into the escrow (sweepDeposit ${short(sweep)})` : "swept into the escrow by the keeper"}: ${depositPaid.heldAmount} USDC held, exactly as a wallet payment`);
   }
 
+  step("   a payment link priced in USD, for donations (POST /v1/payment-links): the customer chooses 5.00 USD and pays in USDC");
+  need("post /v1/payment-links");
+  const link = await api.request<{ id: string; url: string }>("POST", "/v1/payment-links", {
+    idempotencyKey: `demo-${runId}-link`,
+    body: { chainId, name: "Support the demo", price: { type: "customer_chosen", currency: "USD", minimum: "1.00" }, accept: ["USDC", "ETH"] },
+  });
+  detail(`the link to send (its page: amount, currency, then the checkout): ${link.url}`);
+  // What the link's page does for the customer: POST /links/{id}/invoices, no API key.
+  const use = await fetch(`${stack.apiUrl}/links/${link.id}/invoices`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ currency: "USDC", chainId, amount: "5.00" }),
+  });
+  const used = (await use.json()) as { invoiceId: string; checkoutUrl: string; amount: string; rate: string | null; expiresAt: string };
+  if (use.status !== 201) throw new Error(`POST /links/${link.id}/invoices → ${use.status}: ${JSON.stringify(used)}`);
+  detail(`→ invoice ${used.invoiceId}: ${used.amount} USDC at ${used.rate} USD per USDC (Chainlink feed; locked until ${used.expiresAt}); its page: ${stack.apiUrl}${used.checkoutUrl}`);
+  const linkInvoice = await api.request<Invoice>("GET", `/v1/invoices/${used.invoiceId}`);
+  const linkPaidAt = await payWith(wallet(CUSTOMER_USDC), client, linkInvoice.payment.evm.transactions);
+  await waitForStatus(api, used.invoiceId, ["paid"], linkPaidAt);
+  detail("paid; the USDC statement below values it (and every invoice with a rate) in USD");
+
   // ------------------------------------------------------------------------------------------ 4. subscription
   step("4. a monthly plan (POST /v1/plans; created on-chain with the operator key)");
   need("post /v1/plans", "get /v1/subscriptions", "get /v1/subscriptions/{id}/charges");
@@ -422,21 +444,24 @@ async function walkthrough(stack: StackState, paths: ReturnType<typeof stackPath
       process.stdout.write(`\n${currency} statement, ${where}, ${statement.from} → ${statement.to}\n`);
       process.stdout.write(
         `${table(
-          ["time", "kind", "amount", "counterparty", "invoice / reference", "transaction"],
+          ["time", "kind", "amount", "in fiat", "counterparty", "invoice / reference", "transaction"],
           part.entries.map((entry) => [
             entry.timestamp.replace(".000Z", "Z"),
             entry.kind,
             entry.amount,
+            entry.fiatValue ? `${entry.fiatValue} ${entry.fiatCurrency}` : "",
             short(entry.counterparty),
             entry.invoiceId ?? short(entry.reference),
             short(entry.transactionHash),
           ]),
-          [2],
+          [2, 3],
         )}\n`,
       );
       process.stdout.write(
         `opening ${part.openingBalance}  paid ${part.totals.paid}  refunded ${part.totals.refunded}  released ${part.totals.released}  fees ${part.totals.fees}  closing ${part.closingBalance} ${currency}\n`,
       );
+      if (part.fiat?.totals) process.stdout.write(`in ${part.fiat.currency}: paid ${part.fiat.totals.paid}  refunded ${part.fiat.totals.refunded}  released ${part.fiat.totals.released}  net ${part.fiat.totals.net}\n`);
+      else if (part.fiat) process.stdout.write(`in ${part.fiat.currency}: ${part.fiat.entriesWithoutRate} entries have no recorded rate (e.g. subscription charges), so no totals in ${part.fiat.currency}\n`);
     }
     const csv = await api.request<string>("GET", "/v1/statements", { query: { currency, from }, accept: "text/csv" });
     const file = path.join(paths.dataDir, `demo-statement-${currency.toLowerCase()}.csv`);
