@@ -1,7 +1,7 @@
 /**
  * The SDK as users get it: `npm pack` of the workspace (its prepack builds it), the file list and sizes checked,
  * the tarball installed with viem alone into a fresh project, and used from four consumer projects
- * (test/sdk/projects) against the real stack (Hardhat node, deployed contracts, Ponder with the API): plain Node
+ * (sdk/consumers) against the real stack (Hardhat node, deployed contracts, Ponder with the API): plain Node
  * ESM pays ETH, plain CommonJS verifies a webhook the server sent and pays USDC with approve + pay (after
  * payInvoice refused a wallet on another chain), TypeScript with `moduleResolution: "bundler"` typechecks and
  * pays USDC with a permit, and a Vite build runs in Chromium and pays USDC with the default method. Each payment
@@ -24,7 +24,8 @@ import { startReceiver, type Receiver } from "../helpers/receiver";
 import { createMerchant, mintStablecoin, startStack, usdc, waitUntil, ROOT, type LocalChain, type Stack, type TestMerchant } from "../stack/harness";
 
 const run = promisify(execFile);
-const PROJECTS = path.join(__dirname, "projects");
+// Outside test/: `hardhat test` runs every script under test/, and these are the consumers' own programs.
+const PROJECTS = path.join(__dirname, "..", "..", "sdk", "consumers");
 const BIN = path.join(ROOT, "node_modules", ".bin");
 const VIEM_VERSION = (require(path.join(ROOT, "node_modules", "viem", "package.json")) as { version: string }).version;
 /** What the server needs and a dApp must never download. */
@@ -116,7 +117,7 @@ describe("sdk: @chainbill/sdk packed, installed alone and used to pay on the loc
     if (directory) await rm(directory, { recursive: true, force: true });
   });
 
-  /** A copy of test/sdk/projects/<name> whose node_modules is the fresh install (the SDK tarball and viem). */
+  /** A copy of sdk/consumers/<name> whose node_modules is the fresh install (the SDK tarball and viem). */
   async function project(name: string): Promise<string> {
     const target = path.join(directory, name);
     await cp(path.join(PROJECTS, name), target, { recursive: true });
