@@ -23,6 +23,7 @@ import { startDepositWatcher } from "./deposits/watcher";
 import { chainlinkReader } from "./prices/chainlink";
 import { loadPriceFeeds, PriceFeedConfigError } from "./prices/config";
 import { createPriceSource } from "./prices/source";
+import { DEFAULT_REPRICE_INTERVAL_MS, startPlanRepricer } from "./subscriptions/fiat";
 
 /** Stops with a message that says what to do when OPERATOR_KEY_SECRET cannot open the stored operator keys. */
 async function checkOperatorSecret(store: Store, secret: Buffer, generated: boolean, dataDirectory: string): Promise<void> {
@@ -110,7 +111,7 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
   await globalThis.chainbillBitcoin?.watcher.stop();
   const bitcoin = config.bitcoin ? startBitcoin(config.bitcoin, store, logger) : undefined;
   globalThis.chainbillBitcoin = bitcoin;
-  return {
+  const deps: ApiDeps = {
     config,
     store,
     indexed,
@@ -123,6 +124,18 @@ export async function buildDeps(indexedDb: IndexedDb): Promise<ApiDeps> {
     bitcoin,
     prices: createPriceSource({ feeds: (chainId) => priceFeeds.get(chainId), reader: chainlinkReader(chains) }),
   };
+  await globalThis.chainbillRepricer?.stop();
+  globalThis.chainbillRepricer = startPlanRepricer(deps, repriceIntervalMs(process.env));
+  return deps;
+}
+
+/** PLAN_REPRICE_INTERVAL_MS: how often fiat plans are compared with the current rate (default 60 s, at least 100 ms). */
+function repriceIntervalMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.PLAN_REPRICE_INTERVAL_MS;
+  if (raw === undefined || raw === "") return DEFAULT_REPRICE_INTERVAL_MS;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 100) throw new ConfigError(`PLAN_REPRICE_INTERVAL_MS must be an integer of at least 100 (milliseconds), not "${raw}"`);
+  return value;
 }
 
 /** How often the deposit watcher checks each chain's head (it reads deposit addresses once per new block). */
@@ -133,6 +146,7 @@ const DEPOSIT_LOOKBACK_SECONDS = 7 * 86_400;
 declare global {
   var chainbillWebhooks: import("./webhooks/service").Webhooks | undefined;
   var chainbillDeposits: import("./deposits/watcher").DepositWatcher | undefined;
+  var chainbillRepricer: import("./subscriptions/fiat").PlanRepricer | undefined;
   var chainbillBitcoin: { watcher: import("./bitcoin/watcher").BitcoinWatcher } | undefined;
   // The server survives a module reload (`ponder dev`): the new app is swapped in behind it.
   var chainbillApiServer: { server: ServerType; fetch: (request: Request, env: unknown) => Response | Promise<Response> } | undefined;

@@ -2454,7 +2454,7 @@ export interface paths {
         put?: never;
         /**
          * Create a plan (sent on-chain with the operator key)
-         * @description Sends `createPlan` from the merchant's operator key and waits for it to be mined. The response carries `subscribe.transactions`: what a subscriber's wallet sends (approve 12 periods, then subscribe). ERC-20 tokens only. Send an `Idempotency-Key` header to make retries safe.
+         * @description Sends `createPlan` from the merchant's operator key and waits for it to be mined. The response carries `subscribe.transactions`: what a subscriber's wallet sends (approve 12 periods, then subscribe). ERC-20 tokens only. A plan priced in fiat (`currency` USD, EUR or CNY with `payCurrency`) is created at the fiat price converted at the current rate (rounded up), and its token price follows the rate before renewals (docs/PRICES.md); its subscribe instructions cap the price at today's + 20%. Send an `Idempotency-Key` header to make retries safe.
          */
         post: {
             parameters: {
@@ -5933,10 +5933,11 @@ export interface components {
             createdAt: string | null;
             /** @description The createPlan transaction (null until indexed) */
             transactionHash: string | null;
+            price: components["schemas"]["PlanFiatPrice"];
             /** @description The ready transactions a subscriber's wallet sends to subscribe */
             subscribe: {
                 chainId: number;
-                /** @description The cap the subscriber signs: today's price */
+                /** @description The cap the subscriber signs: today's price, or for a plan priced in fiat today's price + 20% (rate moves; setMaxPrice changes it) */
                 maxPrice: string;
                 maxPriceBaseUnits: string;
                 approvalPeriods: number;
@@ -5944,6 +5945,28 @@ export interface components {
                 transactions: components["schemas"]["Transaction"][];
             };
         };
+        /** @description Plans priced in fiat: the fiat price and the rate in force; the token price (`amount`) follows it (docs/PRICES.md). Null for plans priced in their token */
+        PlanFiatPrice: {
+            /**
+             * @description The fiat currency the plan is priced in
+             * @example USD
+             */
+            currency: string;
+            /**
+             * @description The fiat price per period
+             * @example 9.00
+             */
+            amount: string;
+            rate: components["schemas"]["InvoicePrice"] & unknown;
+            /** @description When the on-chain price was last set from the fiat price */
+            updatedAt: string;
+            /** @description When the repricer last compared the on-chain price with the current rate */
+            checkedAt: string | null;
+            /** @description Why the last check could not reprice (stale, deviating or de-pegged rate): the old price was kept. Null when the last check had a rate */
+            rateUnavailable: string | null;
+            /** @description The on-chain price is reset once it is off the fiat price at the current rate by more than this (basis points) */
+            repriceThresholdBps: number;
+        } | null;
         Transaction: {
             to: string;
             data: string;
@@ -5976,15 +5999,20 @@ export interface components {
         CreatePlan: {
             chainId: number;
             /**
-             * @description Token symbol or ERC-20 address (not ETH)
+             * @description Token symbol or ERC-20 address (not ETH), or a fiat currency (USD, EUR, CNY) with `payCurrency`: the token price then follows the fiat price at the current rate
              * @example USDC
              */
             currency: string;
             /**
-             * @description Price per period
+             * @description Price per period (in `currency`; a fiat price has at most two decimals)
              * @example 25.00
              */
             amount: string;
+            /**
+             * @description With a fiat `currency`: the token subscribers pay in (ERC-20 only: not ETH, not BTC)
+             * @example USDC
+             */
+            payCurrency?: string;
             /** @example 2592000 */
             periodSeconds: number;
             /** @description Free trial before the first charge; default 0 */
@@ -5994,7 +6022,7 @@ export interface components {
         };
         UpdatePlan: {
             /**
-             * @description New price, for periods that start from now on
+             * @description New price, for periods that start from now on (a plan priced in fiat: the new fiat price, converted at the current rate)
              * @example 25.00
              */
             amount?: string;

@@ -16,6 +16,7 @@ import { problem } from "../problems";
 import { AddressSchema, BEARER, DecimalAmountSchema, OptionalIdempotencyHeaders, problemResponses, queryInteger } from "../schemas";
 import { cancelSubscription, readPlan } from "../subscriptions/chain";
 import { isoFromSeconds, parsePlanId, parseSubscriptionId, subscriptionPublicId } from "../subscriptions/ids";
+import { planPriceOf, planPricesOf, type PlanPriceRow } from "../subscriptions/fiat";
 import { createPlanFor, MAX_PERIOD, MAX_TRIAL, updatePlanFor } from "../subscriptions/plans";
 import {
   ChargeSchema,
@@ -35,8 +36,18 @@ const invalid = (field: string, message: string) => problem.validation([{ field,
 const CreatePlanBody = z
   .object({
     chainId: z.number().int().positive(),
-    currency: z.string().trim().min(1).max(64).openapi({ example: "USDC", description: "Token symbol or ERC-20 address (not ETH)" }),
-    amount: DecimalAmountSchema.openapi({ description: "Price per period" }),
+    currency: z.string().trim().min(1).max(64).openapi({
+      example: "USDC",
+      description: "Token symbol or ERC-20 address (not ETH), or a fiat currency (USD, EUR, CNY) with `payCurrency`: the token price then follows the fiat price at the current rate",
+    }),
+    amount: DecimalAmountSchema.openapi({ description: "Price per period (in `currency`; a fiat price has at most two decimals)" }),
+    payCurrency: z
+      .string()
+      .trim()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ example: "USDC", description: "With a fiat `currency`: the token subscribers pay in (ERC-20 only: not ETH, not BTC)" }),
     periodSeconds: z.number().int().min(1).max(MAX_PERIOD).openapi({ example: 2_592_000 }),
     trialSeconds: z.number().int().min(0).max(MAX_TRIAL).optional().openapi({ description: "Free trial before the first charge; default 0" }),
     gracePeriodSeconds: z
@@ -57,7 +68,7 @@ const CreatePlanBody = z
 
 const UpdatePlanBody = z
   .object({
-    amount: DecimalAmountSchema.optional().openapi({ description: "New price, for periods that start from now on" }),
+    amount: DecimalAmountSchema.optional().openapi({ description: "New price, for periods that start from now on (a plan priced in fiat: the new fiat price, converted at the current rate)" }),
     active: z.boolean().optional().openapi({ description: "false closes the plan to new subscribers; existing ones continue" }),
   })
   .strict()
@@ -116,8 +127,9 @@ export function subscriptionRoutes(deps: ApiDeps) {
     return row;
   }
 
-  async function viewOfPlan(registration: Registration, plan: PlanRecord) {
-    return planView(registration.chain, plan, await tokenAt(registration.chain, plan.token));
+  async function viewOfPlan(registration: Registration, plan: PlanRecord, fiat?: PlanPriceRow | null) {
+    const priced = fiat === undefined ? await planPriceOf(deps, plan.chainId, plan.planId) : (fiat ?? undefined);
+    return planView(registration.chain, plan, await tokenAt(registration.chain, plan.token), priced);
   }
 
   // ---------------------------------------------------------------------------------------------- plans
@@ -128,7 +140,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
     tags: ["Subscriptions"],
     summary: "Create a plan (sent on-chain with the operator key)",
     description:
-      "Sends `createPlan` from the merchant's operator key and waits for it to be mined. The response carries `subscribe.transactions`: what a subscriber's wallet sends (approve 12 periods, then subscribe). ERC-20 tokens only. Send an `Idempotency-Key` header to make retries safe.",
+      "Sends `createPlan` from the merchant's operator key and waits for it to be mined. The response carries `subscribe.transactions`: what a subscriber's wallet sends (approve 12 periods, then subscribe). ERC-20 tokens only. A plan priced in fiat (`currency` USD, EUR or CNY with `payCurrency`) is created at the fiat price converted at the current rate (rounded up), and its token price follows the rate before renewals (docs/PRICES.md); its subscribe instructions cap the price at today's + 20%. Send an `Idempotency-Key` header to make retries safe.",
     security: BEARER,
     middleware: [requireScope("subscriptions:write"), optional] as const,
     request: {
@@ -167,10 +179,11 @@ export function subscriptionRoutes(deps: ApiDeps) {
       (registration) => query.chainId === undefined || registration.chain.id === query.chainId,
     );
     const data = [];
+    const fiatPrices = await planPricesOf(deps, currentMerchant(c).id);
     for (const registration of found) {
       for (const row of await deps.indexed.plans(registration.owner)) {
         if (query.active !== undefined && String(row.active) !== query.active) continue;
-        data.push(await viewOfPlan(registration, planFromIndexed(row)));
+        data.push(await viewOfPlan(registration, planFromIndexed(row), fiatPrices.get(`${row.chainId}:${row.planId}`) ?? null));
       }
     }
     return c.json({ data }, 200);

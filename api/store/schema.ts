@@ -521,3 +521,52 @@ export const btcBlocks = apiSchema.table(
   },
   (table) => [primaryKey({ columns: [table.network, table.height] })],
 );
+
+/**
+ * Plans priced in fiat (api/subscriptions/fiat.ts): the fiat price of an on-chain plan and the rate its token
+ * price was last set at. The repricer keeps the on-chain price within the threshold of the fiat price at the
+ * current rate; `price` is the record of the rate in force (the one the on-chain price was computed from).
+ */
+export const planPrices = apiSchema.table(
+  "plan_prices",
+  {
+    chainId: integer("chain_id").notNull(),
+    planId: integer("plan_id").notNull(),
+    merchantId: text("merchant_id").notNull(),
+    fiatCurrency: text("fiat_currency").notNull(),
+    /** The fiat price per period (decimal string, two decimals). */
+    fiatAmount: text("fiat_amount").notNull(),
+    /** The paying currency's symbol and token address. */
+    payCurrency: text("pay_currency").notNull(),
+    token: text("token").notNull(),
+    /** The token price (base units) set on-chain from `price`. */
+    priceUnits: text("price_units").notNull(),
+    price: jsonb("price").$type<InvoicePrice>().notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    /** The repricer's last look, and why it could not reprice then (a stale, deviating or de-pegged rate). */
+    checkedAt: timestamp("checked_at", { withTimezone: true }),
+    rateUnavailable: text("rate_unavailable"),
+  },
+  (table) => [primaryKey({ columns: [table.chainId, table.planId] }), index("plan_prices_merchant").on(table.merchantId)],
+);
+
+/** Every token price a fiat plan was given (creation, repricing, a merchant's change), with its rate record. */
+export const planPriceChanges = apiSchema.table(
+  "plan_price_changes",
+  {
+    id: bigint("id", { mode: "number" }).generatedAlwaysAsIdentity().primaryKey(),
+    chainId: integer("chain_id").notNull(),
+    planId: integer("plan_id").notNull(),
+    /** created | repriced | changed */
+    reason: text("reason").notNull(),
+    fiatAmount: text("fiat_amount").notNull(),
+    previousUnits: text("previous_units"),
+    priceUnits: text("price_units").notNull(),
+    price: jsonb("price").$type<InvoicePrice>().notNull(),
+    transactionHash: text("transaction_hash").notNull(),
+    /** Chain time of the rate's reading (the statement looks up the rate in force at a charge by it). */
+    observedAt: bigint("observed_at", { mode: "number" }).notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("plan_price_changes_plan").on(table.chainId, table.planId, table.observedAt)],
+);

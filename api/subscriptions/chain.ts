@@ -215,3 +215,9 @@ export async function cancelSubscription(
     canceledAt: block.timestamp,
   };
 }
+
+/** Sends `setPlanPrice` with the merchant's operator key (the repricer of fiat plans); the receipt. */
+export async function setPlanPrice(deps: ApiDeps, merchant: MerchantRecord, chain: ChainRuntime, planId: number, price: bigint, requestId?: string): Promise<TransactionReceipt> {
+  const errors: RevertMapping = { UnknownPlan: () => problem.notFound(`Plan ${planId}`) };
+  return send(deps, merchant, chain, { functionName: "setPlanPrice", args: [planId, price], action: "reprice the fiat plan", errors }, requestId);
+}

@@ -10,6 +10,7 @@ import type { ChainRuntime } from "../chains";
 import type { TokenInfo } from "../tokens";
 import type { IndexedCharge, IndexedPlan, IndexedSubscription } from "../indexed";
 import { formatAmount } from "../money";
+import { maxPriceFor, MAX_PRICE_BUFFER_BPS, PlanFiatPriceSchema, planFiatPriceView, type PlanPriceRow } from "./fiat";
 import { isoFromSeconds, planPublicId, subscriptionPublicId } from "./ids";
 
 /** Periods of allowance the suggested approval covers, so renewals keep working for about a year of months. */
@@ -79,10 +80,15 @@ export const PlanSummarySchema = z
 export const PlanSchema = PlanSummarySchema.extend({
   createdAt: z.string().nullable().openapi({ description: "Block time of the creation (null until indexed)" }),
   transactionHash: z.string().nullable().openapi({ description: "The createPlan transaction (null until indexed)" }),
+  price: PlanFiatPriceSchema.nullable().openapi({
+    description: "Plans priced in fiat: the fiat price and the rate in force; the token price (`amount`) follows it (docs/PRICES.md). Null for plans priced in their token",
+  }),
   subscribe: z
     .object({
       chainId: z.number().int(),
-      maxPrice: z.string().openapi({ description: "The cap the subscriber signs: today's price" }),
+      maxPrice: z.string().openapi({
+        description: `The cap the subscriber signs: today's price, or for a plan priced in fiat today's price + ${Number(MAX_PRICE_BUFFER_BPS) / 100}% (rate moves; setMaxPrice changes it)`,
+      }),
       maxPriceBaseUnits: z.string(),
       approvalPeriods: z.number().int(),
       transactions: z.array(TransactionSchema).openapi({
@@ -164,36 +170,41 @@ export function planSummaryView(plan: PlanRecord, token: TokenInfo): z.infer<typ
 }
 
 /** The two transactions a subscriber sends: a 12-period approval of the manager, then `subscribe`. */
-export function subscribeTransactions(chain: ChainRuntime, plan: PlanRecord, token: TokenInfo) {
-  const approval = plan.price * APPROVAL_PERIODS;
+export function subscribeTransactions(chain: ChainRuntime, plan: PlanRecord, token: TokenInfo, fiat?: PlanPriceRow) {
+  // A fiat plan's token price follows the rate: the cap leaves room for ordinary moves, the approval covers 12 periods at the cap.
+  const maxPrice = fiat ? maxPriceFor(plan.price) : plan.price;
+  const approval = maxPrice * APPROVAL_PERIODS;
   return {
     chainId: chain.id,
-    maxPrice: formatAmount(plan.price, token.decimals),
-    maxPriceBaseUnits: plan.price.toString(),
+    maxPrice: formatAmount(maxPrice, token.decimals),
+    maxPriceBaseUnits: maxPrice.toString(),
     approvalPeriods: Number(APPROVAL_PERIODS),
     transactions: [
       {
         to: token.address,
         data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [chain.subscriptions, approval] }),
         value: "0",
-        description: `approve(${chain.subscriptions}, ${approval}): lets the SubscriptionManager charge ${APPROVAL_PERIODS} periods of ${formatAmount(plan.price, token.decimals)} ${token.symbol}. It replaces any earlier allowance of this wallet for the manager.`,
+        description: `approve(${chain.subscriptions}, ${approval}): lets the SubscriptionManager charge ${APPROVAL_PERIODS} periods of ${formatAmount(maxPrice, token.decimals)} ${token.symbol}. It replaces any earlier allowance of this wallet for the manager.`,
       },
       {
         to: chain.subscriptions,
-        data: encodeFunctionData({ abi: subscriptionManagerAbi, functionName: "subscribe", args: [plan.planId, plan.price] }),
+        data: encodeFunctionData({ abi: subscriptionManagerAbi, functionName: "subscribe", args: [plan.planId, maxPrice] }),
         value: "0",
-        description: `subscribe(${plan.planId}, ${plan.price}): subscribes the sending wallet, accepting at most today's price per period.`,
+        description: fiat
+          ? `subscribe(${plan.planId}, ${maxPrice}): subscribes the sending wallet, accepting at most ${formatAmount(maxPrice, token.decimals)} ${token.symbol} per period (today's price of ${fiat.fiatAmount} ${fiat.fiatCurrency} + ${Number(MAX_PRICE_BUFFER_BPS) / 100}%, as the price follows the rate).`
+          : `subscribe(${plan.planId}, ${plan.price}): subscribes the sending wallet, accepting at most today's price per period.`,
       },
     ],
   };
 }
 
-export function planView(chain: ChainRuntime, plan: PlanRecord, token: TokenInfo): PlanView {
+export function planView(chain: ChainRuntime, plan: PlanRecord, token: TokenInfo, fiat?: PlanPriceRow): PlanView {
   return {
     ...planSummaryView(plan, token),
     createdAt: iso(plan.createdAt),
     transactionHash: plan.createdTransaction,
-    subscribe: subscribeTransactions(chain, plan, token),
+    price: planFiatPriceView(fiat),
+    subscribe: subscribeTransactions(chain, plan, token, fiat),
   };
 }
 
