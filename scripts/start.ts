@@ -14,7 +14,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
-import { createPublicClient, formatEther, formatUnits, http, parseEther, parseUnits, type PublicClient } from "viem";
+import { createPublicClient, formatEther, formatUnits, http, parseAbi, parseEther, parseUnits, type PublicClient } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { z } from "zod";
 import { readDeployment, type Deployment } from "../contracts/addresses";
@@ -507,7 +507,50 @@ async function main(): Promise<void> {
   };
   writeJson(paths.stackFile, state, 0o600);
   const keeper = await startKeeper(config, chains, paths, admin.key);
+  for (const chain of chains) if (chain.local) keepLocalFeedsFresh(chain);
   process.stdout.write(await summary(admin, chains, apiUrl, paths, demo, keeper, bitcoin));
+}
+
+const MOCK_FEED_ABI = parseAbi([
+  "function latestRoundData() view returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)",
+  "function updateAnswer(int256 answer)",
+]);
+/** The Hardhat account that republishes the local mock feeds (no other process sends from it). */
+const FEED_PUBLISHER_ACCOUNT = 18;
+
+/**
+ * A local chain's mock Chainlink feeds publish nothing by themselves: without a new round they turn stale after
+ * their heartbeat (a day), sooner when the chain's clock jumps (the demo moves it a month). Once a minute, any
+ * feed older than half its heartbeat by the chain's clock gets its answer published again, as a real feed's
+ * heartbeat round would, so prices in fiat keep working for as long as `npm start` runs.
+ */
+function keepLocalFeedsFresh(chain: Chain): void {
+  const feeds = Object.entries(chain.deployment.priceFeeds ?? {});
+  if (feeds.length === 0) return;
+  const wallet = walletFor(testAccount(FEED_PUBLISHER_ACCOUNT), chain.rpcUrl);
+  let running = false;
+  const refresh = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const now = (await chain.client.getBlock()).timestamp;
+      for (const [pair, feed] of feeds) {
+        const [, answer, , updatedAt] = await chain.client.readContract({ address: feed.address, abi: MOCK_FEED_ABI, functionName: "latestRoundData" });
+        if (now - updatedAt < BigInt(Math.floor(feed.heartbeatSeconds / 2))) continue;
+        const hash = await wallet.writeContract({ address: feed.address, abi: MOCK_FEED_ABI, functionName: "updateAnswer", args: [answer], chain: null });
+        await chain.client.waitForTransactionReceipt({ hash });
+        detail(`local price feed ${pair} republished (its last round was ${now - updatedAt} s old by the chain's clock)`);
+      }
+    } catch (error) {
+      detail(`local price feeds not refreshed this time: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+    } finally {
+      running = false;
+    }
+  };
+  void refresh();
+  const timer = setInterval(() => void refresh(), 60_000);
+  timer.unref();
+  onShutdown(async () => clearInterval(timer));
 }
 
 /**
