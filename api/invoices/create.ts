@@ -265,9 +265,11 @@ export async function convertFiatToBtc(deps: ApiDeps, fiat: FiatCurrency, minor:
 
 /** A BTC invoice's valuation in the merchant's fiat currency (never fails the invoice). */
 async function btcValuation(deps: ApiDeps, merchant: MerchantRecord): Promise<InvoicePrice | undefined> {
+  // A valuation never stands in the way of an invoice: no price source, no fiat currency, no rate → none.
+  if (!deps.prices || typeof merchant.fiatCurrency !== "string") return undefined;
   const fiat = merchant.fiatCurrency as FiatCurrency;
   const chainId = isFiat(fiat) ? btcRateChain(deps, fiat) : undefined;
-  if (!deps.prices || chainId === undefined) return undefined;
+  if (chainId === undefined) return undefined;
   return deps.prices.rate(chainId, "BTC", fiat).then((reading) => priceRecord(reading), () => undefined);
 }
 
