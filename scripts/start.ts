@@ -81,6 +81,8 @@ Environment (also read from .env when present; empty values mean "not set"):
                         endpoints create per client address (10) and per link (30) per minute
   CHAIN_<id>_PRICE_FEEDS  Chainlink feeds for fiat prices on chain <id>: ETH/USD=0x…@3600,USDC/USD=0x…@86400
                         (pair=address@heartbeat seconds; local chains get mock feeds; docs/PRICES.md)
+  PLAN_REPRICE_INTERVAL_MS  how often plans priced in fiat are checked against the rate and repriced on-chain
+                        when off by more than 0.5% (default 60000)
   LOG_LEVEL             fatal, error, warn, info (default), debug, trace, silent
  webhooks (docs/WEBHOOKS.md)
   WEBHOOK_ALLOW_PRIVATE_URLS=true  endpoints may be private/loopback or plain-http URLs (npm start sets it locally)
