@@ -642,6 +642,7 @@ async function summary(
       `  merchant key   ${demo.stored.apiKey}   (saved in ${shown(paths.demoMerchantFile)})`,
       "",
       `  try it:  curl -s -H "Authorization: Bearer ${demo.stored.apiKey}" ${apiUrl}/v1/merchants/me`,
+      `  checkout every invoice's page for the customer: ${apiUrl}/pay/<invoice id> (its checkout.url); payment links: ${apiUrl}/l/<link id>`,
     );
   }
   for (const chain of chains) {
