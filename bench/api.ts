@@ -251,7 +251,8 @@ async function measureStatement(stack: Stack, apiKey: string, entries: number): 
   const response = await fetch(`${stack.apiUrl}/v1/statements?currency=ETH&from=2000-01-01T00:00:00Z`, { headers: { authorization: `Bearer ${apiKey}`, accept: "text/csv" } });
   let lines = 0;
   const decoder = new TextDecoder();
-  for await (const chunk of response.body!) lines += (decoder.decode(chunk as Uint8Array, { stream: true }).match(/\n/g) ?? []).length;
+  // Node's fetch body is async-iterable (the DOM library in tsconfig does not say so).
+  for await (const chunk of response.body! as unknown as AsyncIterable<Uint8Array>) lines += (decoder.decode(chunk as Uint8Array, { stream: true }).match(/\n/g) ?? []).length;
   const elapsed = performance.now() - started;
   clearInterval(sampler);
   record({

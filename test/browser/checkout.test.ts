@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The hosted checkout in a real browser: Debian's Chromium driven by playwright-core, a test wallet announced
  * over EIP-6963 that signs with a Hardhat account, and the whole stack (Hardhat node, Ponder, the API) behind

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * A test wallet injected into the page: it announces itself over EIP-6963 like any wallet extension, answers
  * EIP-1193 requests, and signs and sends with a Hardhat account by forwarding to the local node (whose accounts
