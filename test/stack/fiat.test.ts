@@ -351,11 +351,16 @@ describe("stack: fiat prices and payment links", function () {
 
   it("the statement shows the fiat-priced invoice in USD at its locked rate, with totals, and in the CSV", async () => {
     await payAndWait(fiatInvoice.id);
-    const statement = await v1<{ chains: { entries: Record<string, string | null>[]; fiat: { currency: string; complete: boolean; totals: Record<string, string> | null; entriesWithoutRate: number } }[] }>(
-      "GET",
-      "/v1/statements?currency=ETH",
-    );
-    const [eth] = statement.chains;
+    type EthStatement = { chains: { entries: Record<string, string | null>[]; fiat: { currency: string; complete: boolean; totals: Record<string, string> | null; entriesWithoutRate: number } }[] };
+    // A statement's period ends at the latest indexed block's time, read when it is asked for: the block of a
+    // payment the invoice already shows can still be a second ahead of it (Hardhat's clock runs ahead of the
+    // wall clock when blocks come fast), so wait for the period to reach it.
+    let statement: EthStatement | undefined;
+    await waitUntil("the payment's block inside the statement's period", async () => {
+      statement = await v1<EthStatement>("GET", "/v1/statements?currency=ETH");
+      return statement.chains[0].entries.some((entry) => entry.invoiceId === fiatInvoice.id && entry.kind === "payment");
+    }, 20_000);
+    const [eth] = statement!.chains;
     const payment = eth.entries.find((entry) => entry.invoiceId === fiatInvoice.id && entry.kind === "payment")!;
     expect(payment).to.include({ amountBaseUnits: "8333333333333334", fiatValue: "25.00", fiatCurrency: "USD", fiatRate: "3000", fiatRateAt: fiatInvoice.price!.observedAt });
     expect(eth.fiat.currency).to.equal("USD");
