@@ -37,6 +37,9 @@ export function discoverWallets(onChange: (wallets: WalletDetail[]) => void, leg
   const announce = (event: Event) => {
     const detail = (event as CustomEvent<unknown>).detail;
     if (!isDetail(detail)) return;
+    // A wallet announcing itself again (on every requestProvider) changes nothing: no re-render, so a button the
+    // customer is about to press is never replaced under them.
+    if (found.get(detail.info.uuid)?.provider === detail.provider) return;
     const icon = typeof detail.info.icon === "string" && /^data:image\/(svg\+xml|png|webp|jpeg|gif)[;,]/.test(detail.info.icon) ? detail.info.icon : "";
     found.set(detail.info.uuid, { info: { uuid: detail.info.uuid, name: detail.info.name.slice(0, 60), icon, rdns: String(detail.info.rdns ?? "") }, provider: detail.provider });
     onChange([...found.values()]);
@@ -44,11 +47,12 @@ export function discoverWallets(onChange: (wallets: WalletDetail[]) => void, leg
   window.addEventListener("eip6963:announceProvider", announce);
   window.dispatchEvent(new Event("eip6963:requestProvider"));
   const legacy = setTimeout(() => {
+    if (found.size > 0) return; // announced wallets are shown already
     const injected = (window as unknown as { ethereum?: EIP1193Provider }).ethereum;
-    if (found.size === 0 && injected && typeof injected.request === "function") {
+    if (injected && typeof injected.request === "function") {
       found.set("injected", { info: { uuid: "injected", name: "Browser wallet", icon: "", rdns: "injected" }, provider: injected });
     }
-    onChange([...found.values()]);
+    onChange([...found.values()]); // the injected wallet, or none ("no browser wallet found")
   }, legacyAfterMs);
   return () => {
     clearTimeout(legacy);
